@@ -12,7 +12,12 @@ from ggzy.identifiers.deal_code import (
     deal_code_problems,
     make_deal_code,
 )
-from ggzy.identifiers.id_number import PROVINCE_PREFIXES, id_number_check_char, is_valid_id_number, make_id_number
+from ggzy.identifiers.id_number import (
+    PROVINCE_PREFIXES,
+    id_number_check_char,
+    is_valid_id_number,
+    make_id_number,
+)
 from ggzy.identifiers.uscc import (
     is_valid_org_code,
     is_valid_uscc,

@@ -3,6 +3,7 @@
 Node, hub and tools import the specification only through this module.
 """
 
+from ggzy.spec._jsonschema import record_json_schema, table_json_schema
 from ggzy.spec._loader import load_regions, load_spec
 from ggzy.spec._model import (
     AmountGroup,
@@ -44,4 +45,6 @@ __all__ = [
     "load_regions",
     "load_spec",
     "parse_notation",
+    "record_json_schema",
+    "table_json_schema",
 ]

@@ -143,7 +143,7 @@ class CodeList(BaseModel):
 class FieldSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: str
+    name: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$")  # national column names are upper-case identifiers
     name_zh: str
     type: str
     required: bool = True
@@ -212,6 +212,7 @@ class TableSpec(BaseModel):
     business_key: list[str]
     fields: list[FieldSpec]
     parents: list[Link] = Field(default_factory=list)
+    # Earlier stages of the same transaction, as alternatives: at least one must have been received.
     predecessors: list[Link] = Field(default_factory=list)
     stage: int | None = None
     event_time: str | None = None  # the field that dates this stage of the transaction
@@ -266,7 +267,9 @@ class Spec(BaseModel):
         for table in self.tables.values():
             for spec_field in table.fields:
                 if spec_field.codelist and spec_field.codelist not in self.codelists:
-                    raise ValueError(f"{table.name}.{spec_field.name}: unknown code list {spec_field.codelist}")
+                    raise ValueError(
+                        f"{table.name}.{spec_field.name}: unknown code list {spec_field.codelist}"
+                    )
             for link in table.parents + table.predecessors:
                 target = self.tables.get(link.table)
                 if target is None:

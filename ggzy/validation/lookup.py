@@ -1,0 +1,84 @@
+"""What cross-record rules may ask about records received earlier.
+
+The engine sees the world only through :class:`RecordLookup`: an in-memory implementation serves
+``ggzy validate`` on files, the hub implements it over its database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["InMemoryLookup", "RecordLookup", "StoredRecord", "content_digest"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """The current version of a key. A database keeps only its ``digest``; memory keeps op and data."""
+
+    table: str
+    key: str
+    digest: str | None
+    data: Mapping[str, str]
+    deleted: bool = False
+    op: str | None = None
+
+    def same_content(self, op: str, data: Mapping[str, str]) -> bool:
+        if self.digest is not None:
+            return self.digest == content_digest(op, data)
+        return self.op == op and self.data == data
+
+
+class RecordLookup(Protocol):
+    def current(self, table: str, key: str) -> StoredRecord | None:
+        """The newest accepted version of ``key`` in ``table`` (a tombstone when deleted)."""
+        ...
+
+    def find(self, table: str, field: str, value: str) -> Iterable[Mapping[str, str]]:
+        """Data of the current, not deleted records of ``table`` whose ``field`` equals ``value``."""
+        ...
+
+
+def content_digest(op: str, data: Mapping[str, str]) -> str:
+    """A stable digest of a record's content: equal digests mean a duplicate upload."""
+    canonical = "\x1f".join(f"{k}\x1e{data[k]}" for k in sorted(data))
+    return hashlib.blake2b(f"{op}\x1d{canonical}".encode(), digest_size=16).hexdigest()
+
+
+class InMemoryLookup:
+    """Records accepted so far in this run, indexed on demand by the fields that links use."""
+
+    def __init__(self) -> None:
+        self._current: dict[tuple[str, str], StoredRecord] = {}
+        self._indexes: dict[tuple[str, str], dict[str, list[StoredRecord]]] = {}
+        self._indexed_fields: dict[str, list[str]] = defaultdict(list)
+        self._by_table: dict[str, list[StoredRecord]] = defaultdict(list)
+
+    def __len__(self) -> int:
+        return len(self._current)
+
+    def current(self, table: str, key: str) -> StoredRecord | None:
+        return self._current.get((table, key))
+
+    def find(self, table: str, field: str, value: str) -> list[Mapping[str, str]]:
+        index = self._indexes.get((table, field))
+        if index is None:
+            index = defaultdict(list)
+            for record in self._current.values():
+                if record.table == table and not record.deleted and field in record.data:
+                    index[record.data[field]].append(record)
+            self._indexes[(table, field)] = index
+            self._indexed_fields[table].append(field)
+        return [r.data for r in index.get(value, ()) if self._current.get((r.table, r.key)) is r]
+
+    def store(self, record: StoredRecord) -> None:
+        self._current[(record.table, record.key)] = record
+        if record.deleted:
+            return
+        for field in self._indexed_fields.get(record.table, ()):
+            value = record.data.get(field)
+            if value is not None:
+                self._indexes[(record.table, field)][value].append(record)
