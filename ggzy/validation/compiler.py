@@ -16,9 +16,9 @@ from typing import Any
 
 from ggzy.spec import FieldSpec, Kind, Privacy, TableSpec
 from ggzy.validation.fieldcheck import (
-    FieldContext,
     DATE_EXACT,
     DATETIME_EXACT,
+    FieldContext,
     looks_unmasked,
     number_pattern,
     semantic_predicate,

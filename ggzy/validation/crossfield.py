@@ -165,7 +165,7 @@ CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (conditional_required, code_hier
 
 def rules_for(table: TableSpec) -> tuple[CrossFieldRule, ...]:
     """Only the rules that the table's specification gives something to check."""
-    applies = {
+    applies: dict[CrossFieldRule, bool] = {
         conditional_required: bool(table.conditional_required),
         code_hierarchy: bool(_hierarchy_pairs(table)),
         amounts: bool(table.amounts),
