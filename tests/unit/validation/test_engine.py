@@ -67,6 +67,29 @@ CHILD = TableSpec.model_validate(
                 "required": False,
             },
             {"name": "PHONE", "name_zh": "手机", "type": "C..20", "privacy": "personal", "required": False},
+            {
+                "name": "OWNER_USCC",
+                "name_zh": "业主代码",
+                "type": "C18",
+                "semantic": "uscc",
+                "required": False,
+            },
+            {
+                "name": "ID_CARD",
+                "name_zh": "身份证",
+                "type": "C18",
+                "semantic": "id_number",
+                "required": False,
+            },
+            {
+                "name": "BIDDER_CODE",
+                "name_zh": "投标人代码",
+                "type": "C..18",
+                "semantic": "subject_code",
+                "required": False,
+            },
+            {"name": "INDUSTRY", "name_zh": "行业", "type": "C3", "semantic": "industry", "required": False},
+            {"name": "EMAIL", "name_zh": "邮箱", "type": "C..100", "semantic": "email", "required": False},
         ],
     }
 )
@@ -143,6 +166,16 @@ def test_valid_parent_and_child_pass() -> None:
         ({"C_START": "20261110", "C_END": "20261101"}, ("E-XF-TIME-ORDER", "C_START")),
         ({"C_TIME": "20261031090000"}, ("E-XR-STAGE-ORDER", "C_TIME")),
         ({"PHONE": "13812345678"}, ("E-PRIV-PERSONAL", "PHONE")),
+        ({"OWNER_USCC": USCC[:-1] + ("0" if USCC[-1] != "0" else "1")}, ("E-FIELD-USCC", "OWNER_USCC")),
+        ({"ID_CARD": "11010519491231002Y"}, ("E-FIELD-ID-NUMBER", "ID_CARD")),
+        ({"BIDDER_CODE": "91350100ABCDEFGHJ0"}, ("E-FIELD-SUBJECT-CODE", "BIDDER_CODE")),
+        ({"INDUSTRY": "Z99"}, ("E-FIELD-INDUSTRY", "INDUSTRY")),
+        ({"EMAIL": "not-an-email"}, ("E-FIELD-FORMAT", "EMAIL")),
+        (
+            {"DEAL": DEAL[:4] + USCC[:-1] + ("0" if USCC[-1] != "0" else "1") + DEAL[22:]},
+            ("E-DEAL-CODE-USCC", "DEAL"),
+        ),
+        ({"DEAL": DEAL[:23] + "20261131" + DEAL[31:]}, ("E-DEAL-CODE-DATE", "DEAL")),
     ],
 )
 def test_each_rule_fails_its_example_and_only_there(
@@ -151,6 +184,12 @@ def test_each_rule_fails_its_example_and_only_there(
     passing, failing = codes([parent(), child()])[1], codes([parent(), child(**changes)])[1]
     assert expected not in passing
     assert expected in failing
+
+
+def test_masked_id_and_valid_subject_codes_pass() -> None:
+    ok = {"ID_CARD": "110105********002X", "BIDDER_CODE": USCC, "INDUSTRY": "E48", "EMAIL": "a@b.cn"}
+    assert codes([parent(), child(**ok)])[1] == set()
+    assert codes([parent(), child(BIDDER_CODE="11010519491231002X")])[1] == set()  # a natural person
 
 
 def test_every_finding_of_a_record_is_reported_not_only_the_first() -> None:
@@ -242,3 +281,24 @@ def test_table_may_be_named_by_data_no() -> None:
 def test_rejected_record_is_not_visible_to_later_records() -> None:
     bad_parent = parent(P_TIME="not a time")
     assert ("E-XR-PARENT-MISSING", "P_CODE") in codes([bad_parent, child()])[1]
+
+
+def test_every_data_rule_has_an_example_in_this_module() -> None:
+    """Each rule of the data layers is exercised here or in the identifier/reader tests."""
+    from pathlib import Path
+
+    from ggzy.validation import RULES, Layer
+
+    text = Path(__file__).read_text(encoding="utf-8")
+    elsewhere = {"E-STRUCT-JSON"}  # produced from reader error items: tests/unit/cli/test_validate_cli.py
+    for code, rule in RULES.items():
+        if rule.layer is not Layer.EXCHANGE and code not in elsewhere:
+            assert f'"{code}"' in text, f"{code} has no failing example"
+
+
+def test_broken_line_becomes_a_structure_finding() -> None:
+    from ggzy.interchange import SourceItem
+
+    validator = Validator(SPEC, regions=REGIONS)
+    verdicts = list(validator.validate_items([SourceItem("f.jsonl", 3, None, "Expecting value")]))
+    assert [(f.code, verdicts[0].line) for f in verdicts[0].findings] == [("E-STRUCT-JSON", 3)]
