@@ -20,9 +20,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from ggzy.security.crypto import Digest
 from ggzy.validation.options import DealCodeCheck, ValidationOptions
 
-__all__ = ["Settings", "ValidationSettings", "config_path", "get_settings"]
+__all__ = ["HubSettings", "Settings", "ValidationSettings", "config_path", "get_settings"]
 
 
 class ValidationSettings(BaseModel):
@@ -56,10 +57,35 @@ def config_path() -> Path | None:
     return default if default.exists() else None
 
 
+class HubSettings(BaseModel):
+    db_url: str = Field(
+        "sqlite:///var/hub.db",
+        description="数据库地址 (SQLAlchemy URL; postgresql+psycopg://… in production).",
+    )
+    host: str = Field("127.0.0.1", description="监听地址 (listen address).")
+    port: int = Field(8600, description="监听端口 (listen port).")
+    workers: int = Field(1, description="工作进程数 (uvicorn workers).")
+    max_batch_records: int = Field(1000, description="每批最多记录数 (records per batch).")
+    max_body_bytes: int = Field(8 * 1024 * 1024, description="请求体最大字节数 (request body limit).")
+    clock_skew_seconds: int = Field(300, description="签名时间戳允许偏差秒数 (allowed timestamp skew).")
+    feed_page_size: int = Field(100, description="反馈每页条数上限 (feedback items per page).")
+    maintenance: bool = Field(False, description="维护模式：/readyz 返回 503 (maintenance mode).")
+    key_dir: Path = Field(Path("var/keys"), description="密钥目录，不与数据库放在一起 (key directory).")
+    audit_digest: Digest = Field(
+        Digest.SM3, description="审计日志链的杂凑算法 SM3/SHA256 (audit chain hash)."
+    )
+    tls_cert: Path | None = Field(None, description="TLS 证书文件 (server certificate, PEM).")
+    tls_key: Path | None = Field(None, description="TLS 私钥文件 (server key, PEM).")
+    tls_client_ca: Path | None = Field(
+        None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GGZY_", env_nested_delimiter="__", extra="ignore")
 
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,249 @@
+"""``ggzy hub``: run the national platform's exchange service and manage the node registry."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from ggzy.cli.app import app
+from ggzy.cli.console import err, out
+from ggzy.settings import HubSettings, get_settings
+from ggzy.store import DurabilityError, check_durability, make_engine, redact_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+
+def _audit(connection: Connection, settings: HubSettings, action: str, target: str) -> None:
+    """Changes of node credentials made from the command line are audited like any other."""
+    import getpass
+
+    from ggzy.hub.models import audit_log
+    from ggzy.security.audit import AuditEntry, AuditLog
+    from ggzy.security.keys import load_or_create_key
+
+    audit = AuditLog(audit_log, load_or_create_key(settings.key_dir / "audit.key"), settings.audit_digest)
+    audit.append(
+        connection,
+        AuditEntry(
+            action=action, object=target, outcome="success", account=f"cli:{getpass.getuser()}", role="cli"
+        ),
+    )
+
+
+hub_app = typer.Typer(help="国家平台：数据交换服务与节点管理 (the national hub).", no_args_is_help=True)
+node_app = typer.Typer(help="交换前置节点登记：新增、查看、暂停、恢复、更换密钥。", no_args_is_help=True)
+hub_app.add_typer(node_app, name="node")
+app.add_typer(hub_app, name="hub")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="数据库地址，如 sqlite:///var/hub.db 或 postgresql+psycopg://user@host/db"),
+]
+
+
+def _settings(db: str | None) -> HubSettings:
+    settings = get_settings().hub
+    return settings.model_copy(update={"db_url": db}) if db else settings
+
+
+def _engine(settings: HubSettings) -> Engine:
+    from ggzy.hub.app import MIGRATIONS
+    from ggzy.store.migrate import upgrade
+
+    engine = make_engine(settings.db_url)
+    try:
+        check_durability(engine)
+    except DurabilityError as exc:
+        err.print(f"[red]{exc.code}[/] 数据库持久性设置不安全，拒绝启动：{exc}")
+        raise typer.Exit(2) from exc
+    upgrade(engine, MIGRATIONS)
+    return engine
+
+
+@hub_app.command("serve")
+def serve(
+    db: DbOption = None,
+    host: Annotated[str | None, typer.Option(help="监听地址")] = None,
+    port: Annotated[int | None, typer.Option(help="监听端口")] = None,
+    workers: Annotated[int | None, typer.Option(help="工作进程数")] = None,
+) -> None:
+    """启动国家平台数据交换服务（HTTP API、/healthz、/readyz、/metrics）。
+
+    TLS 通过配置 hub.tls_cert / hub.tls_key 启用；配置 hub.tls_client_ca 时要求客户端证书（双向 TLS）。
+
+    示例：ggzy hub serve --db postgresql+psycopg://ggzy@db/ggzy --port 8600 --workers 2
+    """
+    import ssl
+
+    import uvicorn
+
+    settings = _settings(db)
+    updates = {k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
+    settings = settings.model_copy(update=updates)
+    _engine(settings).dispose()  # refuse unsafe storage and migrate once, before any worker starts
+    out.print(
+        f"国家平台数据交换服务：http{'s' if settings.tls_cert else ''}://{settings.host}:{settings.port}  "
+        f"数据库 {redact_url(settings.db_url)}"
+    )
+    import os
+
+    os.environ["GGZY_HUB__DB_URL"] = settings.db_url
+    uvicorn.run(
+        "ggzy.hub.server:app",
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        ssl_ca_certs=str(settings.tls_client_ca) if settings.tls_client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
+        proxy_headers=True,
+        log_level="warning",
+    )
+
+
+@hub_app.command("migrate")
+def migrate(db: DbOption = None) -> None:
+    """把数据库结构升级到最新版本（Alembic）。"""
+    settings = _settings(db)
+    _engine(settings).dispose()
+    out.print(f"数据库已是最新结构：{redact_url(settings.db_url)}")
+
+
+@node_app.command("add")
+def node_add(
+    node_id: Annotated[str, typer.Argument(help="节点编号，如 fj-01")],
+    province: Annotated[str, typer.Option("--province", help="省份代码（GB/T 2260 前两位），如 35")],
+    name: Annotated[str, typer.Option(help="节点名称，如 福建省公共资源交易平台交换前置")] = "",
+    platform: Annotated[
+        list[str] | None, typer.Option("--platform", help="可上报的交易系统标识码（可重复）")
+    ] = None,
+    network: Annotated[
+        list[str] | None, typer.Option("--network", help="允许的来源网段 CIDR（可重复）")
+    ] = None,
+    algorithm: Annotated[str, typer.Option(help="签名算法 HMAC-SHA256 或 HMAC-SM3")] = "HMAC-SHA256",
+    db: DbOption = None,
+) -> None:
+    """登记一个省级交换前置节点，并显示其签名密钥（只显示这一次）。"""
+    from ggzy.hub.registry import RegistryError, add_node
+    from ggzy.security.signing import SignatureAlgorithm
+
+    settings = _settings(db)
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            node = add_node(
+                connection,
+                node_id,
+                province,
+                name=name,
+                platform_codes=platform or [],
+                networks=network or [],
+                algorithm=SignatureAlgorithm(algorithm),
+            )
+            _audit(connection, settings, "node.add", f"node:{node_id}")
+    except (RegistryError, ValueError) as exc:
+        code = getattr(exc, "code", "E-NODE-INPUT")
+        err.print(f"[red]{code}[/] {exc}")
+        raise typer.Exit(2) from exc
+    out.print(
+        f"已登记节点 [bold]{node.node_id}[/]（省份 {node.province}）。签名密钥（请安全交付节点，勿再显示）："
+    )
+    out.print(node.key)
+
+
+@node_app.command("list")
+def node_list(
+    db: DbOption = None, as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False
+) -> None:
+    """列出全部节点：省份、状态、交易系统标识码、来源网段、密钥更换时间（不显示密钥）。"""
+    from ggzy.hub.registry import list_nodes
+
+    engine = _engine(_settings(db))
+    with engine.connect() as connection:
+        nodes = list_nodes(connection)
+    if as_json:
+        rows = [
+            {
+                "node_id": n.node_id,
+                "province": n.province,
+                "status": n.status,
+                "platform_codes": list(n.platform_codes),
+                "networks": list(n.networks),
+                "algorithm": n.algorithm.value,
+                "key_rotated_at": n.key_rotated_at.isoformat(),
+            }
+            for n in nodes
+        ]
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title="交换前置节点")
+    for column in ("节点", "名称", "省份", "状态", "交易系统标识码", "来源网段", "算法", "密钥更换时间"):
+        table.add_column(column)
+    for n in nodes:
+        status = "[green]正常[/]" if n.active else "[red]已暂停[/]"
+        table.add_row(
+            n.node_id,
+            n.name,
+            n.province,
+            status,
+            "\n".join(n.platform_codes),
+            "\n".join(n.networks) or "不限",
+            n.algorithm.value,
+            f"{n.key_rotated_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+def _set_status(node_id: str, status: str, db: str | None) -> None:
+    from ggzy.hub.registry import RegistryError, set_status
+
+    settings = _settings(db)
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            set_status(connection, node_id, status)
+            _audit(
+                connection,
+                settings,
+                f"node.{'suspend' if status == 'suspended' else 'activate'}",
+                f"node:{node_id}",
+            )
+    except RegistryError as exc:
+        err.print(f"[red]{exc.code}[/] {exc}")
+        raise typer.Exit(2) from exc
+    out.print(f"节点 {node_id} 已{'暂停' if status == 'suspended' else '恢复'}。")
+
+
+@node_app.command("suspend")
+def node_suspend(node_id: str, db: DbOption = None) -> None:
+    """暂停节点：其后的请求一律拒绝（E-AUTH-SUSPENDED）。"""
+    _set_status(node_id, "suspended", db)
+
+
+@node_app.command("activate")
+def node_activate(node_id: str, db: DbOption = None) -> None:
+    """恢复被暂停的节点。"""
+    _set_status(node_id, "active", db)
+
+
+@node_app.command("rotate-key")
+def node_rotate_key(node_id: str, db: DbOption = None) -> None:
+    """为节点更换签名密钥：旧密钥立即失效，新密钥只显示这一次。"""
+    from ggzy.hub.registry import RegistryError, rotate_key
+
+    settings = _settings(db)
+    engine = _engine(settings)
+    try:
+        with engine.begin() as connection:
+            node = rotate_key(connection, node_id)
+            _audit(connection, settings, "node.rotate-key", f"node:{node_id}")
+    except RegistryError as exc:
+        err.print(f"[red]{exc.code}[/] {exc}")
+        raise typer.Exit(2) from exc
+    out.print(f"节点 {node_id} 的新签名密钥：")
+    out.print(node.key)

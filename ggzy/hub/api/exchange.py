@@ -1,0 +1,159 @@
+"""The exchange endpoints a node talks to: upload a batch on a channel, read the feedback feed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
+from ggzy.hub.errors import HubError
+from ggzy.hub.feedback import read_feed
+from ggzy.hub.ingest import BatchRefused, NodeIdentity, ingest_batch
+
+router = APIRouter(prefix="/api/v1", tags=["exchange"])
+
+BATCH_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _check_content_type(request: Request) -> None:
+    content_type = request.headers.get("content-type", "")
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != "application/json":
+        raise HubError(
+            415, "E-REQ-CONTENT-TYPE", "请求体必须是 application/json", "the body must be application/json"
+        )
+    charset = (
+        params.strip().lower().removeprefix("charset=").strip('"') if "charset" in params.lower() else "utf-8"
+    )
+    if charset not in ("utf-8", "utf8"):
+        raise HubError(
+            415,
+            "E-REQ-ENCODING",
+            f"请求体必须使用UTF-8编码，不接受{charset.upper()}",
+            f"the body must be UTF-8, not {charset}",
+        )
+
+
+def _parse_batch(body: bytes, max_records: int) -> tuple[str, list[Any]]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HubError(
+            400,
+            "E-REQ-ENCODING",
+            f"请求体第{exc.start}字节不是合法的UTF-8（GBK等编码请先转换为UTF-8）",
+            f"byte {exc.start} of the body is not valid UTF-8",
+        ) from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HubError(
+            400,
+            "E-REQ-JSON",
+            f"请求体不是合法的JSON：第{exc.lineno}行第{exc.colno}列，{exc.msg}",
+            f"the body is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
+        ) from None
+    if not isinstance(document, dict):
+        raise HubError(
+            400,
+            "E-REQ-SHAPE",
+            "请求体应为对象 {batch_id, records}",
+            "the body must be an object {batch_id, records}",
+        )
+    batch_id, records = document.get("batch_id"), document.get("records")
+    if not isinstance(batch_id, str) or not BATCH_ID.fullmatch(batch_id):
+        raise HubError(
+            400,
+            "E-REQ-BATCH-ID",
+            "batch_id 应为1–64位字母、数字或 . _ : -",
+            "batch_id must be 1-64 characters [A-Za-z0-9._:-]",
+        )
+    if not isinstance(records, list) or not records:
+        raise HubError(400, "E-REQ-SHAPE", "records 应为非空数组", "records must be a non-empty array")
+    if len(records) > max_records:
+        raise HubError(
+            413,
+            "E-BATCH-TOO-MANY",
+            f"每批最多{max_records}条记录，本批{len(records)}条",
+            f"at most {max_records} records per batch",
+        )
+    return batch_id, records
+
+
+def _records_digest(records: list[Any]) -> str:
+    """What makes a retry "the same batch": its records, not its envelope (``sent_at`` may change)."""
+    canonical = json.dumps(records, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@router.post(
+    "/channels/{channel}/batches",
+    summary="上传一批记录 (upload a batch on channel 1 or 2)",
+    responses={
+        200: {"description": "回执：每条记录的校验结果"},
+        409: {"description": "批次号已用于不同内容"},
+    },
+)
+async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2)]) -> JSONResponse:
+    hub = hub_of(request)
+    body = await read_body(request, hub.settings.max_body_bytes)
+    node = await signed_node(request, body)
+    _check_content_type(request)
+    batch_id, records = _parse_batch(body, hub.settings.max_batch_records)
+    identity = NodeIdentity(node.node_id, node.province, frozenset(node.platform_codes))
+    started = time.perf_counter()
+    try:
+        result = await run_in_threadpool(
+            ingest_batch,
+            hub.engine,
+            hub.validator,
+            hub.audit,
+            identity,
+            channel,
+            batch_id,
+            records,
+            _records_digest(records),
+            request_id=request.state.request_id,
+            source=source_of(request),
+        )
+    except BatchRefused as refused:
+        raise HubError(refused.status, refused.code, refused.message_zh, refused.message_en) from None
+    hub.metrics.batch_seconds.labels(str(channel)).observe(time.perf_counter() - started)
+    if not result.replayed:
+        hub.metrics.records.labels("accepted", str(channel)).inc(result.accepted)
+        hub.metrics.records.labels("rejected", str(channel)).inc(result.rejected)
+    return JSONResponse(result.receipt, headers={"X-GGZY-Replayed": "true" if result.replayed else "false"})
+
+
+@router.get("/feedback", summary="反馈：按顺序读取本节点的回执、补传要求和通知 (feedback feed)")
+async def feedback(
+    request: Request,
+    after: Annotated[int, Query(ge=0, description="上次读到的游标 (cursor)")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    hub = hub_of(request)
+    node = await signed_node(request, await read_body(request, 0))
+    page = min(limit, hub.settings.feed_page_size)
+
+    def load() -> list[dict[str, Any]]:
+        with hub.engine.connect() as connection:
+            return read_feed(connection, node.node_id, after, page + 1)
+
+    items = await run_in_threadpool(load)
+    more = len(items) > page
+    items = items[:page]
+    return {"items": items, "next": items[-1]["cursor"] if items else after, "more": more}
+
+
+@router.get("/spec", summary="国家平台接受的数据规范版本 (accepted spec versions)")
+async def spec_versions(request: Request) -> dict[str, Any]:
+    await signed_node(request, await read_body(request, 0))
+    spec = hub_of(request).validator.spec
+    return {"version": spec.version, "accepted_versions": spec.accepted_versions, "tables": len(spec.tables)}

@@ -1,0 +1,130 @@
+"""The hub's web application: ``create_app(settings)`` builds everything a process needs.
+
+The process keeps no state that matters between requests (nonces, batches, statistics live in the
+database), so several processes or hosts can serve one PostgreSQL database behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ggzy import __version__
+from ggzy.hub.errors import HubError, error_body, error_response
+from ggzy.hub.metrics import HubMetrics
+from ggzy.hub.models import audit_log
+from ggzy.security.audit import AuditLog
+from ggzy.security.keys import load_or_create_key
+from ggzy.settings import HubSettings
+from ggzy.store import check_durability, make_engine
+from ggzy.store.migrate import is_current, upgrade
+from ggzy.validation import Validator
+
+__all__ = ["MIGRATIONS", "HubState", "create_app"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass
+class HubState:
+    settings: HubSettings
+    engine: Engine
+    validator: Validator
+    audit: AuditLog
+    metrics: HubMetrics
+
+
+def build_state(settings: HubSettings, *, migrate: bool = True) -> HubState:
+    engine = make_engine(settings.db_url)
+    check_durability(engine)
+    if migrate:
+        upgrade(engine, MIGRATIONS)
+    audit_key = load_or_create_key(settings.key_dir / "audit.key")
+    return HubState(
+        settings=settings,
+        engine=engine,
+        validator=Validator(),
+        audit=AuditLog(audit_log, audit_key, settings.audit_digest),
+        metrics=HubMetrics(),
+    )
+
+
+def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState | None = None) -> FastAPI:
+    hub = state or build_state(settings, migrate=migrate)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        hub.engine.dispose()
+
+    app = FastAPI(
+        title="ggzy-exchange 国家平台数据交换接口",
+        version=__version__,
+        description="省级交换前置系统向国家平台上传数据、获取反馈与对账的接口。协议说明见 docs/protocol.md。",
+        lifespan=lifespan,
+    )
+    app.state.hub = hub
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("X-Request-ID", "")
+        request.state.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        hub.metrics.requests.labels(request.method, _route_name(request), str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(HubError)
+    async def hub_error(request: Request, error: HubError) -> JSONResponse:
+        if error.audit:
+            from ggzy.hub.api.common import audit_refusal
+
+            audit_refusal(request, hub, error)
+        return error_response(request, error)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        body = error_body(
+            "E-REQ-PARAMETER",
+            f"请求参数错误：{where} {first.get('msg', '')}",
+            f"invalid request parameter: {where} {first.get('msg', '')}",
+            getattr(request.state, "request_id", "-"),
+        )
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {404: "E-HTTP-NOT-FOUND", 405: "E-HTTP-METHOD"}.get(
+            error.status_code, f"E-HTTP-{error.status_code}"
+        )
+        zh = {404: "接口不存在", 405: "请求方法不被允许"}.get(error.status_code, "请求错误")
+        body = error_body(code, zh, str(error.detail), getattr(request.state, "request_id", "-"))
+        return JSONResponse(body, status_code=error.status_code)
+
+    from ggzy.hub.api import exchange, health, reconcile, stats
+
+    app.include_router(health.router)
+    app.include_router(exchange.router)
+    app.include_router(reconcile.router)
+    app.include_router(stats.router)
+    return app
+
+
+def _route_name(request: Request) -> str:
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def migrations_current(hub: HubState) -> bool:
+    return is_current(hub.engine, MIGRATIONS)

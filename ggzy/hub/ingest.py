@@ -1,0 +1,522 @@
+"""Receive one batch: validate every record, store what passes, count, answer with a receipt.
+
+The whole batch is one database transaction, serialised per node: either every accepted record,
+its statistics, the receipt and the feed entry are committed together, or nothing is (a crash
+mid-batch leaves no trace and the node's retry of the same batch id starts afresh). A batch id seen
+before returns the stored receipt unchanged and writes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
+
+from ggzy.hub.feedback import lock_node
+from ggzy.hub.lookup import BatchLookup, Head, link_targets
+from ggzy.hub.models import (
+    batches,
+    feed,
+    open_rejections,
+    record_heads,
+    record_refs,
+    records,
+    stats_daily,
+    stats_rules,
+    test_records,
+)
+from ggzy.interchange import Category
+from ggzy.security.audit import AuditEntry, AuditLog
+from ggzy.spec import InfoClass, Semantic, TableSpec
+from ggzy.store.upsert import insert_ignore, upsert
+from ggzy.validation import Finding, Validator, make_finding
+
+__all__ = ["SHANGHAI", "BatchRefused", "IngestResult", "NodeIdentity", "ingest_batch"]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TIMELY_TRADE = dt.timedelta(minutes=10)
+_STAT_COUNTERS = (
+    "received",
+    "accepted",
+    "rejected",
+    "duplicates",
+    "timely_due",
+    "timely_ok",
+    "rejected_keys",
+    "repaired",
+    "repair_seconds",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeIdentity:
+    node_id: str
+    province: str
+    platform_codes: frozenset[str]
+
+
+class BatchRefused(Exception):
+    """The batch as a whole cannot be taken (409 conflict and the like); nothing was stored."""
+
+    def __init__(self, code: str, status: int, message_zh: str, message_en: str) -> None:
+        super().__init__(message_en)
+        self.code, self.status, self.message_zh, self.message_en = code, status, message_zh, message_en
+
+
+@dataclass(slots=True)
+class IngestResult:
+    receipt: dict[str, Any]
+    replayed: bool
+    accepted: int = 0
+    rejected: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+
+def _parse_time(value: Any) -> dt.datetime | bool | None:
+    """A node-supplied time: the datetime, None when absent, False when malformed."""
+    if value is None or value == "":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return moment if moment.tzinfo is not None else False
+
+
+def _outside(value: Any, province: str) -> bool:
+    """A well-formed region code of another province (a malformed one is the field rules' business)."""
+    return isinstance(value, str) and len(value) == 6 and value.isdigit() and value[:2] != province
+
+
+def _exchange_findings(
+    raw: Mapping[str, Any], table: TableSpec | None, channel: int, node: NodeIdentity
+) -> list[Finding]:
+    """Who may send what on which channel (Art. 7, 10): checked before and beside the data rules."""
+    found: list[Finding] = []
+    category = raw.get("category")
+    if category is None:
+        found.append(make_finding("E-EXCH-CATEGORY-MISSING", "category"))
+    elif category in Category.__members__.values() and Category(category).channel != channel:
+        found.append(make_finding("E-EXCH-CHANNEL", "category", Category(category).label_zh, channel=channel))
+    for name in ("acquired_at", "sent_at"):
+        if _parse_time(raw.get(name)) is False:
+            found.append(make_finding("E-EXCH-TIME", name, raw.get(name)))
+    data = raw.get("data")
+    if table is None or not isinstance(data, dict):
+        return found
+    platform = data.get("PLATFORM_CODE")
+    if node.platform_codes and isinstance(platform, str) and platform and platform not in node.platform_codes:
+        found.append(make_finding("E-EXCH-PLATFORM", "PLATFORM_CODE", platform))
+    if table.info_class is InfoClass.TRADE:
+        for spec_field in table.fields:
+            value = data.get(spec_field.name)
+            if spec_field.semantic is Semantic.REGION and _outside(value, node.province):
+                found.append(
+                    make_finding(
+                        "E-EXCH-PROVINCE",
+                        spec_field.name,
+                        value,
+                        name_zh=spec_field.name_zh,
+                        province=node.province,
+                    )
+                )
+    return found
+
+
+class _Tally:
+    """Statistics of one batch, added to the maintained aggregates in a few upserts at the end."""
+
+    def __init__(self) -> None:
+        self.daily: dict[tuple[str, str, dt.date, int], Counter[str]] = defaultdict(Counter)
+        self.rules: Counter[tuple[str, str, dt.date, str]] = Counter()
+
+    def add(self, bucket: tuple[str, str, dt.date, int], **counts: int) -> None:
+        self.daily[bucket].update(counts)
+
+    def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        daily = [
+            {
+                "province": p,
+                "table_name": t,
+                "day": d,
+                "channel": c,
+                **{k: counts.get(k, 0) for k in _STAT_COUNTERS},
+            }
+            for (p, t, d, c), counts in sorted(self.daily.items())
+        ]
+        rules = [
+            {"province": p, "table_name": t, "day": d, "rule_code": r, "count": n}
+            for (p, t, d, r), n in sorted(self.rules.items())
+        ]
+        return daily, rules
+
+
+def _timely(
+    table: TableSpec,
+    channel: int,
+    published: dt.datetime | None,
+    acquired: dt.datetime | None,
+    received: dt.datetime,
+) -> tuple[int, int]:
+    """(due, on time) for the timely-reporting rate (Art. 9)."""
+    if table.info_class is InfoClass.TRADE:
+        if channel != 1 or published is None:
+            return 0, 0  # history backfill is not measured against the ten-minute rule
+        return 1, int(received - published <= TIMELY_TRADE)
+    started = acquired or published
+    if started is None:
+        return 0, 0
+    return 1, int(started.astimezone(SHANGHAI).date() == received.astimezone(SHANGHAI).date())
+
+
+def _stored_receipt(
+    connection: Connection, node_id: str, batch_id: str, body_digest: str
+) -> dict[str, Any] | None:
+    row = connection.execute(
+        select(batches.c.receipt, batches.c.body_digest).where(
+            batches.c.node_id == node_id, batches.c.batch_id == batch_id
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.body_digest != body_digest:
+        raise BatchRefused(
+            "E-BATCH-CONFLICT",
+            409,
+            f"批次号“{batch_id}”已用于内容不同的另一批数据，请使用新的批次号",
+            f"batch id {batch_id!r} was already used for a different body; use a new batch id",
+        )
+    receipt: dict[str, Any] = row.receipt
+    return receipt
+
+
+def ingest_batch(
+    engine: Engine,
+    validator: Validator,
+    audit: AuditLog,
+    node: NodeIdentity,
+    channel: int,
+    batch_id: str,
+    raw_records: Sequence[Any],
+    body_digest: str,
+    *,
+    request_id: str = "-",
+    source: str = "-",
+    now: dt.datetime | None = None,
+) -> IngestResult:
+    spec = validator.spec
+    targets = link_targets(spec)
+    with engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            lock_node(connection, node.node_id)
+            stored = _stored_receipt(connection, node.node_id, batch_id, body_digest)
+            if stored is not None:
+                return IngestResult(stored, replayed=True)
+            received = now or dt.datetime.now(dt.UTC)
+            day = received.astimezone(SHANGHAI).date()
+            lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
+            _prefetch(lookups, spec, raw_records)
+            open_keys = _open_rejections(connection, raw_records, spec)
+            tally = _Tally()
+            results: list[dict[str, Any]] = []
+            rows: dict[str, list[dict[str, Any]]] = {"prod": [], "test": []}
+            heads: dict[tuple[str, str, str], dict[str, Any]] = {}
+            refs_changed: dict[tuple[str, str, str], dict[str, str]] = {}
+            new_rejections: list[dict[str, Any]] = []
+            repaired_keys: list[tuple[str, str]] = []
+            outcome_counter: Counter[str] = Counter()
+            for index, raw in enumerate(raw_records):
+                is_object = isinstance(raw, dict)
+                namespace = "test" if is_object and raw.get("category") == "test" else "prod"
+                lookup = lookups[namespace]
+                table = spec.table(str(raw.get("table"))) if is_object else None
+                findings = _exchange_findings(raw, table, channel, node) if is_object else []
+                checked = validator.check(raw, lookup, line=index + 1)
+                verdict = checked.verdict
+                verdict.findings[:0] = findings
+                key = checked.key
+                if verdict.ok and table is not None and key is not None:
+                    head = lookup.head(table.name, key)
+                    if head is not None and head.node_id != node.node_id:
+                        verdict.findings.append(
+                            make_finding("E-EXCH-OWNER", None, key, table=table.name, owner=head.node_id)
+                        )
+                accepted = (
+                    verdict.ok and checked.envelope is not None and table is not None and key is not None
+                )
+                table_name = (
+                    table.name if table is not None else str(raw.get("table") if is_object else "-")[:64]
+                )
+                result: dict[str, Any] = {
+                    "index": index,
+                    "table": table_name,
+                    "key": key,
+                    "outcome": "accepted" if accepted else "rejected",
+                    "version": None,
+                    "findings": [f.to_dict() for f in verdict.findings],
+                }
+                envelope = checked.envelope
+                published = envelope.published_at if envelope is not None else None
+                acquired = _parse_time(raw.get("acquired_at")) if is_object else None
+                acquired = acquired if isinstance(acquired, dt.datetime) else None
+                sent = _parse_time(raw.get("sent_at")) if is_object else None
+                sent = sent if isinstance(sent, dt.datetime) else None
+                bucket = (node.province, table_name, day, channel)
+                production = namespace == "prod"
+                if production:
+                    due, on_time = _timely(table, channel, published, acquired, received) if table else (0, 0)
+                    tally.add(bucket, received=1, timely_due=due, timely_ok=on_time)
+                if accepted:
+                    assert table is not None and key is not None and envelope is not None and checked.digest
+                    previous = lookup.head(table.name, key)
+                    version = (previous.version if previous else 0) + 1
+                    deleted = envelope.op == "delete"
+                    event_time = envelope.data.get(table.event_time) if table.event_time else None
+                    ref_values = {
+                        f: envelope.data[f] for f in targets.get(table.name, ()) if envelope.data.get(f)
+                    }
+                    lookup.accept(
+                        table.name,
+                        key,
+                        Head(version, checked.digest, node.node_id, deleted, event_time),
+                        ref_values,
+                    )
+                    result["version"] = version
+                    acquired_day = (acquired or received).astimezone(SHANGHAI).date()
+                    rows[namespace].append(
+                        {
+                            "table_name": table.name,
+                            "key": key,
+                            "version": version,
+                            "op": envelope.op,
+                            "category": envelope.category or "",
+                            "channel": channel,
+                            "node_id": node.node_id,
+                            "province": node.province,
+                            "batch_id": batch_id,
+                            "digest": checked.digest,
+                            "data": envelope.data,
+                            "deal_code": (envelope.data.get(table.deal_code) or None)
+                            if table.deal_code
+                            else None,
+                            "published_at": published,
+                            "acquired_at": acquired,
+                            "sent_at": sent,
+                            "received_at": received,
+                            "decided_at": dt.datetime.now(dt.UTC),
+                        }
+                    )
+                    heads[(namespace, table.name, key)] = {
+                        "namespace": namespace,
+                        "table_name": table.name,
+                        "key": key,
+                        "version": version,
+                        "digest": checked.digest,
+                        "node_id": node.node_id,
+                        "province": node.province,
+                        "deleted": deleted,
+                        "event_time": event_time,
+                        "acquired_day": acquired_day,
+                    }
+                    refs_changed[(namespace, table.name, key)] = {} if deleted else ref_values
+                    if production:
+                        tally.add(bucket, accepted=1)
+                        rejection = open_keys.pop((table.name, key), None)
+                        if rejection is not None:
+                            repaired_keys.append((table.name, key))
+                            seconds = int((received - _aware(rejection["rejected_at"])).total_seconds())
+                            tally.add(
+                                (node.province, table.name, rejection["day"], rejection["channel"]),
+                                repaired=1,
+                                repair_seconds=max(seconds, 0),
+                            )
+                    outcome_counter["accepted"] += 1
+                else:
+                    if production:
+                        duplicate = any(f.code == "E-XR-DUPLICATE" for f in verdict.findings)
+                        tally.add(bucket, rejected=1, duplicates=int(duplicate))
+                        for code in {f.code for f in verdict.findings if f.is_error}:
+                            tally.rules[(node.province, table_name, day, code)] += 1
+                        if key is not None and (table_name, key) not in open_keys and not duplicate:
+                            open_keys[(table_name, key)] = {
+                                "rejected_at": received,
+                                "day": day,
+                                "channel": channel,
+                            }
+                            new_rejections.append(
+                                {
+                                    "table_name": table_name,
+                                    "key": key,
+                                    "province": node.province,
+                                    "channel": channel,
+                                    "day": day,
+                                    "rejected_at": received,
+                                }
+                            )
+                            tally.add(bucket, rejected_keys=1)
+                    outcome_counter["rejected"] += 1
+                if production:
+                    for finding in verdict.findings:
+                        if not finding.is_error:
+                            tally.rules[(node.province, table_name, day, finding.code)] += 1
+                results.append(result)
+            receipt = {
+                "ok": True,
+                "batch_id": batch_id,
+                "channel": channel,
+                "node_id": node.node_id,
+                "received_at": received.isoformat(),
+                "records": len(raw_records),
+                "accepted": outcome_counter["accepted"],
+                "rejected": outcome_counter["rejected"],
+                "results": results,
+            }
+            _write(connection, rows, heads, refs_changed, new_rejections, repaired_keys, tally)
+            connection.execute(
+                insert(batches),
+                {
+                    "node_id": node.node_id,
+                    "batch_id": batch_id,
+                    "channel": channel,
+                    "body_digest": body_digest,
+                    "received_at": received,
+                    "records": len(raw_records),
+                    "accepted": outcome_counter["accepted"],
+                    "rejected": outcome_counter["rejected"],
+                    "receipt": receipt,
+                },
+            )
+            connection.execute(
+                insert(feed),
+                {
+                    "node_id": node.node_id,
+                    "kind": "receipt",
+                    "batch_id": batch_id,
+                    "body": receipt,
+                    "created_at": received,
+                },
+            )
+            audit.append(
+                connection,
+                AuditEntry(
+                    action="upload.batch",
+                    object=f"node:{node.node_id}/batch:{batch_id}",
+                    outcome="success",
+                    account=f"node:{node.node_id}",
+                    role="node",
+                    source=source,
+                    request_id=request_id,
+                    detail={"channel": channel, "records": len(raw_records), **dict(outcome_counter)},
+                    at=received,
+                ),
+            )
+    return IngestResult(
+        receipt, False, outcome_counter["accepted"], outcome_counter["rejected"], outcome_counter
+    )
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _record_keys(spec: Any, raw_records: Sequence[Any]) -> list[tuple[str, str, TableSpec, dict[str, Any]]]:
+    found = []
+    for raw in raw_records:
+        if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
+            continue
+        table = spec.table(str(raw.get("table")))
+        if table is None:
+            continue
+        data = raw["data"]
+        if all(isinstance(data.get(k), str) and data.get(k) for k in table.business_key):
+            namespace = "test" if raw.get("category") == "test" else "prod"
+            found.append((namespace, table.key_of(data), table, data))
+    return found
+
+
+def _prefetch(lookups: Mapping[str, BatchLookup], spec: Any, raw_records: Sequence[Any]) -> None:
+    keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    links: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    for namespace, key, table, data in _record_keys(spec, raw_records):
+        keys[namespace].append((table.name, key))
+        for link in table.parents + table.predecessors:
+            for child_field, parent_field in link.fields.items():
+                value = data.get(child_field)
+                if isinstance(value, str) and value:
+                    links[namespace].append((link.table, parent_field, value))
+    for namespace, lookup in lookups.items():
+        lookup.prefetch(keys.get(namespace, []), links.get(namespace, []))
+
+
+def _open_rejections(
+    connection: Connection, raw_records: Sequence[Any], spec: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    wanted = sorted(
+        {(table.name, key) for ns, key, table, _ in _record_keys(spec, raw_records) if ns == "prod"}
+    )
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    o = open_rejections.c
+    for start in range(0, len(wanted), 300):
+        chunk = wanted[start : start + 300]
+        rows = connection.execute(
+            select(o.table_name, o.key, o.rejected_at, o.day, o.channel).where(
+                tuple_(o.table_name, o.key).in_(chunk)
+            )
+        )
+        for row in rows:
+            found[(row.table_name, row.key)] = {
+                "rejected_at": row.rejected_at,
+                "day": row.day,
+                "channel": row.channel,
+            }
+    return found
+
+
+def _write(
+    connection: Connection,
+    rows: Mapping[str, list[dict[str, Any]]],
+    heads: Mapping[tuple[str, str, str], dict[str, Any]],
+    refs_changed: Mapping[tuple[str, str, str], Mapping[str, str]],
+    new_rejections: list[dict[str, Any]],
+    repaired_keys: list[tuple[str, str]],
+    tally: _Tally,
+) -> None:
+    if rows["prod"]:
+        connection.execute(insert(records), rows["prod"])
+    if rows["test"]:
+        connection.execute(insert(test_records), rows["test"])
+    upsert(
+        connection,
+        record_heads,
+        list(heads.values()),
+        ["namespace", "table_name", "key"],
+        replace=["version", "digest", "node_id", "province", "deleted", "event_time", "acquired_day"],
+    )
+    r = record_refs.c
+    for namespace, table_name, key in refs_changed:
+        connection.execute(
+            delete(record_refs).where(r.namespace == namespace, r.table_name == table_name, r.key == key)
+        )
+    ref_rows = [
+        {"namespace": ns, "table_name": t, "field": f, "value": v, "key": k}
+        for (ns, t, k), values in refs_changed.items()
+        for f, v in values.items()
+    ]
+    insert_ignore(connection, record_refs, ref_rows, ["namespace", "table_name", "field", "value", "key"])
+    insert_ignore(connection, open_rejections, new_rejections, ["table_name", "key"])
+    o = open_rejections.c
+    for table_name, key in repaired_keys:
+        connection.execute(delete(open_rejections).where(o.table_name == table_name, o.key == key))
+    daily, rules = tally.rows()
+    upsert(
+        connection, stats_daily, daily, ["province", "table_name", "day", "channel"], increment=_STAT_COUNTERS
+    )
+    upsert(
+        connection, stats_rules, rules, ["province", "table_name", "day", "rule_code"], increment=["count"]
+    )

@@ -1,0 +1,219 @@
+"""The hub's database schema (SQLAlchemy Core tables; Alembic migrations in ``ggzy/hub/migrations``).
+
+Core rather than the ORM: the ingest path writes thousands of rows a second with ``executemany``
+and reads them back in bulk, which the ORM's unit of work only slows down.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ggzy.security.audit import define_audit_table
+
+__all__ = ["metadata"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Timestamp = DateTime(timezone=True)
+# BIGINT ids on PostgreSQL; SQLite only makes INTEGER PRIMARY KEY an alias of the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False, server_default=""),
+    Column("province", String(2), nullable=False),
+    Column("platform_codes", Json, nullable=False),  # registered 交易系统标识码 (USCC list)
+    Column("networks", Json, nullable=False),  # allowed source networks (CIDR list)
+    Column("key", String(128), nullable=False),  # signing key (hex)
+    Column("algorithm", String(16), nullable=False, server_default="HMAC-SHA256"),
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("created_at", Timestamp, nullable=False),
+    Column("key_rotated_at", Timestamp, nullable=False),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", Timestamp, nullable=False, index=True),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("batch_id", String(64), primary_key=True),
+    Column("channel", Integer, nullable=False),
+    Column("body_digest", String(64), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("accepted", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("receipt", Json, nullable=False),
+)
+
+
+def _record_columns() -> list[Column[object]]:
+    return [
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("table_name", String(64), nullable=False),
+        Column("key", String(512), nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("op", String(8), nullable=False),
+        Column("category", String(16), nullable=False),
+        Column("channel", Integer, nullable=False),
+        Column("node_id", String(64), nullable=False),
+        Column("province", String(2), nullable=False),
+        Column("batch_id", String(64), nullable=False),
+        Column("digest", String(32), nullable=False),
+        Column("data", Json, nullable=False),
+        Column("deal_code", String(40)),
+        Column("published_at", Timestamp),
+        Column("acquired_at", Timestamp),
+        Column("sent_at", Timestamp),
+        Column("received_at", Timestamp, nullable=False),
+        Column("decided_at", Timestamp, nullable=False),
+    ]
+
+
+# Every accepted version of every production record (history); the newest is in record_heads.
+records = Table(
+    "records",
+    metadata,
+    *_record_columns(),
+    UniqueConstraint("table_name", "key", "version", name="uq_records_version"),
+    Index("ix_records_deal_code", "deal_code"),
+    Index("ix_records_province_received", "province", "received_at"),
+)
+
+# Test data (Art. 10) is validated and answered like the rest but kept apart from production.
+test_records = Table(
+    "test_records",
+    metadata,
+    *_record_columns(),
+    UniqueConstraint("table_name", "key", "version", name="uq_test_records_version"),
+)
+
+# The current version of each key, per namespace ("prod" or "test").
+record_heads = Table(
+    "record_heads",
+    metadata,
+    Column("namespace", String(8), primary_key=True),
+    Column("table_name", String(64), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("node_id", String(64), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("event_time", String(14)),
+    Column("acquired_day", Date),  # Asia/Shanghai day the node acquired the record: reconciliation bucket
+)
+
+# Values of the fields that other tables link to (parents, earlier stages), for cross-record rules.
+record_refs = Table(
+    "record_refs",
+    metadata,
+    Column("namespace", String(8), primary_key=True),
+    Column("table_name", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("value", String(512), primary_key=True),
+    Column("key", String(512), primary_key=True),
+)
+
+# What each node reads back: one entry per batch receipt, re-upload request or notice, in order.
+feed = Table(
+    "feed",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # receipt | reupload | notice
+    Column("batch_id", String(64)),
+    Column("body", Json, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Index("ix_feed_node_id_id", "node_id", "id"),
+)
+
+# Maintained per province × table × Asia/Shanghai day × channel as data arrives (production only).
+stats_daily = Table(
+    "stats_daily",
+    metadata,
+    Column("province", String(2), primary_key=True),
+    Column("table_name", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("channel", Integer, primary_key=True),
+    Column("received", Integer, nullable=False, server_default="0"),
+    Column("accepted", Integer, nullable=False, server_default="0"),
+    Column("rejected", Integer, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("timely_due", Integer, nullable=False, server_default="0"),
+    Column("timely_ok", Integer, nullable=False, server_default="0"),
+    Column("rejected_keys", Integer, nullable=False, server_default="0"),
+    Column("repaired", Integer, nullable=False, server_default="0"),
+    Column("repair_seconds", BigInteger, nullable=False, server_default="0"),
+)
+
+stats_rules = Table(
+    "stats_rules",
+    metadata,
+    Column("province", String(2), primary_key=True),
+    Column("table_name", String(64), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("rule_code", String(48), primary_key=True),
+    Column("count", Integer, nullable=False, server_default="0"),
+)
+
+# Keys whose latest verdict was a rejection and that no accepted version has repaired yet.
+open_rejections = Table(
+    "open_rejections",
+    metadata,
+    Column("table_name", String(64), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("province", String(2), nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("rejected_at", Timestamp, nullable=False),
+)
+
+mismatch_reports = Table(
+    "mismatch_reports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("local_count", Integer, nullable=False),
+    Column("hub_count", Integer, nullable=False),
+    Column("missing_at_hub", Json, nullable=False),
+    Column("unknown_locally", Json, nullable=False),
+    Column("note", Text, nullable=False, server_default=""),
+    Column("reported_at", Timestamp, nullable=False),
+)
+
+audit_log = define_audit_table(metadata)

@@ -1,0 +1,1 @@
+"""Security layer: cryptographic primitives behind one interface, request signing, the audit chain."""
