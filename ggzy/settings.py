@@ -23,7 +23,15 @@ from pydantic_settings import (
 from ggzy.security.crypto import Digest
 from ggzy.validation.options import DealCodeCheck, ValidationOptions
 
-__all__ = ["HubSettings", "Settings", "ValidationSettings", "config_path", "get_settings"]
+__all__ = [
+    "HubSettings",
+    "NodeSettings",
+    "PullSource",
+    "Settings",
+    "ValidationSettings",
+    "config_path",
+    "get_settings",
+]
 
 
 class ValidationSettings(BaseModel):
@@ -81,11 +89,118 @@ class HubSettings(BaseModel):
     )
 
 
+class PullSource(BaseModel):
+    """One incremental query against the province's own database."""
+
+    name: str = Field(description="来源名称 (source name, also the cursor's name).")
+    url: str = Field(description="省级平台数据库地址 (SQLAlchemy URL of the provincial database).")
+    table: str = Field(description="数据规范表名或 DATA_NO (the spec table the rows belong to).")
+    query: str = Field(
+        description="查询语句，须按游标列升序并用 :cursor 取大于游标的行 (SQL selecting rows with cursor > :cursor)."
+    )
+    cursor_column: str = Field("UPDATE_TIME", description="游标列 (update-time or id column).")
+    initial_cursor: str = Field(
+        "1900-01-01 00:00:00",
+        description="首次抽取时的游标起点；时间列用默认值，数值列请填 0 (cursor before the first poll; 0 for numeric columns).",
+    )
+    category: str | None = Field(
+        None, description="数据类别；不填则按发布时间规则判断 (category; rule when empty)."
+    )
+    op_column: str | None = Field(None, description="给出 insert/update/delete 的列 (column giving the op).")
+    published_column: str | None = Field(None, description="发布时间列 (column giving the publication time).")
+    interval_seconds: int = Field(30, description="轮询间隔秒数 (polling interval).")
+
+
+class NodeSettings(BaseModel):
+    node_id: str = Field(
+        "node-01", description="节点编号，与国家平台登记一致 (node id as registered at the hub)."
+    )
+    province: str = Field("35", description="省份代码（GB/T 2260 前两位）(province prefix).")
+    hub_url: str = Field("http://127.0.0.1:8600", description="国家平台地址 (hub base URL).")
+    key_file: Path = Field(
+        Path("var/node/node.key"), description="签名密钥文件（十六进制）(signing key file, hex)."
+    )
+    algorithm: str = Field(
+        "HMAC-SHA256", description="签名算法 HMAC-SHA256 / HMAC-SM3 (signature algorithm)."
+    )
+    db_url: str = Field(
+        "sqlite:///var/node/outbox.db", description="本地发件箱数据库 (local outbox database)."
+    )
+    api_host: str = Field("127.0.0.1", description="本地接收接口监听地址 (local intake API host).")
+    api_port: int = Field(8610, description="本地接收接口端口 (local intake API port).")
+    api_max_body_bytes: int = Field(
+        16 * 1024 * 1024, description="本地接收接口请求体最大字节数 (local intake API body limit)."
+    )
+    drop_dir: Path | None = Field(Path("var/node/inbox"), description="文件投递目录 (watched drop folder).")
+    drop_settle_seconds: float = Field(
+        2.0, description="文件大小稳定多少秒后才读取 (a file must be unchanged this long)."
+    )
+    pull: list[PullSource] = Field(
+        default_factory=list, description="数据库增量抽取来源 (database pull sources)."
+    )
+    realtime_window_hours: float = Field(
+        24,
+        description="未标类别时，发布时间在此时长内视为实时数据 (unlabelled records published within this are realtime).",
+    )
+    redact_personal: str = Field(
+        "mask", description="个人信息处理：mask 脱敏 / remove 删除 (personal fields policy)."
+    )
+    hold_invalid: bool = Field(
+        True, description="预校验有错误的记录暂存待更正，不上传 (hold records with errors)."
+    )
+    assign_deal_code: bool = Field(
+        False, description="为缺少统一交易标识码的交易赋码 (assign missing 统一交易标识码)."
+    )
+    assigner_uscc: str | None = Field(
+        None, description="赋码使用的交易系统标识码 (USCC used when assigning codes)."
+    )
+    deal_code_trade_class: str | None = Field(
+        None,
+        description="赋码时记录未给出交易分类则用此分类，不填按交易领域默认 (trade class when the record has none).",
+    )
+    batch_size: int = Field(500, description="每批记录数 (records per batch).")
+    channel2_rate: float = Field(
+        2000, description="第二通道每秒最多上传记录数 (channel 2 records per second)."
+    )
+    retry_base_seconds: float = Field(1.0, description="重试退避初始秒数 (first retry delay).")
+    retry_max_seconds: float = Field(60.0, description="重试退避上限秒数 (longest retry delay).")
+    hub_timeout_seconds: float = Field(
+        30.0, description="等待国家平台应答的超时秒数 (read timeout of a request to the hub)."
+    )
+    breaker_failures: int = Field(
+        5, description="连续失败多少次后断路 (failures that open the circuit breaker)."
+    )
+    breaker_open_seconds: float = Field(
+        30.0, description="断路后多少秒再试 (how long the breaker stays open)."
+    )
+    feedback_interval_seconds: float = Field(
+        5.0, description="拉取反馈的间隔秒数 (feedback polling interval)."
+    )
+    heartbeat_seconds: float = Field(30.0, description="心跳间隔秒数 (heartbeat interval).")
+    latency_alert_seconds: float = Field(
+        480.0, description="实时数据发布后多少秒未被接收即告警 (realtime latency alert)."
+    )
+    disk_path: Path = Field(
+        Path("var/node"), description="监控容量的数据卷 (volume watched by the disk guard)."
+    )
+    disk_warn: float = Field(0.80, description="磁盘使用率告警阈值 (warn).")
+    disk_clean: float = Field(0.90, description="磁盘使用率自动清理阈值 (clean accepted data).")
+    disk_refuse: float = Field(0.95, description="磁盘使用率拒收阈值 (refuse intake).")
+    retention_days: int = Field(
+        30, description="已被接收的数据在本地保留天数 (keep accepted records this long)."
+    )
+    reconcile_at: str = Field("02:30", description="每日自动对账时间（北京时间）(daily reconciliation time).")
+    platform_health_url: str | None = Field(
+        None, description="省级平台健康检查地址 (provincial platform health URL)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GGZY_", env_nested_delimiter="__", extra="ignore")
 
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    node: NodeSettings = Field(default_factory=NodeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -112,11 +112,25 @@ def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState |
         body = error_body(code, zh, str(error.detail), getattr(request.state, "request_id", "-"))
         return JSONResponse(body, status_code=error.status_code)
 
-    from ggzy.hub.api import exchange, health, reconcile, stats
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        # A failure of the hub itself keeps the one error shape, so a node can tell it apart from a
+        # refusal by status alone (5xx: retry later with the same batch id). The server logs the trace.
+        request_id = getattr(request.state, "request_id", "-")
+        body = error_body(
+            "E-HUB-INTERNAL",
+            "国家平台内部错误，请稍后用同一批次号重试",
+            f"internal error of the hub ({type(error).__name__}); retry later with the same batch id",
+            request_id,
+        )
+        return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
+
+    from ggzy.hub.api import exchange, health, heartbeat, reconcile, stats
 
     app.include_router(health.router)
     app.include_router(exchange.router)
     app.include_router(reconcile.router)
+    app.include_router(heartbeat.router)
     app.include_router(stats.router)
     return app
 

@@ -25,6 +25,8 @@ from ggzy.store.upsert import dialect_insert
 __all__ = ["authenticate", "purge_nonces"]
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+# ASCII digits only: str.isdigit() also accepts "²" (int() then fails) and 400-digit numbers overflow float.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 def _refuse(status: int, code: str, zh: str, en: str) -> HubError:
@@ -60,7 +62,7 @@ def authenticate(
             "不支持的签名算法，应为 HMAC-SHA256 或 HMAC-SM3",
             "unsupported signature algorithm",
         ) from None
-    if not stamp.isdigit() or abs(now.timestamp() - int(stamp)) > skew_seconds:
+    if not _TIMESTAMP.fullmatch(stamp) or abs(now.timestamp() - int(stamp)) > skew_seconds:
         raise _refuse(
             401,
             "E-AUTH-TIMESTAMP",
@@ -111,13 +113,17 @@ def _remember_nonce(engine: Engine, node_id: str, nonce: str, now: dt.datetime) 
     with engine.connect() as plain:
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
-            statement = dialect_insert(connection, nonces).on_conflict_do_nothing(
-                index_elements=["node_id", "nonce"]
+            statement = (
+                dialect_insert(connection, nonces)
+                .on_conflict_do_nothing(index_elements=["node_id", "nonce"])
+                .returning(nonces.c.nonce)
             )
+            # RETURNING, not rowcount: psycopg reports rowcount -1 for this INSERT, which let every
+            # replay through on PostgreSQL. A conflict returns no row.
             inserted = connection.execute(
                 statement, {"node_id": node_id, "nonce": nonce, "seen_at": now}
-            ).rowcount
-    if inserted == 0:
+            ).first()
+    if inserted is None:
         raise _refuse(
             401,
             "E-AUTH-REPLAY",

@@ -41,6 +41,11 @@ def push(engine: Engine, node_id: str, kind: str, body: dict[str, Any]) -> int:
             return int(result.scalar_one())
 
 
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back the stored UTC time without its offset; answer the same on every backend."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
 def read_feed(connection: Connection, node_id: str, after: int, limit: int) -> list[dict[str, Any]]:
     rows = connection.execute(
         select(feed.c.id, feed.c.kind, feed.c.batch_id, feed.c.body, feed.c.created_at)
@@ -53,7 +58,7 @@ def read_feed(connection: Connection, node_id: str, after: int, limit: int) -> l
             "cursor": row.id,
             "kind": row.kind,
             "batch_id": row.batch_id,
-            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "created_at": _utc(row.created_at).isoformat() if row.created_at else None,
             "body": row.body,
         }
         for row in rows

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, delete, insert, select, tuple_
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 
 from ggzy.hub.feedback import lock_node
 from ggzy.hub.lookup import BatchLookup, Head, link_targets
@@ -33,12 +33,14 @@ from ggzy.hub.models import (
 from ggzy.interchange import Category
 from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.spec import InfoClass, Semantic, TableSpec
+from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.upsert import insert_ignore, upsert
 from ggzy.validation import Finding, Validator, make_finding
 
 __all__ = ["SHANGHAI", "BatchRefused", "IngestResult", "NodeIdentity", "ingest_batch"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_CATEGORIES = {category.value: category for category in Category}
 TIMELY_TRADE = dt.timedelta(minutes=10)
 _STAT_COUNTERS = (
     "received",
@@ -101,8 +103,10 @@ def _exchange_findings(
     category = raw.get("category")
     if category is None:
         found.append(make_finding("E-EXCH-CATEGORY-MISSING", "category"))
-    elif category in Category.__members__.values() and Category(category).channel != channel:
-        found.append(make_finding("E-EXCH-CHANNEL", "category", Category(category).label_zh, channel=channel))
+    else:
+        known = _CATEGORIES.get(category) if isinstance(category, str) else None
+        if known is not None and known.channel != channel:
+            found.append(make_finding("E-EXCH-CHANNEL", "category", known.label_zh, channel=channel))
     for name in ("acquired_at", "sent_at"):
         if _parse_time(raw.get(name)) is False:
             found.append(make_finding("E-EXCH-TIME", name, raw.get(name)))
@@ -112,20 +116,29 @@ def _exchange_findings(
     platform = data.get("PLATFORM_CODE")
     if node.platform_codes and isinstance(platform, str) and platform and platform not in node.platform_codes:
         found.append(make_finding("E-EXCH-PLATFORM", "PLATFORM_CODE", platform))
-    if table.info_class is InfoClass.TRADE:
-        for spec_field in table.fields:
-            value = data.get(spec_field.name)
-            if spec_field.semantic is Semantic.REGION and _outside(value, node.province):
-                found.append(
-                    make_finding(
-                        "E-EXCH-PROVINCE",
-                        spec_field.name,
-                        value,
-                        name_zh=spec_field.name_zh,
-                        province=node.province,
-                    )
-                )
+    for name, name_zh in _region_fields(table):
+        value = data.get(name)
+        if _outside(value, node.province):
+            found.append(
+                make_finding("E-EXCH-PROVINCE", name, value, name_zh=name_zh, province=node.province)
+            )
     return found
+
+
+_REGION_FIELDS: dict[int, tuple[TableSpec, tuple[tuple[str, str], ...]]] = {}
+
+
+def _region_fields(table: TableSpec) -> tuple[tuple[str, str], ...]:
+    """The region fields of a trade table (name, Chinese name), looked up once per table."""
+    cached = _REGION_FIELDS.get(id(table))
+    if cached is None or cached[0] is not table:
+        fields = (
+            tuple((f.name, f.name_zh) for f in table.fields if f.semantic is Semantic.REGION)
+            if table.info_class is InfoClass.TRADE
+            else ()
+        )
+        cached = _REGION_FIELDS[id(table)] = (table, fields)
+    return cached[1]
 
 
 class _Tally:
@@ -221,13 +234,15 @@ def ingest_batch(
             received = now or dt.datetime.now(dt.UTC)
             day = received.astimezone(SHANGHAI).date()
             lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
-            _prefetch(lookups, spec, raw_records)
-            open_keys = _open_rejections(connection, raw_records, spec)
+            batch_keys = _record_keys(spec, raw_records)
+            _prefetch(lookups, batch_keys)
+            open_keys = _open_rejections(connection, batch_keys)
             tally = _Tally()
             results: list[dict[str, Any]] = []
             rows: dict[str, list[dict[str, Any]]] = {"prod": [], "test": []}
             heads: dict[tuple[str, str, str], dict[str, Any]] = {}
             refs_changed: dict[tuple[str, str, str], dict[str, str]] = {}
+            stored_before: list[tuple[str, str, str]] = []  # keys that may have link values stored
             new_rejections: list[dict[str, Any]] = []
             repaired_keys: list[tuple[str, str]] = []
             outcome_counter: Counter[str] = Counter()
@@ -276,6 +291,8 @@ def ingest_batch(
                     assert table is not None and key is not None and envelope is not None and checked.digest
                     previous = lookup.head(table.name, key)
                     version = (previous.version if previous else 0) + 1
+                    if previous is not None and (namespace, table.name, key) not in heads:
+                        stored_before.append((namespace, table.name, key))  # head came from the database
                     deleted = envelope.op == "delete"
                     event_time = envelope.data.get(table.event_time) if table.event_time else None
                     ref_values = {
@@ -377,7 +394,7 @@ def ingest_batch(
                 "rejected": outcome_counter["rejected"],
                 "results": results,
             }
-            _write(connection, rows, heads, refs_changed, new_rejections, repaired_keys, tally)
+            _write(connection, rows, heads, refs_changed, stored_before, new_rejections, repaired_keys, tally)
             connection.execute(
                 insert(batches),
                 {
@@ -425,8 +442,12 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _record_keys(spec: Any, raw_records: Sequence[Any]) -> list[tuple[str, str, TableSpec, dict[str, Any]]]:
-    found = []
+_BatchKey = tuple[str, str, TableSpec, dict[str, Any]]  # namespace, key, table, data
+
+
+def _record_keys(spec: Any, raw_records: Sequence[Any]) -> list[_BatchKey]:
+    """The keys the batch's well-formed records name, to read what is stored about them at once."""
+    found: list[_BatchKey] = []
     for raw in raw_records:
         if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
             continue
@@ -440,10 +461,10 @@ def _record_keys(spec: Any, raw_records: Sequence[Any]) -> list[tuple[str, str, 
     return found
 
 
-def _prefetch(lookups: Mapping[str, BatchLookup], spec: Any, raw_records: Sequence[Any]) -> None:
+def _prefetch(lookups: Mapping[str, BatchLookup], batch_keys: Sequence[_BatchKey]) -> None:
     keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
     links: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-    for namespace, key, table, data in _record_keys(spec, raw_records):
+    for namespace, key, table, data in batch_keys:
         keys[namespace].append((table.name, key))
         for link in table.parents + table.predecessors:
             for child_field, parent_field in link.fields.items():
@@ -455,27 +476,21 @@ def _prefetch(lookups: Mapping[str, BatchLookup], spec: Any, raw_records: Sequen
 
 
 def _open_rejections(
-    connection: Connection, raw_records: Sequence[Any], spec: Any
+    connection: Connection, batch_keys: Sequence[_BatchKey]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    wanted = sorted(
-        {(table.name, key) for ns, key, table, _ in _record_keys(spec, raw_records) if ns == "prod"}
-    )
-    found: dict[tuple[str, str], dict[str, Any]] = {}
     o = open_rejections.c
-    for start in range(0, len(wanted), 300):
-        chunk = wanted[start : start + 300]
-        rows = connection.execute(
-            select(o.table_name, o.key, o.rejected_at, o.day, o.channel).where(
-                tuple_(o.table_name, o.key).in_(chunk)
-            )
-        )
-        for row in rows:
-            found[(row.table_name, row.key)] = {
-                "rejected_at": row.rejected_at,
-                "day": row.day,
-                "channel": row.channel,
-            }
-    return found
+    wanted = {(table.name, key) for ns, key, table, _ in batch_keys if ns == "prod"}
+    rows = match_many(
+        connection,
+        open_rejections,
+        ("table_name", "key"),
+        sorted(wanted),
+        columns=(o.table_name, o.key, o.rejected_at, o.day, o.channel),
+    )
+    return {
+        (row.table_name, row.key): {"rejected_at": row.rejected_at, "day": row.day, "channel": row.channel}
+        for row in rows
+    }
 
 
 def _write(
@@ -483,36 +498,46 @@ def _write(
     rows: Mapping[str, list[dict[str, Any]]],
     heads: Mapping[tuple[str, str, str], dict[str, Any]],
     refs_changed: Mapping[tuple[str, str, str], Mapping[str, str]],
+    stored_before: Sequence[tuple[str, str, str]],
     new_rejections: list[dict[str, Any]],
     repaired_keys: list[tuple[str, str]],
     tally: _Tally,
 ) -> None:
-    if rows["prod"]:
-        connection.execute(insert(records), rows["prod"])
-    if rows["test"]:
-        connection.execute(insert(test_records), rows["test"])
-    upsert(
+    insert_many(connection, records, rows["prod"])
+    insert_many(connection, test_records, rows["test"])
+    insert_many(
         connection,
         record_heads,
         list(heads.values()),
-        ["namespace", "table_name", "key"],
+        conflict=["namespace", "table_name", "key"],
         replace=["version", "digest", "node_id", "province", "deleted", "event_time", "acquired_day"],
     )
+    # Only a key stored before this batch can have link values to replace; one executemany for all.
     r = record_refs.c
-    for namespace, table_name, key in refs_changed:
+    if stored_before:
         connection.execute(
-            delete(record_refs).where(r.namespace == namespace, r.table_name == table_name, r.key == key)
+            delete(record_refs).where(
+                r.namespace == bindparam("b_namespace"),
+                r.table_name == bindparam("b_table"),
+                r.key == bindparam("b_key"),
+            ),
+            [{"b_namespace": ns, "b_table": t, "b_key": k} for ns, t, k in stored_before],
         )
     ref_rows = [
         {"namespace": ns, "table_name": t, "field": f, "value": v, "key": k}
         for (ns, t, k), values in refs_changed.items()
         for f, v in values.items()
     ]
-    insert_ignore(connection, record_refs, ref_rows, ["namespace", "table_name", "field", "value", "key"])
+    insert_many(
+        connection, record_refs, ref_rows, conflict=["namespace", "table_name", "field", "value", "key"]
+    )
     insert_ignore(connection, open_rejections, new_rejections, ["table_name", "key"])
     o = open_rejections.c
-    for table_name, key in repaired_keys:
-        connection.execute(delete(open_rejections).where(o.table_name == table_name, o.key == key))
+    if repaired_keys:
+        connection.execute(
+            delete(open_rejections).where(o.table_name == bindparam("b_table"), o.key == bindparam("b_key")),
+            [{"b_table": t, "b_key": k} for t, k in repaired_keys],
+        )
     daily, rules = tally.rows()
     upsert(
         connection, stats_daily, daily, ["province", "table_name", "day", "channel"], increment=_STAT_COUNTERS

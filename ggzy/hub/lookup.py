@@ -12,15 +12,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection
 
 from ggzy.hub.models import record_heads, record_refs
 from ggzy.spec import Spec
+from ggzy.store.bulk import match_many
 from ggzy.validation import StoredRecord
 
 __all__ = ["BatchLookup", "Head", "link_targets"]
-
-_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -41,11 +40,6 @@ def link_targets(spec: Spec) -> dict[str, set[str]]:
     return dict(targets)
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
 class BatchLookup:
     def __init__(self, connection: Connection, spec: Spec, namespace: str) -> None:
         self.connection = connection
@@ -58,54 +52,61 @@ class BatchLookup:
     # --- prefetch ---
 
     def prefetch(self, keys: Iterable[tuple[str, str]], links: Iterable[tuple[str, str, str]]) -> None:
-        by_table: dict[str, list[str]] = defaultdict(list)
-        for table, key in set(keys):
-            if (table, key) not in self.heads:
-                self.heads[(table, key)] = None
-                by_table[table].append(key)
-        for table, wanted in by_table.items():
-            self._load_heads(table, wanted)
-        by_field: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for table, field, value in set(links):
-            if (table, field, value) not in self.refs:
-                self.refs[(table, field, value)] = set()
-                by_field[(table, field)].append(value)
-        for (table, field), values in by_field.items():
-            self._load_refs(table, field, values)
+        """Read the heads of ``keys`` and the records ``links`` (table, field, value) point to."""
+        new_keys = [item for item in dict.fromkeys(keys) if item not in self.heads]
+        for item in new_keys:
+            self.heads[item] = None
+        if new_keys:
+            self._load_heads(new_keys)
+        new_links = [link for link in dict.fromkeys(links) if link not in self.refs]
+        for link in new_links:
+            self.refs[link] = set()
+        if new_links:
+            self._load_refs(new_links)
 
-    def _load_heads(self, table: str, keys: list[str]) -> None:
+    def _load_heads(self, wanted: list[tuple[str, str]]) -> None:
         h = record_heads.c
-        for chunk in _chunks(keys):
-            rows = self.connection.execute(
-                select(h.key, h.version, h.digest, h.node_id, h.deleted, h.event_time).where(
-                    h.namespace == self.namespace, h.table_name == table, h.key.in_(chunk)
-                )
-            )
-            for row in rows:
-                self.heads[(table, row.key)] = Head(
-                    row.version, row.digest, row.node_id, row.deleted, row.event_time
-                )
-
-    def _load_refs(self, table: str, field: str, values: list[str]) -> None:
-        r, h = record_refs.c, record_heads.c
-        joined = record_refs.join(
+        rows = match_many(
+            self.connection,
             record_heads,
-            and_(h.namespace == r.namespace, h.table_name == r.table_name, h.key == r.key),
+            ("table_name", "key"),
+            wanted,
+            where={"namespace": self.namespace},
+            columns=(h.table_name, h.key, h.version, h.digest, h.node_id, h.deleted, h.event_time),
         )
-        for chunk in _chunks(values):
-            rows = self.connection.execute(
-                select(r.value, r.key, h.version, h.digest, h.node_id, h.deleted, h.event_time)
-                .select_from(joined)
-                .where(
-                    r.namespace == self.namespace, r.table_name == table, r.field == field, r.value.in_(chunk)
-                )
+        for row in rows:
+            self.heads[(row.table_name, row.key)] = Head(
+                row.version, row.digest, row.node_id, row.deleted, row.event_time
             )
-            for row in rows:
-                self.refs[(table, field, row.value)].add(row.key)
-                self.refs_of_key[(table, row.key)].add((field, row.value))
-                self.heads.setdefault(
-                    (table, row.key), Head(row.version, row.digest, row.node_id, row.deleted, row.event_time)
-                )
+
+    def _load_refs(self, wanted: list[tuple[str, str, str]]) -> None:
+        r, h = record_refs.c, record_heads.c
+        rows = match_many(
+            self.connection,
+            record_refs,
+            ("table_name", "field", "value"),
+            wanted,
+            where={"namespace": self.namespace},
+            join=(record_heads, ("namespace", "table_name", "key")),
+            columns=(
+                r.table_name,
+                r.field,
+                r.value,
+                r.key,
+                h.version,
+                h.digest,
+                h.node_id,
+                h.deleted,
+                h.event_time,
+            ),
+        )
+        for row in rows:
+            table = row.table_name
+            self.refs[(table, row.field, row.value)].add(row.key)
+            self.refs_of_key[(table, row.key)].add((row.field, row.value))
+            self.heads.setdefault(
+                (table, row.key), Head(row.version, row.digest, row.node_id, row.deleted, row.event_time)
+            )
 
     # --- RecordLookup ---
 

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -214,6 +215,27 @@ mismatch_reports = Table(
     Column("unknown_locally", Json, nullable=False),
     Column("note", Text, nullable=False, server_default=""),
     Column("reported_at", Timestamp, nullable=False),
+)
+
+# One row per node heartbeat (Art. 13, 16): what the node reported about itself, kept for the
+# availability and capacity figures of operations; read by node and time.
+node_heartbeats = Table(
+    "node_heartbeats",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+    Column("version", String(32), nullable=False),
+    Column("queue_depths", Json, nullable=False),  # {"1": {"queued": n, "sent": n, ...}, "2": {...}}
+    Column("oldest_unsent_seconds", Float),
+    Column("disk_used_ratio", Float),
+    Column("failed_attempts", Integer, nullable=False),
+    Column("total_attempts", Integer, nullable=False),
+    Column("platform_ok", Boolean),  # None when the node has no provincial platform probe configured
+    Column("last_error", Text),
+    Column("payload", Json, nullable=False),
+    Index("ix_node_heartbeats_node_received", "node_id", "received_at"),
 )
 
 audit_log = define_audit_table(metadata)

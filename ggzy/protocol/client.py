@@ -135,3 +135,11 @@ class HubClient:
             "POST", "/api/v1/reconcile/mismatches", content=body, headers={"Content-Type": "application/json"}
         ).json()
         return result
+
+    def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Report the node's health; the answer carries the hub's clock (``server_time``)."""
+        body = json.dumps(payload, ensure_ascii=False, default=str).encode()
+        result: dict[str, Any] = self._call(
+            "POST", "/api/v1/heartbeat", content=body, headers={"Content-Type": "application/json"}
+        ).json()
+        return result

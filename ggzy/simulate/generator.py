@@ -106,6 +106,7 @@ def simulate(
     category: str | None = None,
     personal: Personal = "masked",
     domains: Collection[Domain] | None = None,
+    systems_seed: int | None = None,
 ) -> Iterator[SimulatedRecord]:
     """Records of ``transactions`` whole transactions of ``province`` in ``days`` days from ``start``.
 
@@ -118,9 +119,11 @@ def simulate(
     ``start`` is local time (Asia/Shanghai, naive); by default the window ends today at 00:00.
     ``personal="raw"`` writes unmasked personal data, as a trading system hands it to the node;
     the expected findings then leave out the E-PRIV-PERSONAL every such value would raise.
+    ``systems_seed`` keeps the province's trading systems of another seed, so that records of
+    many seeds can come from one registered node.
     """
     _check_arguments(error_rate, days, transactions, category, personal)
-    systems = province_systems(province, seed)
+    systems = province_systems(province, seed if systems_seed is None else systems_seed)
     spec = load_spec()
     plans = plans_for(spec)
     rng = random.Random(seed)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 __all__ = ["DurabilityError", "check_durability", "is_sqlite", "make_engine", "redact_url"]
 
@@ -49,8 +49,18 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         # The driver's own transaction handling is switched off: transactions are begun explicitly
         # (BEGIN IMMEDIATE for writers) so that two processes never deadlock upgrading a read lock.
+        # A file database keeps a few connections open: opening one costs the pragmas and a schema
+        # read, and closing the last one checkpoints the whole WAL, on every request. The pool never
+        # makes a caller wait (no overflow limit: SQLite itself serialises the writers).
+        pooling: dict[str, Any] = (
+            {"poolclass": QueuePool, "pool_size": pool_size, "max_overflow": -1}
+            if database and database != ":memory:"
+            else {"poolclass": NullPool}
+        )
         engine = create_engine(
-            parsed, connect_args={"check_same_thread": False, "isolation_level": None}, poolclass=NullPool
+            parsed,
+            connect_args={"check_same_thread": False, "isolation_level": None},
+            **pooling,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
 

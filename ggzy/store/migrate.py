@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
-__all__ = ["current_revision", "head_revision", "is_current", "upgrade"]
+__all__ = ["current_revision", "head_revision", "is_current", "run_env", "upgrade"]
 
 
 def _config(location: Path, engine: Engine | None = None) -> Config:
@@ -36,3 +37,24 @@ def current_revision(engine: Engine) -> str | None:
 
 def is_current(engine: Engine, location: Path) -> bool:
     return current_revision(engine) == head_revision(location)
+
+
+def run_env(metadata: MetaData, default_url: Callable[[], str]) -> None:
+    """The body of an Alembic ``env.py``: migrate the engine handed over, or the configured one."""
+    from alembic import context
+
+    from ggzy.store.database import make_engine
+
+    engine = context.config.attributes.get("engine")
+    if not isinstance(engine, Engine):
+        engine = make_engine(default_url())
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            compare_type=True,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()

@@ -72,10 +72,10 @@ def read_envelope(raw: Any, spec: Spec, findings: list[Finding]) -> Envelope | N
     if table is None:
         findings.append(make_finding("E-STRUCT-TABLE", "table", table_name))
     op = raw.get("op", "insert")
-    if op not in _OPS:
+    if not isinstance(op, str) or op not in _OPS:
         findings.append(make_finding("E-STRUCT-OP", "op", op))
     category = raw.get("category")
-    if category is not None and category not in _CATEGORIES:
+    if category is not None and (not isinstance(category, str) or category not in _CATEGORIES):
         findings.append(make_finding("E-STRUCT-CATEGORY", "category", category))
     version = str(raw.get("spec_version") or spec.version)
     if version not in spec.accepted_versions:
@@ -86,14 +86,14 @@ def read_envelope(raw: Any, spec: Spec, findings: list[Finding]) -> Envelope | N
     if not isinstance(data_raw, dict):
         findings.append(make_finding("E-STRUCT-DATA", "data"))
         return None
-    if table is None or op not in _OPS:
+    if table is None or not isinstance(op, str) or op not in _OPS:
         return None
     data = _clean_data(data_raw, table, findings)
     key = raw.get("key")
     return Envelope(
         table=table,
         op=op,
-        category=category if category in _CATEGORIES else None,
+        category=category if isinstance(category, str) and category in _CATEGORIES else None,
         spec_version=version,
         published_at=published_at,
         data=data,

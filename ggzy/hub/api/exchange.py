@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
 import time
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
@@ -16,13 +18,14 @@ from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
 from ggzy.hub.errors import HubError
 from ggzy.hub.feedback import read_feed
 from ggzy.hub.ingest import BatchRefused, NodeIdentity, ingest_batch
+from ggzy.security.audit import AuditEntry
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
 BATCH_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
-def _check_content_type(request: Request) -> None:
+def check_content_type(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     media, _, params = content_type.partition(";")
     if media.strip().lower() != "application/json":
@@ -41,7 +44,15 @@ def _check_content_type(request: Request) -> None:
         )
 
 
-def _parse_batch(body: bytes, max_records: int) -> tuple[str, list[Any]]:
+# A JSON escape that may decode to text no database column holds: NUL, or half a surrogate pair.
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def parse_json_body(body: bytes) -> Any:
+    """The body as JSON: strict UTF-8, bounded numbers and nesting, only text that can be stored.
+
+    Each way a body can be unreadable gets its own 400 with a precise message, never a 500.
+    """
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -60,6 +71,63 @@ def _parse_batch(body: bytes, max_records: int) -> tuple[str, list[Any]]:
             f"请求体不是合法的JSON：第{exc.lineno}行第{exc.colno}列，{exc.msg}",
             f"the body is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}",
         ) from None
+    except RecursionError:
+        raise HubError(
+            400, "E-REQ-JSON", "请求体JSON嵌套层数过深", "the body's JSON is nested too deeply"
+        ) from None
+    except ValueError:  # Python refuses to convert integers of more than 4300 digits
+        raise HubError(
+            400,
+            "E-REQ-JSON",
+            "请求体JSON中有位数过多的数字（超过4300位）",
+            "the body's JSON has a number of more than 4300 digits",
+        ) from None
+    if _SUSPECT_ESCAPE.search(text):
+        _refuse_unstorable_text(document)
+    return document
+
+
+def _refuse_unstorable_text(document: Any) -> None:
+    """NUL (PostgreSQL text and JSONB refuse it) or a lone surrogate (not Unicode text) anywhere."""
+    pending: list[tuple[str, Any]] = [("$", document)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            for name, item in value.items():
+                pending.append((path, name))
+                pending.append((f"{path}.{name}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise HubError(
+                    400,
+                    "E-REQ-ENCODING",
+                    f"请求体{path[:200]}处含有空字符\\u0000，无法存储",
+                    f"the body contains a NUL character (\\u0000) at {path[:200]}",
+                )
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise HubError(
+                    400,
+                    "E-REQ-ENCODING",
+                    f"请求体{path[:200]}处含有不成对的代理项转义（\\ud800–\\udfff），不是合法的Unicode文本",
+                    f"the body contains an unpaired surrogate escape (\\ud800-\\udfff) at {path[:200]}",
+                ) from None
+
+
+def _aware_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return dt.datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _parse_batch(body: bytes, max_records: int) -> tuple[str, list[Any], str | None]:
+    document = parse_json_body(body)
     if not isinstance(document, dict):
         raise HubError(
             400,
@@ -84,7 +152,25 @@ def _parse_batch(body: bytes, max_records: int) -> tuple[str, list[Any]]:
             f"每批最多{max_records}条记录，本批{len(records)}条",
             f"at most {max_records} records per batch",
         )
-    return batch_id, records
+    sent_at = document.get("sent_at")
+    if sent_at is not None and not _aware_time(sent_at):
+        raise HubError(
+            400,
+            "E-REQ-SHAPE",
+            "sent_at 应为带时区的ISO 8601时间，如 2026-11-27T09:30:00+08:00",
+            "sent_at must be an ISO 8601 time with a UTC offset",
+        )
+    return batch_id, records, sent_at
+
+
+def _stamp_sent_at(records: list[Any], sent_at: str | None) -> list[Any]:
+    """The batch's ``sent_at`` is the send time of every record that does not carry its own."""
+    if sent_at is None:
+        return records
+    return [
+        {**record, "sent_at": sent_at} if isinstance(record, dict) and not record.get("sent_at") else record
+        for record in records
+    ]
 
 
 def _records_digest(records: list[Any]) -> str:
@@ -105,9 +191,10 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
     hub = hub_of(request)
     body = await read_body(request, hub.settings.max_body_bytes)
     node = await signed_node(request, body)
-    _check_content_type(request)
-    batch_id, records = _parse_batch(body, hub.settings.max_batch_records)
+    check_content_type(request)
+    batch_id, records, sent_at = _parse_batch(body, hub.settings.max_batch_records)
     identity = NodeIdentity(node.node_id, node.province, frozenset(node.platform_codes))
+    digest = _records_digest(records)  # before stamping: a retry with a later sent_at is the same batch
     started = time.perf_counter()
     try:
         result = await run_in_threadpool(
@@ -118,8 +205,8 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
             identity,
             channel,
             batch_id,
-            records,
-            _records_digest(records),
+            _stamp_sent_at(records, sent_at),
+            digest,
             request_id=request.state.request_id,
             source=source_of(request),
         )
@@ -129,13 +216,47 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
     if not result.replayed:
         hub.metrics.records.labels("accepted", str(channel)).inc(result.accepted)
         hub.metrics.records.labels("rejected", str(channel)).inc(result.rejected)
+        await run_in_threadpool(_audit_out_of_scope, request, node.node_id, batch_id, result.receipt)
     return JSONResponse(result.receipt, headers={"X-GGZY-Replayed": "true" if result.replayed else "false"})
+
+
+_OUT_OF_SCOPE = ("E-EXCH-PROVINCE", "E-EXCH-PLATFORM", "E-EXCH-OWNER")
+
+
+def _audit_out_of_scope(request: Request, node_id: str, batch_id: str, receipt: dict[str, Any]) -> None:
+    """Records of another province, an unregistered system or another node's key are audited (Art. 19)."""
+    codes: Counter[str] = Counter()
+    indexes: list[int] = []
+    for result in receipt["results"]:
+        found = {f["code"] for f in result["findings"]} & set(_OUT_OF_SCOPE)
+        codes.update(found)
+        if found:
+            indexes.append(result["index"])
+    if not codes:
+        return
+    hub = hub_of(request)
+    with hub.engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            hub.audit.append(
+                connection,
+                AuditEntry(
+                    action="exchange.out-of-scope",
+                    object=f"node:{node_id}/batch:{batch_id}",
+                    outcome="refused",
+                    account=f"node:{node_id}",
+                    role="node",
+                    source=source_of(request),
+                    request_id=request.state.request_id,
+                    detail={"codes": dict(sorted(codes.items())), "records": indexes[:100]},
+                ),
+            )
 
 
 @router.get("/feedback", summary="反馈：按顺序读取本节点的回执、补传要求和通知 (feedback feed)")
 async def feedback(
     request: Request,
-    after: Annotated[int, Query(ge=0, description="上次读到的游标 (cursor)")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="上次读到的游标 (cursor)")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     hub = hub_of(request)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, ValidationError
 
 from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
+from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError
 from ggzy.hub.reconcile import bucket, bucket_digest, day_summary, record_mismatch
 from ggzy.security.audit import AuditEntry
@@ -58,7 +58,7 @@ async def reconcile_day(
 class MismatchReport(BaseModel):
     table: str = Field(max_length=64)
     day: dt.date
-    local_count: int = Field(ge=0)
+    local_count: int = Field(ge=0, le=2**31 - 1)  # the column is a 32-bit INTEGER
     missing_at_hub: list[str] = Field(default_factory=list, max_length=100_000)
     unknown_locally: list[str] = Field(default_factory=list, max_length=100_000)
     note: str = Field("", max_length=2000)
@@ -69,11 +69,17 @@ async def report_mismatch(request: Request) -> dict[str, Any]:
     hub = hub_of(request)
     body = await read_body(request, hub.settings.max_body_bytes)
     node = await signed_node(request, body)
+    check_content_type(request)
     try:
-        report = MismatchReport.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+        report = MismatchReport.model_validate(parse_json_body(body))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "$"
         raise HubError(
-            400, "E-REQ-SHAPE", f"对账报告格式错误：{exc}", f"malformed mismatch report: {exc}"
+            400,
+            "E-REQ-SHAPE",
+            f"对账报告格式错误：{where} {first['msg']}",
+            f"malformed mismatch report: {where}: {first['msg']}",
         ) from None
 
     def store() -> int:

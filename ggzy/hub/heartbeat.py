@@ -1,0 +1,115 @@
+"""Node heartbeats (Art. 13, 16): what each node says about its queues, disk and links, kept per beat.
+
+Every heartbeat is one row of ``node_heartbeats``; operations derive a node's availability (the
+gaps between beats, the failed link attempts it reports) and capacity trends from those rows. The
+Prometheus gauge of queue depths shows the latest beat of each node seen by this process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection, insert, select
+
+from ggzy.hub.metrics import HubMetrics
+from ggzy.hub.models import node_heartbeats
+
+__all__ = [
+    "DiskReport",
+    "HeartbeatReport",
+    "LinkReport",
+    "PlatformReport",
+    "latest_heartbeat",
+    "record_heartbeat",
+    "update_metrics",
+]
+
+_CHANNELS = ("1", "2")
+_MAX_COUNT = 2**31 - 1  # the attempt columns are 32-bit INTEGERs
+Count = Annotated[int, Field(ge=0, le=2**53)]
+Age = Annotated[float, Field(ge=0)]
+
+
+class DiskReport(BaseModel):
+    used_ratio: float = Field(ge=0, le=1)
+    total_bytes: int | None = Field(None, ge=0)
+    free_bytes: int | None = Field(None, ge=0)
+
+
+class LinkReport(BaseModel):
+    failed: int = Field(ge=0, le=_MAX_COUNT)
+    total: int = Field(ge=0, le=_MAX_COUNT)
+    since: dt.datetime | None = None
+
+
+class PlatformReport(BaseModel):
+    configured: bool
+    ok: bool | None = None
+    latency_ms: float | None = Field(None, ge=0)
+    error: str | None = Field(None, max_length=500)
+
+
+class HeartbeatReport(BaseModel):
+    """The body of ``POST /api/v1/heartbeat``; unknown fields are kept in the payload, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str = Field(min_length=1, max_length=32)
+    sent_at: dt.datetime | None = None
+    # channel ("1"/"2") → outbox state → number of records
+    queues: dict[str, dict[str, Count]] = Field(max_length=8)
+    oldest_unsent_seconds: dict[str, Age | None] = Field(default_factory=dict, max_length=8)
+    disk: DiskReport | None = None
+    last_error: str | None = Field(None, max_length=2000)
+    link: LinkReport
+    platform: PlatformReport | None = None
+
+    def oldest_unsent(self) -> float | None:
+        ages = [age for age in self.oldest_unsent_seconds.values() if age is not None]
+        return max(ages) if ages else None
+
+    def waiting(self, channel: str) -> int:
+        """Records of ``channel`` not yet decided by the hub (queued, or sent and unanswered)."""
+        states = self.queues.get(channel, {})
+        return states.get("queued", 0) + states.get("sent", 0)
+
+
+def record_heartbeat(
+    connection: Connection, node_id: str, province: str, report: HeartbeatReport, received_at: dt.datetime
+) -> int:
+    platform_ok = report.platform.ok if report.platform is not None and report.platform.configured else None
+    result = connection.execute(
+        insert(node_heartbeats).returning(node_heartbeats.c.id),
+        {
+            "node_id": node_id,
+            "province": province,
+            "received_at": received_at,
+            "version": report.version,
+            "queue_depths": report.queues,
+            "oldest_unsent_seconds": report.oldest_unsent(),
+            "disk_used_ratio": report.disk.used_ratio if report.disk is not None else None,
+            "failed_attempts": report.link.failed,
+            "total_attempts": report.link.total,
+            "platform_ok": platform_ok,
+            "last_error": report.last_error,
+            "payload": report.model_dump(mode="json"),
+        },
+    )
+    return int(result.scalar_one())
+
+
+def update_metrics(metrics: HubMetrics, node_id: str, report: HeartbeatReport) -> None:
+    for channel in _CHANNELS:
+        metrics.node_queue.labels(node_id, channel).set(report.waiting(channel))
+
+
+def latest_heartbeat(connection: Connection, node_id: str) -> dict[str, Any] | None:
+    row = connection.execute(
+        select(node_heartbeats)
+        .where(node_heartbeats.c.node_id == node_id)
+        .order_by(node_heartbeats.c.received_at.desc(), node_heartbeats.c.id.desc())
+        .limit(1)
+    ).first()
+    return dict(row._mapping) if row is not None else None

@@ -1,0 +1,128 @@
+"""The node's local store: the durable outbox and what the node needs to run unattended.
+
+A record lives in ``outbox`` from the moment intake acknowledges it until the hub's final verdict,
+and (once accepted) until the retention period has passed. Row states:
+
+``held``        pre-validation found errors; waits for an operator's correction
+``queued``      ready to send on its channel
+``sent``        in a batch that has been (or is being) sent; the batch id is fixed, so a retry after a
+                crash resends exactly the same batch and the hub answers with the same receipt
+``accepted``    the hub stored it (``hub_version`` is its version there)
+``rejected``    the hub refused it; ``findings`` says why
+``superseded``  a correction of the same key replaced it before it was accepted
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from ggzy.security.audit import define_audit_table
+
+__all__ = ["OUTBOX_STATES", "metadata"]
+
+OUTBOX_STATES = ("held", "queued", "sent", "accepted", "rejected", "superseded")
+UNDECIDED = ("held", "queued", "sent")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+Timestamp = DateTime(timezone=True)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("table_name", String(64), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("category", String(16), nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("record", JSON, nullable=False),  # the envelope exactly as it will be sent
+    Column("state", String(16), nullable=False),
+    Column("expedite", Boolean, nullable=False, server_default="0"),  # needed soon by a channel-1 record
+    Column("batch_id", String(64)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("findings", JSON),  # pre-validation findings (held) or the hub's (rejected)
+    Column("hub_version", Integer),
+    Column("redacted", JSON),  # names of fields masked or removed before the record was stored
+    Column("source", String(16), nullable=False),  # push | file | pull | correction | reupload
+    Column("source_ref", String(512), nullable=False, server_default=""),
+    Column("corrects", Integer),  # id of the rejected or held row this one corrects
+    Column("published_at", Timestamp),
+    Column("acquired_at", Timestamp, nullable=False),
+    Column("sent_at", Timestamp),
+    Column("decided_at", Timestamp),
+    Index("ix_outbox_send", "channel", "state", "expedite", "id"),
+    Index("ix_outbox_key", "table_name", "key"),
+    Index("ix_outbox_state_decided", "state", "decided_at"),
+)
+
+# Values of the fields that other tables link to, so that a record is never sent before the
+# records it depends on (a result notice after its tender notice), whatever their channels.
+outbox_refs = Table(
+    "outbox_refs",
+    metadata,
+    Column("outbox_id", Integer, primary_key=True),
+    Column("table_name", String(64), primary_key=True),
+    Column("field", String(64), primary_key=True),
+    Column("value", String(512), nullable=False),
+    Index("ix_outbox_refs_lookup", "table_name", "field", "value"),
+)
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("batch_id", String(64), primary_key=True),
+    Column("channel", Integer, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("acknowledged_at", Timestamp),
+    Column("last_error", Text),
+)
+
+# Small named values that must survive restarts: pull cursors, the feedback cursor, counters.
+state = Table(
+    "node_state",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False),
+    Column("kind", String(32), nullable=False),  # latency | disk | hub | intake | reconcile
+    Column("level", String(8), nullable=False),  # info | warning | critical
+    Column("message", Text, nullable=False),
+    Column("resolved_at", Timestamp),
+)
+
+# Every attempt to reach the hub, for the network availability the heartbeat reports (Art. 18).
+link_attempts = Table(
+    "link_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("ok", Boolean, nullable=False),
+    Column("seconds", Float, nullable=False),
+)
+
+audit_log = define_audit_table(metadata)

@@ -1,0 +1,525 @@
+"""Uploading the outbox to the hub, one thread per channel (Art. 9, 10).
+
+Each :class:`ChannelUploader` repeats one step: resend the oldest batch the hub never acknowledged
+(same id, same records: the hub answers with the stored receipt), otherwise form a new batch from
+the outbox, send it, and record the verdicts. What happens on failure:
+
+- the hub is unreachable, times out or answers 5xx (:class:`HubUnavailable`): the batch stays
+  pending, the failure counts towards the circuit breaker, and the next attempt waits a jittered,
+  growing delay (never a tight loop); while the breaker is open nothing is sent;
+- the hub refuses the whole batch (4xx, :class:`HubRefused`: key revoked, node suspended, batch too
+  large…): an alert is raised and the same batch is retried after the backoff, so nothing is
+  dropped and nothing overtakes it; an operator fixes the cause (e.g. ``batch_size`` for a 413).
+
+Channel 1 (realtime) runs in its own thread with its own HTTP connection, wakes at once when intake
+calls :meth:`ChannelUploader.notify` and polls every 100 ms otherwise, so a channel-2 backlog delays
+it by at most the one channel-2 batch the hub is ingesting. Channel 2 is limited to
+``channel2_rate`` records per second (a token bucket) and resumes from the outbox after a restart.
+
+Every attempt is written to ``link_attempts`` (the availability the heartbeat reports); latency from
+publication to sending and to acceptance is read from the outbox timestamps (:func:`latency_summary`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+
+from ggzy.node.breaker import Backoff, CircuitBreaker, TokenBucket
+from ggzy.node.context import NodeContext
+from ggzy.node.models import alerts, link_attempts, outbox
+from ggzy.node.outbox import Batch, Outbox
+from ggzy.protocol import HubRefused, HubUnavailable
+
+__all__ = [
+    "ChannelUploader",
+    "LatencySummary",
+    "LatencyWatch",
+    "Priority",
+    "StepOutcome",
+    "UploadClient",
+    "latency_summary",
+    "raise_alert",
+    "record_link_attempt",
+    "resolve_alerts",
+    "utc",
+]
+
+log = logging.getLogger(__name__)
+
+CHANNEL1_POLL_SECONDS = 0.1
+CHANNEL2_POLL_SECONDS = 0.5
+# The hub ingests one batch of a node at a time, so a realtime batch may wait for the channel-2
+# batch in flight: channel 2 sizes its batches to take about this long at the hub.
+CHANNEL2_REQUEST_SECONDS = 0.5
+CHANNEL2_MIN_BATCH = 20
+ALERT_LEVELS = ("info", "warning", "critical")
+TEN_MINUTES = 600.0
+
+
+class UploadClient(Protocol):
+    def upload(self, channel: int, batch_id: str, records: Sequence[dict[str, Any]]) -> dict[str, Any]: ...
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """A stored time as aware UTC (SQLite gives back naive values, always written in UTC)."""
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def _writer(engine: Engine) -> Connection:
+    return engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+
+
+# --- alerts and link attempts: small durable facts other parts (heartbeat, status) read ---
+
+
+def raise_alert(
+    engine: Engine, kind: str, level: str, message: str, *, at: dt.datetime | None = None
+) -> bool:
+    """Add an alert unless the same one (kind, level, message) is still open; True when added."""
+    if level not in ALERT_LEVELS:
+        raise ValueError(f"level must be one of {ALERT_LEVELS}")
+    with _writer(engine) as connection, connection.begin():
+        open_same = connection.execute(
+            select(alerts.c.id).where(
+                alerts.c.kind == kind,
+                alerts.c.level == level,
+                alerts.c.message == message,
+                alerts.c.resolved_at.is_(None),
+            )
+        ).first()
+        if open_same is not None:
+            return False
+        connection.execute(
+            insert(alerts), {"at": at or utcnow(), "kind": kind, "level": level, "message": message}
+        )
+        return True
+
+
+def open_alerts(engine: Engine, kind: str | None = None) -> list[Any]:
+    with engine.connect() as connection:
+        where = [alerts.c.resolved_at.is_(None)] + ([alerts.c.kind == kind] if kind else [])
+        return list(connection.execute(select(alerts).where(*where).order_by(alerts.c.id)))
+
+
+def resolve_alerts(
+    engine: Engine,
+    kind: str,
+    *,
+    level: str | None = None,
+    containing: str | None = None,
+    at: dt.datetime | None = None,
+) -> int:
+    """Mark the open alerts of ``kind`` (and ``level``, and with ``containing`` in the message) resolved."""
+    where = [alerts.c.kind == kind, alerts.c.resolved_at.is_(None)]
+    if level is not None:
+        where.append(alerts.c.level == level)
+    if containing is not None:
+        where.append(alerts.c.message.contains(containing, autoescape=True))
+    with _writer(engine) as connection, connection.begin():
+        return int(
+            connection.execute(update(alerts).where(*where).values(resolved_at=at or utcnow())).rowcount
+        )
+
+
+def record_link_attempt(engine: Engine, ok: bool, seconds: float, *, at: dt.datetime | None = None) -> None:
+    with _writer(engine) as connection, connection.begin():
+        connection.execute(insert(link_attempts), {"at": at or utcnow(), "ok": ok, "seconds": seconds})
+
+
+# --- latency ---
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySummary:
+    """Publication → sent and publication → accepted, in seconds, over accepted records."""
+
+    count: int
+    sent_p50: float | None
+    sent_p99: float | None
+    accepted_p50: float | None
+    accepted_p99: float | None
+    accepted_max: float | None
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The nearest-rank quantile (no interpolation: the figure is a latency some record really had)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+def latency_summary(
+    engine: Engine, channel: int = 1, *, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> LatencySummary:
+    """Latency of the records of ``channel`` accepted in [since, until), from the outbox timestamps.
+
+    Re-uploads requested by the hub are left out: their publication is long past by design.
+    """
+    o = outbox.c
+    where = [o.channel == channel, o.state == "accepted", o.published_at.is_not(None), o.source != "reupload"]
+    if since is not None:
+        where.append(o.decided_at >= since)
+    if until is not None:
+        where.append(o.decided_at < until)
+    to_sent: list[float] = []
+    to_accepted: list[float] = []
+    with engine.connect() as connection:
+        for row in connection.execute(select(o.published_at, o.sent_at, o.decided_at).where(and_(*where))):
+            published = utc(row.published_at)
+            if row.sent_at is not None:
+                to_sent.append((utc(row.sent_at) - published).total_seconds())
+            to_accepted.append((utc(row.decided_at) - published).total_seconds())
+    return LatencySummary(
+        count=len(to_accepted),
+        sent_p50=quantile(to_sent, 0.5),
+        sent_p99=quantile(to_sent, 0.99),
+        accepted_p50=quantile(to_accepted, 0.5),
+        accepted_p99=quantile(to_accepted, 0.99),
+        accepted_max=max(to_accepted) if to_accepted else None,
+    )
+
+
+class LatencyWatch:
+    """Raises a "latency" alert while an undecided realtime record is older than the threshold.
+
+    Warning from ``threshold_seconds`` after publication (default 8 minutes), critical once the
+    ten minutes of the rule have passed; resolved when no such record is left. One open alert per
+    level, however many records are late.
+    """
+
+    def __init__(
+        self, engine: Engine, threshold_seconds: float, now: Callable[[], dt.datetime] = utcnow
+    ) -> None:
+        self.engine = engine
+        self.threshold = threshold_seconds
+        self.now = now
+
+    def check(self) -> tuple[int, float | None]:
+        """(late records, age of the oldest in seconds); raises or resolves the alert accordingly."""
+        moment = self.now()
+        o = outbox.c
+        with self.engine.connect() as connection:
+            late, oldest = connection.execute(
+                select(func.count(), func.min(o.published_at)).where(
+                    o.channel == 1,
+                    o.state.in_(("queued", "sent")),
+                    o.source != "reupload",
+                    o.published_at < moment - dt.timedelta(seconds=self.threshold),
+                )
+            ).one()
+        if not late:
+            resolve_alerts(self.engine, "latency", at=moment)
+            return 0, None
+        age = (moment - utc(oldest)).total_seconds()
+        level = "critical" if age >= TEN_MINUTES else "warning"
+        raise_alert(
+            self.engine,
+            "latency",
+            level,
+            f"实时数据上传延迟：{late}条实时数据发布已超过{int(self.threshold // 60)}分钟仍未被国家平台接收，"
+            f"最久{int(age // 60)}分{int(age % 60)}秒（规定10分钟内）(E-NODE-LATENCY)",
+            at=moment,
+        )
+        return int(late), age
+
+
+# --- the uploader ---
+
+
+class Priority:
+    """Channel 1 goes first: channel 2 does not start a request while channel 1 is sending.
+
+    The hub ingests one batch of a node at a time, so a channel-2 request started just before a
+    realtime batch would make it wait; this keeps that to the request already in flight.
+    """
+
+    MAX_YIELD_SECONDS = 2.0  # channel 1 sending for longer (an outage) must not stall channel 2
+
+    def __init__(self) -> None:
+        self._realtime_idle = threading.Event()
+        self._realtime_idle.set()
+
+    def realtime_sending(self, sending: bool) -> None:
+        if sending:
+            self._realtime_idle.clear()
+        else:
+            self._realtime_idle.set()
+
+    def let_realtime_pass(self) -> None:
+        self._realtime_idle.wait(self.MAX_YIELD_SECONDS)
+
+
+@dataclass(slots=True)
+class StepOutcome:
+    """What one step did and how long to wait before the next (``interruptible``: a notify may cut it)."""
+
+    kind: str  # sent | idle | unavailable | refused | breaker_open | rate_limited | error
+    wait: float = 0.0
+    interruptible: bool = False
+    batch_id: str | None = None
+    accepted: int = 0
+    rejected: int = 0
+
+
+@dataclass
+class UploaderStats:
+    batches: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    failures: int = 0
+    refusals: int = 0
+    last_error: str | None = None
+    last_success: dt.datetime | None = None
+    last_attempt: dt.datetime | None = None
+    # recent (publish→sent, publish→accepted) seconds, for the status view and the heartbeat
+    recent: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=2000))
+
+
+class ChannelUploader:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        channel: int,
+        client: UploadClient,
+        breaker: CircuitBreaker | None = None,
+        *,
+        backoff: Backoff | None = None,
+        bucket: TokenBucket | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], dt.datetime] = utcnow,
+        poll_seconds: float | None = None,
+        batch_size: int | None = None,
+        priority: Priority | None = None,
+    ) -> None:
+        if channel not in (1, 2):
+            raise ValueError("channel must be 1 or 2")
+        settings = ctx.settings
+        self.ctx = ctx
+        self.channel = channel
+        self.client = client
+        self.clock = clock
+        self.now = now
+        self.breaker = breaker or CircuitBreaker(
+            settings.breaker_failures, settings.breaker_open_seconds, clock
+        )
+        self.backoff = backoff or Backoff(settings.retry_base_seconds, settings.retry_max_seconds)
+        rate = settings.channel2_rate if channel == 2 else 0.0
+        self.bucket = bucket or TokenBucket(rate, max(rate, float(settings.batch_size)), clock)
+        self.poll_seconds = poll_seconds or (CHANNEL1_POLL_SECONDS if channel == 1 else CHANNEL2_POLL_SECONDS)
+        self.batch_size = batch_size or settings.batch_size
+        self.priority = priority or Priority()
+        self.stats = UploaderStats()
+        self.wake = threading.Event()
+        self._stopping = threading.Event()
+        self._pending: deque[Batch] | None = None  # unacknowledged batches, oldest first
+        self._seconds_per_record: float | None = None  # the hub's recent pace, for channel 2's batch size
+        self._tag = f"第{channel}通道"  # in every "hub" alert this uploader raises, to resolve its own
+        self._alerting = True
+
+    @property
+    def outbox(self) -> Outbox:
+        return self.ctx.outbox
+
+    @property
+    def engine(self) -> Engine:
+        return self.ctx.engine
+
+    # --- control ---
+
+    def notify(self) -> None:
+        """New records are queued: look now instead of at the next poll."""
+        if self.channel == 1:
+            self.priority.realtime_sending(True)  # channel 2 starts nothing new until they are sent
+        self.wake.set()
+
+    def stop(self) -> None:
+        """Finish the step in progress (the request in flight and its commit), then leave ``run``."""
+        self._stopping.set()
+        self.wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def run(self) -> None:
+        log.info("channel %s uploader started", self.channel)
+        while not self._stopping.is_set():
+            self.wake.clear()  # before the step: a notify during the step makes the wait return at once
+            try:
+                outcome = self.step()
+            except Exception as exc:  # the store or a bug: keep the thread alive, retry later
+                log.exception("channel %s upload step failed", self.channel)
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                outcome = StepOutcome("error", wait=self.backoff.next_delay())
+            if outcome.wait <= 0:
+                continue
+            if outcome.interruptible:
+                self.wake.wait(outcome.wait)
+            else:
+                self._stopping.wait(outcome.wait)
+        log.info("channel %s uploader stopped", self.channel)
+
+    # --- one step ---
+
+    def step(self) -> StepOutcome:
+        try:
+            return self._step()
+        finally:
+            if self.channel == 1:  # sent, idle or failed: channel 2 need not hold back any more
+                self.priority.realtime_sending(False)
+
+    def _step(self) -> StepOutcome:
+        trial_in = self.breaker.seconds_until_trial()
+        if trial_in > 0:
+            return StepOutcome("breaker_open", wait=trial_in)
+        throttle = self.bucket.wait_seconds()
+        if throttle > 0:
+            return StepOutcome("rate_limited", wait=throttle)
+        batch = self._next_batch()
+        if batch is None:
+            return StepOutcome("idle", wait=self.poll_seconds, interruptible=True)
+        if not self.breaker.allow():  # another sender holds the half-open trial
+            return StepOutcome(
+                "breaker_open", wait=max(self.breaker.seconds_until_trial(), self.backoff.floor)
+            )
+        if self.channel == 2:
+            self.priority.let_realtime_pass()
+        else:
+            self.priority.realtime_sending(True)
+        return self._send(batch)
+
+    def batch_limit(self) -> int:
+        """Records in the next new batch: channel 2 aims at ``CHANNEL2_REQUEST_SECONDS`` at the hub."""
+        if self.channel == 1 or self._seconds_per_record is None:
+            return self.batch_size
+        fitting = int(CHANNEL2_REQUEST_SECONDS / max(self._seconds_per_record, 1e-6))
+        return max(min(CHANNEL2_MIN_BATCH, self.batch_size), min(self.batch_size, fitting))
+
+    def _learn_pace(self, records: int, seconds: float) -> None:
+        pace = seconds / max(records, 1)
+        previous = self._seconds_per_record
+        self._seconds_per_record = pace if previous is None else 0.7 * previous + 0.3 * pace
+
+    def _next_batch(self) -> Batch | None:
+        if self._pending is None:
+            self._pending = deque(self.outbox.unacknowledged(self.channel))
+        if self._pending:
+            return self._pending[0]
+        batch = self.outbox.form_batch(self.channel, self.batch_limit(), now=self.now())
+        if batch is not None:
+            self._pending.append(batch)
+        return batch
+
+    def _send(self, batch: Batch) -> StepOutcome:
+        self.bucket.spend(len(batch.records))
+        started = self.clock()
+        self.stats.last_attempt = self.now()
+        try:
+            receipt = self.client.upload(self.channel, batch.batch_id, batch.records)
+        except HubUnavailable as exc:
+            return self._unavailable(batch, exc, self.clock() - started)
+        except HubRefused as exc:
+            return self._refused(batch, exc, self.clock() - started)
+        elapsed = self.clock() - started
+        try:
+            accepted, rejected = self.outbox.apply_receipt(batch, receipt, now=self.now())
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # a receipt that does not fit
+            return self._refused(batch, HubRefused(200, "E-NODE-RECEIPT", str(exc), str(exc)), elapsed)
+        record_link_attempt(self.engine, True, elapsed)
+        self.breaker.record_success()
+        self.backoff.reset()
+        self._learn_pace(len(batch.records), elapsed)
+        self._finish(batch, accepted, rejected)
+        return StepOutcome("sent", batch_id=batch.batch_id, accepted=accepted, rejected=rejected)
+
+    def _finish(self, batch: Batch, accepted: int, rejected: int) -> None:
+        assert self._pending is not None
+        if self._pending and self._pending[0].batch_id == batch.batch_id:
+            self._pending.popleft()
+        stats = self.stats
+        stats.batches += 1
+        stats.accepted += accepted
+        stats.rejected += rejected
+        stats.last_success = self.now()
+        if self.channel == 1:  # history's age since publication says nothing about the node
+            stats.recent.extend(self._latencies(batch))
+        stats.refusals = 0
+        if self._alerting:  # also true at start: alerts left open by an earlier run are settled now
+            resolve_alerts(self.engine, "hub", containing=self._tag)
+            self._alerting = False
+
+    def _latencies(self, batch: Batch) -> list[tuple[float, float]]:
+        o = outbox.c
+        found: list[tuple[float, float]] = []
+        with self.engine.connect() as connection:
+            for start in range(0, len(batch.ids), 400):
+                rows = connection.execute(
+                    select(o.published_at, o.sent_at, o.decided_at).where(
+                        o.id.in_(batch.ids[start : start + 400]),
+                        o.published_at.is_not(None),
+                        o.decided_at.is_not(None),
+                        o.source != "reupload",
+                    )
+                )
+                for row in rows:
+                    published = utc(row.published_at)
+                    sent = utc(row.sent_at) if row.sent_at is not None else published
+                    found.append(
+                        (
+                            (sent - published).total_seconds(),
+                            (utc(row.decided_at) - published).total_seconds(),
+                        )
+                    )
+        return found
+
+    def _unavailable(self, batch: Batch, exc: Exception, elapsed: float) -> StepOutcome:
+        message = str(exc) or type(exc).__name__
+        log.warning("channel %s: hub unavailable for batch %s: %s", self.channel, batch.batch_id, message)
+        record_link_attempt(self.engine, False, elapsed)
+        self.outbox.batch_failed(batch, message)
+        self.breaker.record_failure()
+        self.stats.failures += 1
+        self.stats.last_error = message
+        if self.breaker.seconds_until_trial() > 0:
+            self._alerting = True
+            raise_alert(
+                self.engine,
+                "hub",
+                "warning",
+                f"{self._tag}：国家平台连续{self.breaker.failures}次无法访问，暂停上传并按退避重试，"
+                f"数据保留在发件箱 (E-NODE-HUB-DOWN, circuit breaker open)",
+            )
+        wait = max(self.backoff.next_delay(), self.breaker.seconds_until_trial())
+        return StepOutcome("unavailable", wait=wait, batch_id=batch.batch_id)
+
+    def _refused(self, batch: Batch, exc: HubRefused, elapsed: float) -> StepOutcome:
+        log.error("channel %s: hub refused batch %s: %s", self.channel, batch.batch_id, exc)
+        record_link_attempt(self.engine, True, elapsed)  # the hub answered: the link is up
+        self.breaker.record_success()
+        self.outbox.batch_failed(batch, f"{exc.code}: {exc.message_en}")
+        self.stats.refusals += 1
+        self.stats.last_error = f"{exc.code}: {exc.message_en}"
+        self._alerting = True
+        raise_alert(
+            self.engine,
+            "hub",
+            "critical",
+            f"{self._tag}：国家平台拒收批次（{exc.code}，HTTP {exc.status}）：{exc.message_zh}。"
+            f"数据保留在发件箱，排除原因后自动重发 (E-NODE-BATCH-REFUSED, kept for resend)",
+        )
+        return StepOutcome("refused", wait=self.backoff.next_delay(), batch_id=batch.batch_id)

@@ -1,0 +1,181 @@
+"""Bulk reads and writes of the ingest path, in statements of a fixed shape built once.
+
+``match_many`` looks up many rows by many composite keys. ``WHERE (a, b) IN (…)`` grows with the
+number of keys, so SQLAlchemy compiles a new statement for every size and binds every value
+separately; a batch of a thousand records asks for a thousand keys of a dozen tables. Here the
+wanted keys travel as one parameter (a JSON array unpacked with ``json_each`` on SQLite, parallel
+arrays unpacked with ``unnest`` on PostgreSQL) and each is looked up through the primary-key index.
+
+``insert_many`` writes rows with the driver's ``executemany`` (``COPY`` for plain inserts on
+PostgreSQL), the values converted by the columns' own SQLAlchemy types: the same stored values as
+``connection.execute(insert(table), rows)`` without building a parameter dictionary per row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Column, Connection, Dialect, Row, Table, TextualSelect, text
+
+__all__ = ["insert_many", "match_many"]
+
+
+def match_many(
+    connection: Connection,
+    table: Table,
+    match: Sequence[str],
+    wanted: Collection[Sequence[str]],
+    *,
+    columns: Sequence[Column[Any]],
+    where: Mapping[str, str] | None = None,
+    join: tuple[Table, Sequence[str]] | None = None,
+) -> list[Row[Any]]:
+    """Rows of ``table`` whose ``match`` columns equal one of the ``wanted`` tuples.
+
+    ``where`` adds equality conditions on ``table``; ``join`` adds another table joined on the named
+    columns they share. ``columns`` (of ``table`` or the joined table, distinct names) are returned,
+    converted by their types as a ``select`` would.
+    """
+    if not wanted:
+        return []
+    fixed = dict(where or {})
+    statement = _statement(
+        connection.dialect.name,
+        table,
+        tuple(match),
+        tuple(sorted(fixed)),
+        (join[0], tuple(join[1])) if join is not None else None,
+        tuple(columns),
+    )
+    parameters: dict[str, Any] = {f"f_{name}": value for name, value in fixed.items()}
+    if connection.dialect.name == "postgresql":
+        for index in range(len(match)):
+            parameters[f"w_{index}"] = [item[index] for item in wanted]
+    else:
+        parameters["wanted"] = json.dumps([list(item) for item in wanted], ensure_ascii=False)
+    return list(connection.execute(statement, parameters))
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@cache
+def _statement(
+    dialect: str,
+    table: Table,
+    match: tuple[str, ...],
+    fixed: tuple[str, ...],
+    join: tuple[Table, tuple[str, ...]] | None,
+    columns: tuple[Column[Any], ...],
+) -> TextualSelect:
+    alias = {table.name: "t"}
+    if join is not None:
+        alias[join[0].name] = "j"
+    selected = ", ".join(f"{alias[str(column.table.name)]}.{_q(column.name)}" for column in columns)
+    conditions = [f"t.{_q(name)} = :f_{name}" for name in fixed]
+    if dialect == "postgresql":
+        arrays = ", ".join(f"CAST(:w_{index} AS text[])" for index in range(len(match)))
+        names = ", ".join(f"w_{index}" for index in range(len(match)))
+        source = f"unnest({arrays}) AS w({names}) JOIN {_q(table.name)} AS t ON " + " AND ".join(
+            f"t.{_q(name)} = w.w_{index}" for index, name in enumerate(match)
+        )
+    else:
+        # CROSS JOIN fixes the loop order in SQLite: for each wanted key, one index lookup.
+        source = f"json_each(:wanted) AS w CROSS JOIN {_q(table.name)} AS t"
+        conditions += [
+            f"t.{_q(name)} = json_extract(w.value, '$[{index}]')" for index, name in enumerate(match)
+        ]
+    if join is not None:
+        other, shared = join
+        source += f" JOIN {_q(other.name)} AS j ON " + " AND ".join(
+            f"j.{_q(name)} = t.{_q(name)}" for name in shared
+        )
+    sql = f"SELECT {selected} FROM {source}"
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    return text(sql).columns(*columns)
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    sql: str
+    names: tuple[str, ...]
+    convert: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row dictionary → driver values
+
+
+def insert_many(
+    connection: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    conflict: Sequence[str] = (),
+    increment: Sequence[str] = (),
+    replace: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` (all with the same keys) in one round of the driver.
+
+    With ``conflict`` (the unique columns), a row whose key exists adds its ``increment`` columns to
+    the stored ones and overwrites the ``replace`` columns; with neither, it is skipped.
+    """
+    if not rows:
+        return
+    names = tuple(rows[0])
+    plan = _insert_plan(connection.dialect, table, names, tuple(conflict), tuple(increment), tuple(replace))
+    convert = plan.convert
+    values = [convert(row) for row in rows]
+    if connection.dialect.name == "postgresql" and not conflict:
+        # COPY: one stream instead of a statement per row (executemany), in the same transaction.
+        columns = ", ".join(_q(name) for name in names)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {_q(table.name)} ({columns}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+        return
+    connection.exec_driver_sql(plan.sql, values)
+
+
+@cache
+def _insert_plan(
+    dialect: Dialect,
+    table: Table,
+    names: tuple[str, ...],
+    conflict: tuple[str, ...],
+    increment: tuple[str, ...],
+    replace: tuple[str, ...],
+) -> _InsertPlan:
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {_q(table.name)} ({', '.join(_q(name) for name in names)}) "
+        f"VALUES ({', '.join(mark for _ in names)})"
+    )
+    if conflict:
+        changes = [f"{_q(name)} = {_q(table.name)}.{_q(name)} + excluded.{_q(name)}" for name in increment]
+        changes += [f"{_q(name)} = excluded.{_q(name)}" for name in replace]
+        action = f"DO UPDATE SET {', '.join(changes)}" if changes else "DO NOTHING"
+        sql += f" ON CONFLICT ({', '.join(_q(name) for name in conflict)}) {action}"
+    return _InsertPlan(sql, names, _converter(dialect, table, names))
+
+
+def _converter(
+    dialect: Dialect, table: Table, names: tuple[str, ...]
+) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """One generated function per table and column list: a tuple of the values as the column
+    types bind them (JSON serialised, dates formatted on SQLite), without a loop per value."""
+    namespace: dict[str, Any] = {}
+    items = []
+    for index, name in enumerate(names):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is None:
+            items.append(f"row[{name!r}]")
+        else:
+            namespace[f"p{index}"] = process
+            items.append(f"p{index}(row[{name!r}])")
+    source = f"def convert(row):\n    return ({', '.join(items)},)\n"
+    exec(compile(source, f"<insert {table.name}>", "exec"), namespace)  # names come from the schema
+    convert: Callable[[Mapping[str, Any]], tuple[Any, ...]] = namespace["convert"]
+    return convert
