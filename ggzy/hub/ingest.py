@@ -85,9 +85,13 @@ def _parse_time(value: Any) -> dt.datetime | bool | None:
         return None
     try:
         moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
+        if moment.tzinfo is None:
+            return False
+        # Stored in UTC (SQLite keeps no offset) and bucketed in Beijing time: both must exist.
+        moment.astimezone(SHANGHAI)
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return False
-    return moment if moment.tzinfo is not None else False
 
 
 def _outside(value: Any, province: str) -> bool:
@@ -181,10 +185,9 @@ def _timely(
         if channel != 1 or published is None:
             return 0, 0  # history backfill is not measured against the ten-minute rule
         return 1, int(received - published <= TIMELY_TRADE)
-    started = acquired or published
-    if started is None:
-        return 0, 0
-    return 1, int(started.astimezone(SHANGHAI).date() == received.astimezone(SHANGHAI).date())
+    if acquired is None:
+        return 0, 0  # the same-day rule counts from the node's acquisition, which must be reported
+    return 1, int(acquired.astimezone(SHANGHAI).date() == received.astimezone(SHANGHAI).date())
 
 
 def _stored_receipt(
@@ -231,7 +234,7 @@ def ingest_batch(
             stored = _stored_receipt(connection, node.node_id, batch_id, body_digest)
             if stored is not None:
                 return IngestResult(stored, replayed=True)
-            received = now or dt.datetime.now(dt.UTC)
+            received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
             day = received.astimezone(SHANGHAI).date()
             lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
             batch_keys = _record_keys(spec, raw_records)
@@ -277,7 +280,9 @@ def ingest_batch(
                     "findings": [f.to_dict() for f in verdict.findings],
                 }
                 envelope = checked.envelope
-                published = envelope.published_at if envelope is not None else None
+                published = (
+                    envelope.published_at.astimezone(dt.UTC) if envelope and envelope.published_at else None
+                )
                 acquired = _parse_time(raw.get("acquired_at")) if is_object else None
                 acquired = acquired if isinstance(acquired, dt.datetime) else None
                 sent = _parse_time(raw.get("sent_at")) if is_object else None
@@ -349,7 +354,7 @@ def ingest_batch(
                             repaired_keys.append((table.name, key))
                             seconds = int((received - _aware(rejection["rejected_at"])).total_seconds())
                             tally.add(
-                                (node.province, table.name, rejection["day"], rejection["channel"]),
+                                (rejection["province"], table.name, rejection["day"], rejection["channel"]),
                                 repaired=1,
                                 repair_seconds=max(seconds, 0),
                             )
@@ -365,6 +370,7 @@ def ingest_batch(
                                 "rejected_at": received,
                                 "day": day,
                                 "channel": channel,
+                                "province": node.province,
                             }
                             new_rejections.append(
                                 {
@@ -485,10 +491,15 @@ def _open_rejections(
         open_rejections,
         ("table_name", "key"),
         sorted(wanted),
-        columns=(o.table_name, o.key, o.rejected_at, o.day, o.channel),
+        columns=(o.table_name, o.key, o.rejected_at, o.day, o.channel, o.province),
     )
     return {
-        (row.table_name, row.key): {"rejected_at": row.rejected_at, "day": row.day, "channel": row.channel}
+        (row.table_name, row.key): {
+            "rejected_at": row.rejected_at,
+            "day": row.day,
+            "channel": row.channel,
+            "province": row.province,
+        }
         for row in rows
     }
 

@@ -352,14 +352,6 @@ def test_test_data_is_answered_but_stored_apart_and_never_counted(hub: HubFixtur
 def test_published_acquired_sent_received_and_decided_times_are_kept(
     hub: HubFixture, request: pytest.FixtureRequest
 ) -> None:
-    if hub.state.engine.dialect.name == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="ingest.py stores +08:00 times on SQLite as naive wall time (read back as UTC, "
-                "8 h off); remove this marker once times are normalised to UTC before storing",
-            )
-        )
     own = project(
         1,
         published_at="2026-11-20T09:00:00+08:00",
@@ -638,12 +630,6 @@ def test_an_envelope_field_of_the_wrong_json_type_is_a_finding(hub: HubFixture) 
     assert [errors(r) for r in receipt["results"]] == [{"E-STRUCT-OP"}, {"E-STRUCT-CATEGORY"}]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="ggzy/hub/ingest.py converts acquired_at to Beijing time without a range check, so "
-    "0001-01-01T00:00:00+14:00 overflows (500); remove this marker once it is an E-EXCH-TIME finding",
-)
 def test_an_acquired_at_at_the_edge_of_the_calendar_is_a_finding(hub: HubFixture) -> None:
     (result,) = hub.client.upload(2, "edge", [project(1, acquired_at="0001-01-01T00:00:00+14:00")])["results"]
     assert errors(result) == {"E-EXCH-TIME"}
