@@ -247,3 +247,69 @@ def node_rotate_key(node_id: str, db: DbOption = None) -> None:
         raise typer.Exit(2) from exc
     out.print(f"节点 {node_id} 的新签名密钥：")
     out.print(node.key)
+
+
+@hub_app.command("notify")
+def notify(
+    node_id: Annotated[str, typer.Argument(help="节点编号")],
+    reupload: Annotated[
+        bool, typer.Option("--reupload", help="要求节点补传（与 --table/--key/--day 一起用）")
+    ] = False,
+    table: Annotated[str | None, typer.Option("--table", help="补传的数据表（表名或 DATA_NO）")] = None,
+    key: Annotated[list[str] | None, typer.Option("--key", help="补传的业务主键（可重复）")] = None,
+    day: Annotated[
+        str | None, typer.Option("--day", help="补传某日（YYYY-MM-DD，北京时间）获取的数据")
+    ] = None,
+    message: Annotated[
+        str | None, typer.Option("--message", help="通知内容（中文）；与 --reupload 同用时作为补传原因")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """通过反馈通道向节点发送补传要求或通知，节点会自动执行补传。
+
+    示例：ggzy hub notify fj-01 --reupload --table SECTION --day 2026-11-26 --message 对账不一致，请补传
+
+    示例：ggzy hub notify fj-01 --message 今晚22:00至23:00国家平台维护
+    """
+    import datetime as dt
+
+    from ggzy.hub.feedback import push
+    from ggzy.hub.registry import get_node
+
+    settings = _settings(db)
+    engine = _engine(settings)
+    with engine.connect() as connection:
+        if get_node(connection, node_id) is None:
+            err.print(f"[red]E-NODE-UNKNOWN[/] 节点“{node_id}”不存在")
+            raise typer.Exit(2)
+    if reupload:
+        if day is not None:
+            try:
+                dt.date.fromisoformat(day)
+            except ValueError as exc:
+                err.print(f"[red]E-CLI-DATE[/] 日期“{day}”应为 YYYY-MM-DD")
+                raise typer.Exit(2) from exc
+        if not key and not day:
+            err.print("[red]E-CLI-SCOPE[/] 补传要求须给出 --key 或 --day")
+            raise typer.Exit(2)
+        if key and not table:
+            err.print("[red]E-CLI-SCOPE[/] 按主键补传时须给出 --table")
+            raise typer.Exit(2)
+        body: dict[str, object] = {"reason_zh": message or "国家平台要求补传"}
+        if table:
+            body["table"] = table
+        if key:
+            body["keys"] = list(key)
+        if day:
+            body["day"] = day
+        kind = "reupload"
+    elif message:
+        body = {"message_zh": message, "level": "info"}
+        kind = "notice"
+    else:
+        err.print("[red]E-CLI-SCOPE[/] 请给出 --reupload 或 --message")
+        raise typer.Exit(2)
+    cursor = push(engine, node_id, kind, body)
+    with engine.begin() as connection:
+        _audit(connection, settings, f"feed.{kind}", f"node:{node_id}")
+    out.print(f"已发送{'补传要求' if kind == 'reupload' else '通知'}给节点 {node_id}（反馈游标 {cursor}）。")

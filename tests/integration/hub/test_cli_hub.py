@@ -181,3 +181,30 @@ def test_changes_to_an_unknown_node_are_refused(registry: Registry) -> None:
     for command in ("suspend", "activate", "rotate-key"):
         assert_refused(registry.run(command, "ghost"), "E-NODE-UNKNOWN")
     assert registry.audit() == []
+
+
+def test_notify_pushes_a_reupload_request_and_a_notice_into_the_feed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ggzy.hub.feedback import read_feed
+    from ggzy.store import make_engine
+
+    monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
+    get_settings.cache_clear()
+    url = f"sqlite:///{tmp_path / 'hub.db'}"
+    assert runner.invoke(app, ["hub", "node", "add", "fj-01", "--province", "35", "--db", url]).exit_code == 0
+    sent = runner.invoke(
+        app,
+        ["hub", "notify", "fj-01", "--reupload", "--table", "SECTION", "--day", "2026-11-26", "--db", url],
+    )
+    assert sent.exit_code == 0, sent.output
+    assert runner.invoke(app, ["hub", "notify", "fj-01", "--message", "今晚维护", "--db", url]).exit_code == 0
+    refused = runner.invoke(app, ["hub", "notify", "fj-01", "--reupload", "--db", url])
+    assert refused.exit_code == 2 and "E-CLI-SCOPE" in refused.output
+    with make_engine(url).connect() as connection:
+        items = read_feed(connection, "fj-01", 0, 10)
+    assert [(i["kind"], i["body"].get("table"), i["body"].get("day")) for i in items] == [
+        ("reupload", "SECTION", "2026-11-26"),
+        ("notice", None, None),
+    ]
+    get_settings.cache_clear()
