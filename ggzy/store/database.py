@@ -7,6 +7,7 @@ service starts, and a store that could lose acknowledged data is refused.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
         engine = create_engine(
             parsed,
             connect_args={"check_same_thread": False, "isolation_level": None},
+            json_serializer=compact_json,
             **pooling,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -70,7 +72,14 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
             connection.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_engine(
+        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, json_serializer=compact_json
+    )
+
+
+def compact_json(value: Any) -> str:
+    """JSON columns hold Chinese text as itself: \\u escapes would make every record several times larger."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def check_durability(engine: Engine) -> dict[str, str]:
