@@ -214,44 +214,6 @@ class Outbox:
             connection.execute(insert(outbox_refs), refs)
         return ids
 
-    def _insert(self, connection: Connection, item: NewRecord, now: dt.datetime) -> int:
-        if item.corrects is not None:
-            connection.execute(
-                update(outbox)
-                .where(outbox.c.id == item.corrects, outbox.c.state.in_(("held", "queued", "rejected")))
-                .values(state="superseded")
-            )
-        row_id = int(
-            connection.execute(
-                insert(outbox).returning(outbox.c.id),
-                {
-                    "table_name": item.table.name,
-                    "key": item.key,
-                    "op": item.record.get("op", "insert"),
-                    "category": item.record.get("category", ""),
-                    "channel": item.channel,
-                    "record": item.record,
-                    "state": "held" if item.held else "queued",
-                    "findings": item.findings or None,
-                    "redacted": item.redacted or None,
-                    "source": item.source,
-                    "source_ref": item.source_ref[:512],
-                    "corrects": item.corrects,
-                    "published_at": _utc(item.published_at),
-                    "acquired_at": _utc(item.acquired_at or now),
-                },
-            ).scalar_one()
-        )
-        data = item.record.get("data") or {}
-        refs = [
-            {"outbox_id": row_id, "table_name": item.table.name, "field": name, "value": data[name]}
-            for name in sorted(self._targets.get(item.table.name, ()))
-            if isinstance(data.get(name), str) and data[name]
-        ]
-        if refs:
-            connection.execute(insert(outbox_refs), refs)
-        return row_id
-
     # --- sending ---
 
     def unacknowledged(self, channel: int) -> list[Batch]:
