@@ -483,8 +483,8 @@ def measure(
                 )
             )
             print(
-                f"    hub busy {hub_cpu / report.seconds:.0%} of the wall time with {hub.workers} worker(s): "
-                f"CPU-bound capacity ≈ {hub.workers * 1e6 / (hub_cpu / report.records * 1e6):,.0f} records/s"
+                f"    hub CPU busy {hub_cpu / report.seconds:.0%} of the wall time ({hub.workers} worker(s)); "
+                f"one core's worth of hub CPU takes ≈ {report.records / hub_cpu:,.0f} records/s"
             )
             if memory:
                 return memory_verdict(report, warmup)
