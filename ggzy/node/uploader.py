@@ -11,10 +11,14 @@ the outbox, send it, and record the verdicts. What happens on failure:
   large…): an alert is raised and the same batch is retried after the backoff, so nothing is
   dropped and nothing overtakes it; an operator fixes the cause (e.g. ``batch_size`` for a 413).
 
-Channel 1 (realtime) runs in its own thread with its own HTTP connection, wakes at once when intake
-calls :meth:`ChannelUploader.notify` and polls every 100 ms otherwise, so a channel-2 backlog delays
-it by at most the one channel-2 batch the hub is ingesting. Channel 2 is limited to
-``channel2_rate`` records per second (a token bucket) and resumes from the outbox after a restart.
+Channel 1 (realtime) goes first. It runs in its own thread with its own HTTP connection, wakes at
+once when intake calls :meth:`ChannelUploader.notify` and polls every 100 ms otherwise. The hub
+ingests one batch of a node at a time, so a realtime batch can only wait for the channel-2 batch
+already in flight: channel 2 starts no request while channel 1 has one to send (:class:`Priority`)
+and sizes its batches to take about ``CHANNEL2_REQUEST_SECONDS`` at the hub's recent pace. Channel 2
+is also limited to ``channel2_rate`` records per second (a token bucket) and resumes from the outbox
+after a restart. (A realtime record that needs a channel-2 record still queued waits for it: the
+outbox expedites it to the front of channel 2.)
 
 Every attempt is written to ``link_attempts`` (the availability the heartbeat reports); latency from
 publication to sending and to acceptance is read from the outbox timestamps (:func:`latency_summary`).
