@@ -21,9 +21,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ggzy import __version__
 from ggzy.hub.errors import HubError, error_body, error_response
 from ggzy.hub.metrics import HubMetrics
-from ggzy.hub.models import audit_log
-from ggzy.security.audit import AuditLog
-from ggzy.security.keys import load_or_create_key
+from ggzy.hub.models import audit_tables
+from ggzy.security.audit import AuditLog, open_audit_log
 from ggzy.settings import HubSettings
 from ggzy.store import check_durability, make_engine
 from ggzy.store.migrate import is_current, upgrade
@@ -48,12 +47,11 @@ def build_state(settings: HubSettings, *, migrate: bool = True) -> HubState:
     check_durability(engine)
     if migrate:
         upgrade(engine, MIGRATIONS)
-    audit_key = load_or_create_key(settings.key_dir / "audit.key")
     return HubState(
         settings=settings,
         engine=engine,
         validator=Validator(),
-        audit=AuditLog(audit_log, audit_key, settings.audit_digest),
+        audit=open_audit_log(audit_tables, settings.key_dir, settings.audit_digest),
         metrics=HubMetrics(),
     )
 

@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ggzy.security.audit import define_audit_table
+from ggzy.backup.models import define_backup_tables
+from ggzy.security.audit import define_audit_tables
 
 __all__ = ["metadata"]
 
@@ -238,4 +239,6 @@ node_heartbeats = Table(
     Index("ix_node_heartbeats_node_received", "node_id", "received_at"),
 )
 
-audit_log = define_audit_table(metadata)
+audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
+audit_log = audit_tables.log
+backup_tables = define_backup_tables(metadata)  # backups made and their restore checks

@@ -28,7 +28,8 @@ from sqlalchemy import (
     Text,
 )
 
-from ggzy.security.audit import define_audit_table
+from ggzy.backup.models import define_backup_tables
+from ggzy.security.audit import define_audit_tables
 
 __all__ = ["OUTBOX_STATES", "metadata"]
 
@@ -125,4 +126,6 @@ link_attempts = Table(
     Column("seconds", Float, nullable=False),
 )
 
-audit_log = define_audit_table(metadata)
+audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
+audit_log = audit_tables.log
+backup_tables = define_backup_tables(metadata)  # backups made and their restore checks
