@@ -1,6 +1,18 @@
 """The ``ggzy`` command: each command family registers itself on the root app when imported."""
 
-from ggzy.cli import demo, hub, hub_stats, node, node_intake, node_ops, node_run, simulate, spec, validate  # noqa: F401  (registration by import)
+from ggzy.cli import (  # noqa: F401  (registration by import)
+    audit,
+    demo,
+    hub,
+    hub_stats,
+    node,
+    node_intake,
+    node_ops,
+    node_run,
+    simulate,
+    spec,
+    validate,
+)
 from ggzy.cli.app import app
 
 
