@@ -2,6 +2,7 @@
 
 from ggzy.cli import (  # noqa: F401  (registration by import)
     audit,
+    backup,
     demo,
     hub,
     hub_stats,
