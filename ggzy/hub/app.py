@@ -23,6 +23,7 @@ from ggzy.hub.errors import HubError, error_body, error_response
 from ggzy.hub.metrics import HubMetrics
 from ggzy.hub.models import audit_tables
 from ggzy.security.audit import AuditLog, open_audit_log
+from ggzy.security.fieldcrypt import FieldEncryptor, install_field_encryption
 from ggzy.settings import HubSettings
 from ggzy.store import check_durability, make_engine
 from ggzy.store.migrate import is_current, upgrade
@@ -47,6 +48,9 @@ def build_state(settings: HubSettings, *, migrate: bool = True) -> HubState:
     check_durability(engine)
     if migrate:
         upgrade(engine, MIGRATIONS)
+    install_field_encryption(
+        FieldEncryptor.from_key_file(settings.key_dir / "field.key", settings.field_cipher)
+    )
     return HubState(
         settings=settings,
         engine=engine,
