@@ -4,6 +4,7 @@ a damaged backup fails with exit code 1; every command needs ``backup:manage``."
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,19 +12,22 @@ from typer.testing import CliRunner
 
 from ggzy.cli import app
 from ggzy.security.permissions import CLI_PERMISSIONS, Permission
+from ggzy.settings import get_settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in [n for n in os.environ if n.startswith("GGZY_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GGZY_HUB__DB_URL", f"sqlite:///{tmp_path / 'hub.db'}")
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
+    get_settings.cache_clear()  # commands that read the cached settings must see this test's
     monkeypatch.setenv("GGZY_BACKUP__DIR", str(tmp_path / "backups"))
     monkeypatch.setenv("GGZY_BACKUP__KEY_FILE", str(tmp_path / "keys" / "backup.key"))
-    return tmp_path
+    yield tmp_path
+    get_settings.cache_clear()
 
 
 def test_create_verify_list_restore(configured: Path) -> None:

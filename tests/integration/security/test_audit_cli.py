@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,19 @@ from ggzy.cli import app
 from ggzy.hub.app import build_state
 from ggzy.security.audit import AuditEntry, drop_append_only_ddl
 from ggzy.security.permissions import CLI_PERMISSIONS, Permission
-from ggzy.settings import HubSettings
+from ggzy.settings import HubSettings, get_settings
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     for name in [n for n in __import__("os").environ if n.startswith("GGZY_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GGZY_HUB__DB_URL", url)
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
+    get_settings.cache_clear()  # commands that read the cached settings must see this test's
     monkeypatch.setenv("GGZY_AUDIT__EXPORT_DIR", str(tmp_path / "exports"))
     state = build_state(HubSettings(db_url=url, key_dir=tmp_path / "keys"))
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -45,7 +47,8 @@ def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
                 ),
             )
     state.engine.dispose()
-    return url
+    yield url
+    get_settings.cache_clear()
 
 
 def test_verify_passes_then_reports_the_altered_entry(hub_db: str) -> None:
