@@ -87,6 +87,9 @@ class HubSettings(BaseModel):
     tls_client_ca: Path | None = Field(
         None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
     )
+    portal_refresh_seconds: float = Field(
+        5.0, description="门户拒收记录投影的刷新间隔秒数 (portal projection catch-up interval)."
+    )
 
 
 class PullSource(BaseModel):

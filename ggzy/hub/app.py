@@ -6,6 +6,7 @@ database), so several processes or hosts can serve one PostgreSQL database behin
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -63,7 +64,11 @@ def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState |
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from ggzy.hub.portal.projection import run_periodically
+
+        projection = asyncio.create_task(run_periodically(hub.engine, settings.portal_refresh_seconds))
         yield
+        projection.cancel()
         hub.engine.dispose()
 
     app = FastAPI(
@@ -132,6 +137,9 @@ def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState |
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
     app.include_router(stats.router)
+    from ggzy.hub.portal.routes import install as install_portal
+
+    install_portal(app)
     return app
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ggzy.hub.portal.tables import define_portal_tables
 from ggzy.security.audit import define_audit_table
 
 __all__ = ["metadata"]
@@ -109,7 +110,8 @@ records = Table(
     *_record_columns(),
     UniqueConstraint("table_name", "key", "version", name="uq_records_version"),
     Index("ix_records_deal_code", "deal_code"),
-    Index("ix_records_province_received", "province", "received_at"),
+    # Covers the portal's timeliness histogram and realtime latency (index-only reads, migration 0006).
+    Index("ix_records_province_received_latency", "province", "received_at", "channel", "published_at"),
 )
 
 # Test data (Art. 10) is validated and answered like the rest but kept apart from production.
@@ -239,3 +241,4 @@ node_heartbeats = Table(
 )
 
 audit_log = define_audit_table(metadata)
+portal_rejections, portal_cursors = define_portal_tables(metadata)
