@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ggzy.security.accounts.tables import define_account_tables
 from ggzy.security.audit import define_audit_table
 
 __all__ = ["metadata"]
@@ -239,3 +240,4 @@ node_heartbeats = Table(
 )
 
 audit_log = define_audit_table(metadata)
+account_tables = define_account_tables(metadata)
