@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -66,3 +66,72 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+# --- people on the command line ------------------------------------------------------------------
+
+STRONG_PASSWORD = "Quiet-Lantern-58"
+
+
+@pytest.fixture
+def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Sign a real person in for CLI commands: ``cli_session("operator", db=url)`` or ``config=path``.
+
+    The account is created as in production (``ggzy admin bootstrap``'s service call, then the
+    sysadmin's ``create``) and walks the real sign-in dialogue — one-time password, new password,
+    TOTP enrolment with a code computed from the enrolled secret — and the session token is saved
+    where ``ggzy login`` saves it. Returns the account name.
+    """
+    import pyotp
+
+    from ggzy.cli.session import SessionFile, target_for
+    from ggzy.security.accounts import Caller, NewAccount
+    from ggzy.security.permissions import Principal, Role
+    from ggzy.settings import get_settings
+    from ggzy.store.migrate import upgrade
+
+    monkeypatch.setenv("GGZY_SESSION_FILE", str(tmp_path / "cli-session.json"))
+    get_settings.cache_clear()
+    caller = Caller(source="test", request_id="-")
+
+    def sign_in(
+        role: str, *, db: str | None = None, config: Path | None = None, province: str | None = None
+    ) -> str:
+        target = target_for(db, config, node=config is not None)
+        try:
+            if target.national:
+                from ggzy.hub.app import MIGRATIONS
+            else:
+                from ggzy.node.context import MIGRATIONS
+            upgrade(target.engine, MIGRATIONS)
+            service = target.service
+            passwords: dict[str, str] = {}
+            if service.count() == 0:
+                passwords = service.bootstrap(
+                    NewAccount("t-admin", "测试管理员", Role.SYSADMIN, staff_number="T1"),
+                    NewAccount("t-audit", "测试审计员", Role.AUDITOR, staff_number="T2"),
+                    caller,
+                )
+            wanted = Role(role)
+            account = {Role.SYSADMIN: "t-admin", Role.AUDITOR: "t-audit"}.get(wanted, f"t-op{province or ''}")
+            if account not in passwords and service.info(account) is None:
+                admin = Principal("t-admin", Role.SYSADMIN)
+                new = NewAccount(
+                    account, "测试操作员", wanted, staff_number=f"T-{account}", province=province
+                )
+                passwords[account] = service.create(admin, new, caller)
+            if account in passwords:
+                started = service.sign_in(account, passwords[account], caller, kind="cli")
+                service.change_password(started.token, passwords[account], STRONG_PASSWORD, caller)
+                enrolment = service.begin_enrolment(started.token)
+                service.confirm_enrolment(started.token, pyotp.TOTP(enrolment.secret).now(), caller)
+                token = started.token
+            else:
+                raise AssertionError(f"{account} is signed in already in this test")
+            SessionFile().save(target.name, token, account)
+            return account
+        finally:
+            target.engine.dispose()
+
+    yield sign_in
+    get_settings.cache_clear()
