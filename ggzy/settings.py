@@ -124,6 +124,9 @@ class SecuritySettings(BaseModel):
     )
     password_max_age_days: int = Field(90, ge=1, description="口令有效天数，到期须更换 (password lifetime).")
     password_history: int = Field(5, ge=0, description="不得重复使用最近几次口令 (passwords remembered).")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id 迭代次数 (passes).")
+    argon2_memory_kib: int = Field(19 * 1024, ge=8 * 1024, description="argon2id 内存 KiB (memory cost).")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id 并行度 (lanes).")
     lockout_failures: int = Field(5, ge=1, description="连续失败多少次锁定账号 (failures before lockout).")
     lockout_minutes: int = Field(30, ge=1, description="账号锁定分钟数 (lockout duration).")
     source_max_failures: int = Field(

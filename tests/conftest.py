@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -73,6 +74,29 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 STRONG_PASSWORD = "Quiet-Lantern-58"
 
 
+def complete_sign_in(service: Any, account: str, one_time_password: str, *, kind: str = "web") -> str:
+    """The first sign-in of a new account, step by step as a person does it; the session token.
+
+    One-time password → new password → TOTP enrolment (code computed from the enrolled secret) → a
+    ``full`` session. Works for every role (operators skip nothing: TOTP is on by default).
+    """
+    import pyotp
+
+    from ggzy.security.accounts import Caller
+
+    caller = Caller(source="127.0.0.1", request_id="test")
+    started = service.sign_in(account, one_time_password, caller, kind=kind)
+    assert started.stage == "password", started.stage
+    assert service.change_password(started.token, one_time_password, STRONG_PASSWORD, caller) == "enrol"
+    enrolment = service.begin_enrolment(started.token)
+    assert (
+        service.confirm_enrolment(started.token, pyotp.TOTP(enrolment.secret).at(service.clock()), caller)
+        == "full"
+    )
+    token: str = started.token
+    return token
+
+
 @pytest.fixture
 def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
     """Sign a real person in for CLI commands: ``cli_session("operator", db=url)`` or ``config=path``.
@@ -82,8 +106,6 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     TOTP enrolment with a code computed from the enrolled secret — and the session token is saved
     where ``ggzy login`` saves it. Returns the account name.
     """
-    import pyotp
-
     from ggzy.cli.session import SessionFile, target_for
     from ggzy.security.accounts import Caller, NewAccount
     from ggzy.security.permissions import Principal, Role
@@ -120,14 +142,9 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
                     account, "测试操作员", wanted, staff_number=f"T-{account}", province=province
                 )
                 passwords[account] = service.create(admin, new, caller)
-            if account in passwords:
-                started = service.sign_in(account, passwords[account], caller, kind="cli")
-                service.change_password(started.token, passwords[account], STRONG_PASSWORD, caller)
-                enrolment = service.begin_enrolment(started.token)
-                service.confirm_enrolment(started.token, pyotp.TOTP(enrolment.secret).now(), caller)
-                token = started.token
-            else:
+            if account not in passwords:
                 raise AssertionError(f"{account} is signed in already in this test")
+            token = complete_sign_in(service, account, passwords[account], kind="cli")
             SessionFile().save(target.name, token, account)
             return account
         finally:
@@ -135,3 +152,9 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
 
     yield sign_in
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def first_sign_in() -> Callable[..., str]:
+    """:func:`complete_sign_in` for tests: ``first_sign_in(service, account, one_time_password)``."""
+    return complete_sign_in

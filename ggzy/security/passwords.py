@@ -1,7 +1,8 @@
 """Password policy and hashing (等保三级 8.1.4.1 a: complexity, periodic change).
 
-Hashes are argon2id (argon2-cffi, its RFC 9106 "low memory" profile); a password is never kept or
-logged in clear. The policy refuses short passwords, fewer than the configured character classes,
+Hashes are argon2id (argon2-cffi) with OWASP's baseline cost (19 MiB, 2 passes, 1 lane; raise it
+with ``security.argon2_*``); a password is never kept or logged in clear. A stored hash records its
+own parameters, so raising the cost later still verifies old hashes. The policy refuses short passwords, fewer than the configured character classes,
 the account name (or its reverse) inside the password, and the shipped list of common passwords —
 also when disguised with the usual substitutions (``P@ssw0rd2024!`` is ``password``).
 """
@@ -15,18 +16,25 @@ from importlib import resources
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from argon2.profiles import RFC_9106_LOW_MEMORY
 
 __all__ = [
     "PasswordPolicy",
     "PasswordProblem",
     "common_passwords",
+    "configure_hasher",
     "hash_password",
     "needs_rehash",
     "verify_password",
 ]
 
-_HASHER = PasswordHasher.from_parameters(RFC_9106_LOW_MEMORY)
+_HASHER = [PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)]
+
+
+def configure_hasher(time_cost: int, memory_kib: int, parallelism: int) -> None:
+    """Set the cost of new hashes (from ``SecuritySettings``)."""
+    _HASHER[0] = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
 _LEET = str.maketrans(
     {"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s", "5": "s", "7": "t"}
 )
@@ -116,15 +124,15 @@ class PasswordPolicy:
 
 
 def hash_password(password: str) -> str:
-    return _HASHER.hash(password)
+    return _HASHER[0].hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     try:
-        return _HASHER.verify(stored_hash, password)
+        return _HASHER[0].verify(stored_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
 
 def needs_rehash(stored_hash: str) -> bool:
-    return _HASHER.check_needs_rehash(stored_hash)
+    return _HASHER[0].check_needs_rehash(stored_hash)

@@ -845,7 +845,9 @@ def account_service(
 ) -> AccountService:
     """The service configured from ``SecuritySettings`` with its key file (created 0600 if missing)."""
     from ggzy.security.keys import load_or_create_key
+    from ggzy.security.passwords import configure_hasher
 
+    configure_hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     return AccountService(
         engine,
         tables,
