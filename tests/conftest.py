@@ -154,7 +154,7 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     get_settings.cache_clear()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def first_sign_in() -> Callable[..., str]:
     """:func:`complete_sign_in` for tests: ``first_sign_in(service, account, one_time_password)``."""
     return complete_sign_in
