@@ -27,6 +27,7 @@ __all__ = [
     "HubSettings",
     "NodeSettings",
     "PullSource",
+    "SecuritySettings",
     "Settings",
     "ValidationSettings",
     "config_path",
@@ -112,6 +113,47 @@ class PullSource(BaseModel):
     op_column: str | None = Field(None, description="给出 insert/update/delete 的列 (column giving the op).")
     published_column: str | None = Field(None, description="发布时间列 (column giving the publication time).")
     interval_seconds: int = Field(30, description="轮询间隔秒数 (polling interval).")
+
+
+class SecuritySettings(BaseModel):
+    """People's accounts, sign-in and the management interface (等保三级 8.1.4.1, 8.1.4.2, 8.1.4.4).
+
+    Every default is the value used in assessment practice (docs/architecture.md, Security).
+    """
+
+    password_min_length: int = Field(8, ge=8, description="口令最短长度 (minimum password length).")
+    password_min_classes: int = Field(
+        3, ge=1, le=4, description="口令至少包含的字符类别数（大写/小写/数字/符号）(character classes)."
+    )
+    password_max_age_days: int = Field(90, ge=1, description="口令有效天数，到期须更换 (password lifetime).")
+    password_history: int = Field(5, ge=0, description="不得重复使用最近几次口令 (passwords remembered).")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id 迭代次数 (passes).")
+    argon2_memory_kib: int = Field(19 * 1024, ge=8 * 1024, description="argon2id 内存 KiB (memory cost).")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id 并行度 (lanes).")
+    lockout_failures: int = Field(5, ge=1, description="连续失败多少次锁定账号 (failures before lockout).")
+    lockout_minutes: int = Field(30, ge=1, description="账号锁定分钟数 (lockout duration).")
+    source_max_failures: int = Field(
+        20, ge=1, description="同一来源地址在时间窗内最多失败登录次数 (failed sign-ins per source address)."
+    )
+    source_window_minutes: int = Field(
+        15, ge=1, description="来源地址限速时间窗分钟数 (rate-limit window per source address)."
+    )
+    session_idle_minutes: int = Field(30, ge=1, description="会话空闲多少分钟后结束 (idle timeout).")
+    session_absolute_hours: int = Field(12, ge=1, description="会话最长小时数 (absolute session lifetime).")
+    totp_required_for_operators: bool = Field(
+        True,
+        description="系统操作员登录是否也须动态口令（管理员和审计员始终需要）(TOTP for operators).",
+    )
+    totp_issuer: str = Field("ggzy-exchange", description="动态口令应用中显示的发行方 (TOTP issuer).")
+    cookie_secure: str = Field(
+        "auto",
+        pattern="^(auto|always|never)$",
+        description="会话 Cookie 的 Secure 属性：auto 在 HTTPS 下设置 / always / never (Secure cookie flag).",
+    )
+    management_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="允许访问管理界面（网页和人员接口）的来源网段 CIDR (management allow-list).",
+    )
 
 
 class NodeSettings(BaseModel):
@@ -204,6 +246,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     @classmethod
     def settings_customise_sources(

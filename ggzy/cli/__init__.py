@@ -1,7 +1,23 @@
 """The ``ggzy`` command: each command family registers itself on the root app when imported."""
 
-from ggzy.cli import demo, hub, hub_stats, node, node_intake, node_ops, node_run, simulate, spec, validate  # noqa: F401  (registration by import)
+from ggzy.cli import (  # noqa: F401  (registration by import)  # noqa: F401  (registration by import)
+    account,
+    admin,
+    demo,
+    hub,
+    hub_stats,
+    node,
+    node_intake,
+    node_ops,
+    node_run,
+    simulate,
+    spec,
+    validate,
+)
 from ggzy.cli.app import app
+from ggzy.cli.session import install as _install_guard
+
+_install_guard()  # every @cli_permission command checks the signed-in person
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ggzy.hub.portal.tables import define_portal_tables
+from ggzy.security.accounts.tables import define_account_tables
 from ggzy.security.audit import define_audit_table
 
 __all__ = ["metadata"]
@@ -241,4 +242,5 @@ node_heartbeats = Table(
 )
 
 audit_log = define_audit_table(metadata)
+account_tables = define_account_tables(metadata)
 portal_rejections, portal_cursors = define_portal_tables(metadata)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
 )
 
+from ggzy.security.accounts.tables import define_account_tables, define_api_token_table
 from ggzy.security.audit import define_audit_table
 
 __all__ = ["OUTBOX_STATES", "metadata"]
@@ -126,3 +127,5 @@ link_attempts = Table(
 )
 
 audit_log = define_audit_table(metadata)
+account_tables = define_account_tables(metadata)
+api_tokens = define_api_token_table(metadata)

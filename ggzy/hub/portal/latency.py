@@ -60,7 +60,7 @@ def delay_histogram(
         rows = connection.execute(
             select(bucket, func.count()).where(*_where(province, start, end)).group_by(bucket)
         )
-        for index, count in rows.tuples():
+        for index, count in rows:
             counts[int(index)] += int(count)
     return [
         {"label": label, "upper_seconds": bound, "count": count}

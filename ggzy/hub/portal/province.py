@@ -35,7 +35,7 @@ def channel_volumes(
         select(d.day, d.channel, func.sum(d.received), func.sum(d.accepted), func.sum(d.rejected))
         .where(d.province == province, d.day >= start, d.day <= end)
         .group_by(d.day, d.channel)
-    ).tuples()
+    )
     found = {(day, int(channel)): (int(r), int(a), int(j)) for day, channel, r, a, j in rows}
     answer = []
     for offset in range((end - start).days + 1):

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 
 from ggzy.hub.portal import charts
 from ggzy.hub.portal.feedback import FeedbackFilter, export_xlsx, search
@@ -25,17 +24,17 @@ from ggzy.hub.portal.scope import OutOfScope, province_name, scope_of
 from ggzy.hub.portal.trade import find_trade
 from ggzy.hub.stats import MAX_SPAN_DAYS, TARGETS
 from ggzy.security.audit import AuditEntry
-from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, require
+from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
+from ggzy.web import people_of
 
 __all__ = ["NAV", "api", "install", "pages"]
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
+TEMPLATES = HERE / "templates"  # pages are "portal/<name>.html", extending the web layer's base.html
 
 
 def _beijing(value: str | None) -> str:
@@ -46,8 +45,6 @@ def _beijing(value: str | None) -> str:
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
 
-
-templates.env.filters["beijing"] = _beijing
 
 # (path, label, permission): the navigation shows an entry only to a role that holds its permission.
 NAV: tuple[tuple[str, str, Permission], ...] = (
@@ -251,17 +248,8 @@ def _nav(principal: Principal) -> list[dict[str, str]]:
 
 
 def render(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
-    response = templates.TemplateResponse(
-        request,
-        template,
-        {
-            "principal": principal,
-            "nav": _nav(principal),
-            "path": request.url.path,
-            "province_name": province_name,
-            **context,
-        },
-    )
+    values = {"nav": _nav(principal), "path": request.url.path, "province_name": province_name, **context}
+    response = people_of(request).render(request, f"portal/{template}", values)
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -272,7 +260,7 @@ async def home(principal: Anyone) -> RedirectResponse:
     for href, _, needed in NAV:
         if principal.may(needed):
             return RedirectResponse(href, status_code=303)
-    return RedirectResponse("/portal/account", status_code=303)
+    return RedirectResponse("/auth/account", status_code=303)
 
 
 @pages.get("/overview", response_class=HTMLResponse)
@@ -335,42 +323,33 @@ async def feedback_page(
 
 def _out_of_scope(request: Request, error: Exception) -> Response:
     assert isinstance(error, OutOfScope)
+    message_zh = f"无权查看{province_name(error.province)}的数据"
+    if "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/portal/api/"):
+        return people_of(request).render(
+            request,
+            "error.html",
+            {"code": error.code, "message_zh": message_zh, "message_en": str(error)},
+            status=403,
+        )
     body = {
         "ok": False,
-        "error": {
-            "code": error.code,
-            "message_zh": f"无权查看{province_name(error.province)}的数据",
-            "message_en": str(error),
-            "request_id": getattr(request.state, "request_id", "-"),
-        },
+        "error": {"code": error.code, "message_zh": message_zh, "message_en": str(error)},
+        "request_id": getattr(request.state, "request_id", "-"),
     }
     return JSONResponse(body, status_code=403)
 
 
 def install(app: FastAPI) -> None:
-    """Mount the portal's routes, static files and error handling on the hub's app."""
+    """Mount the portal's routes, templates, static files and error handling on the hub's app.
+
+    Needs the web layer (:func:`ggzy.web.install_people_layer`) installed first: its sign-in,
+    base template, security headers and refusal handlers serve the portal too.
+    """
+    people = app.state.people
+    people.add_templates(TEMPLATES)
+    people.env.filters["beijing"] = _beijing
+    people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
     app.include_router(api)
     app.include_router(pages)
     app.mount("/portal/static", StaticFiles(directory=str(STATIC)), name="portal-static")
     app.add_exception_handler(OutOfScope, _out_of_scope)
-    # The sign-in layer installs its own answers (a redirect to the sign-in page); until it does,
-    # a refusal keeps the hub's error shape instead of becoming a 500.
-    if NotSignedIn not in app.exception_handlers:
-        app.add_exception_handler(NotSignedIn, _refused)
-    if Forbidden not in app.exception_handlers:
-        app.add_exception_handler(Forbidden, _refused)
-
-
-def _refused(request: Request, error: Exception) -> Response:
-    signed_in = isinstance(error, Forbidden)
-    code, zh = ("E-AUTH-FORBIDDEN", "无此操作权限") if signed_in else ("E-AUTH-REQUIRED", "请先登录")
-    body = {
-        "ok": False,
-        "error": {
-            "code": code,
-            "message_zh": zh,
-            "message_en": str(error) or code,
-            "request_id": getattr(request.state, "request_id", "-"),
-        },
-    }
-    return JSONResponse(body, status_code=403 if signed_in else 401)
