@@ -9,6 +9,7 @@ the same person as primary and backup, an incomplete contact.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "RosterEntry",
     "RosterGap",
     "remove_entry",
+    "roster_at",
     "roster_gaps",
     "roster_history",
     "roster_of",
@@ -204,9 +206,23 @@ def roster_history(
     ]
 
 
-def roster_gaps(connection: Connection, province: str) -> list[RosterGap]:
-    """Everything the roster of ``province`` lacks (an empty list: complete)."""
-    filed = {(e.post, e.rank): e for e in roster_of(connection, province)}
+def roster_at(connection: Connection, province: str, at: dt.datetime) -> list[RosterEntry]:
+    """The roster of ``province`` as it stood at ``at``, replayed from its history."""
+    rows = connection.execute(
+        select(H).where(H.c.province == province, H.c.at <= at).order_by(H.c.at, H.c.id)
+    )
+    state: dict[tuple[str, str], RosterEntry | None] = {}
+    for r in rows:
+        state[(r.post, r.rank)] = RosterEntry(province, r.post, r.rank, **r.after) if r.after else None
+    return [entry for entry in state.values() if entry is not None]
+
+
+def roster_gaps(
+    connection: Connection, province: str, entries: list[RosterEntry] | None = None
+) -> list[RosterGap]:
+    """Everything the roster of ``province`` (or ``entries``) lacks (an empty list: complete)."""
+    listed = roster_of(connection, province) if entries is None else entries
+    filed = {(e.post, e.rank): e for e in listed}
     gaps: list[RosterGap] = []
     for post, label in POSTS.items():
         ranks = ("primary", "backup") if post in KEY_POSTS else ("primary",)

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, insert, update
 
 from ggzy.hub.app import MIGRATIONS
 from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat
-from ggzy.hub.models import audit_log, nodes
+from ggzy.hub.models import audit_log, node_heartbeats, nodes
 from ggzy.hub.registry import add_node
 from ggzy.ops.periods import SHANGHAI
 from ggzy.ops.session import Actor, OpsSession
@@ -64,13 +64,32 @@ class OpsDb:
     def beats(
         self, node_id: str, province: str, start: dt.datetime, end: dt.datetime, **options: Any
     ) -> None:
-        """A beat every ``heartbeat_seconds`` in [start, end), in one transaction."""
+        """A beat every ``heartbeat_seconds`` in [start, end), stored as ``record_heartbeat`` stores one."""
         step = dt.timedelta(seconds=self.settings.heartbeat_seconds)
+        rows = []
+        moment = start
+        while moment < end:
+            report = _report(moment, **options)
+            platform = report.platform
+            rows.append(
+                {
+                    "node_id": node_id,
+                    "province": province,
+                    "received_at": moment,
+                    "version": report.version,
+                    "queue_depths": report.queues,
+                    "oldest_unsent_seconds": report.oldest_unsent(),
+                    "disk_used_ratio": report.disk.used_ratio if report.disk else None,
+                    "failed_attempts": report.link.failed,
+                    "total_attempts": report.link.total,
+                    "platform_ok": platform.ok if platform is not None and platform.configured else None,
+                    "last_error": None,
+                    "payload": report.model_dump(mode="json"),
+                }
+            )
+            moment += step
         with self.engine.begin() as connection:
-            moment = start
-            while moment < end:
-                record_heartbeat(connection, node_id, province, _report(moment, **options), moment)
-                moment += step
+            connection.execute(insert(node_heartbeats), rows)
 
 
 def _report(
