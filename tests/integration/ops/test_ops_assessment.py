@@ -221,3 +221,29 @@ def test_only_national_operators_issue_orders(month: OpsDb) -> None:
         month.run(lambda s: issue_orders(s, assessment), Actor("bj", "operator", "11"))
     assert refused.value.code == "E-OPS-NATIONAL"
     assert NATIONAL.province is None
+
+
+def test_assessment_and_notice_list_export_to_xlsx_and_chinese_pdf(month: OpsDb, tmp_path: Any) -> None:
+    from openpyxl import load_workbook
+    from pypdf import PdfReader
+
+    from ggzy.ops.exports import assessment_report, notice_report, write_pdf, write_xlsx
+
+    assessments = [_assess(month, "35"), _assess(month, "11")]
+    report = assessment_report(assessments)
+    write_xlsx(report, tmp_path / "a.xlsx")
+    write_pdf(report, tmp_path / "a.pdf")
+    overview = load_workbook(tmp_path / "a.xlsx")["考核总览"]
+    rows = list(overview.iter_rows(values_only=True))
+    assert rows[2][:3] == ("省份", "名称", "得分")
+    assert [r[0] for r in rows[3:]] == ["35", "11"] and rows[4][2] == "20.00%"
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "a.pdf").pages)
+    assert "省级平台运行考核（2026-11）" in text and "前置机系统可用率" in text and "未达标" in text
+
+    orders = month.run(lambda s: issue_orders(s, assessments[1]))
+    month.clock.now = dt.datetime.fromisoformat(orders[0]["deadline"]) + dt.timedelta(days=1)
+    with month.engine.connect() as connection:
+        listed = notice_list(connection, month.clock.now)
+    write_pdf(notice_report(listed), tmp_path / "n.pdf")
+    text = "".join(page.extract_text() for page in PdfReader(tmp_path / "n.pdf").pages)
+    assert "拒不改正情况通报" in text and "逾期未改正" in text and "未执行数据规范标准" in text
