@@ -125,13 +125,14 @@ def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState |
         )
         return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
-    from ggzy.hub.api import exchange, health, heartbeat, reconcile, stats
+    from ggzy.hub.api import exchange, health, heartbeat, ops, reconcile, stats
 
     app.include_router(health.router)
     app.include_router(exchange.router)
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
     app.include_router(stats.router)
+    ops.install(app)
     return app
 
 
