@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from conftest import NATIONAL, OpsDb, shanghai
+from opsdb import NATIONAL, OpsDb, shanghai
 from sqlalchemy import Connection, insert
 
 from ggzy.hub.models import stats_daily

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import OpsDb, shanghai
+from opsdb import OpsDb, shanghai
 
 from ggzy.ops.availability import province_availability
 from ggzy.ops.incidents import Classification, FaultReport, file_fault_report

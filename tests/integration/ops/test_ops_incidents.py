@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import OpsDb, shanghai
+from opsdb import OpsDb, shanghai
 from sqlalchemy import Connection, insert, select
 from tests_free_port import free_port
 
@@ -284,3 +284,29 @@ def test_a_province_cannot_report_for_another(node: OpsDb) -> None:
     with pytest.raises(OpsError) as refused:
         node.run(lambda s: file_fault_report(s, "11", report), FUJIAN)
     assert refused.value.code == "E-OPS-SCOPE" and refused.value.status == 403
+
+
+def test_the_hub_probes_nodes_for_network_availability(node: OpsDb) -> None:
+    import httpx
+
+    from ggzy.ops.probes import probe_nodes
+
+    node.add_node("bj-01", "11", shanghai(2026, 11, 1))
+    settings = node.settings.model_copy(
+        update={
+            "node_probe_urls": {
+                "fj-01": "http://fj.example/healthz",
+                "bj-01": "http://bj.example/healthz",
+                "gone": "http://x",
+            }
+        }
+    )
+    answers = {"fj.example": 200, "bj.example": 503}
+    client = httpx.Client(
+        transport=httpx.MockTransport(lambda request: httpx.Response(answers[request.url.host]))
+    )
+    rows = probe_nodes(node.engine, settings, now=node.clock, http=client)
+    assert sorted((r["node_id"], r["ok"]) for r in rows) == [("bj-01", False), ("fj-01", True)]
+    with node.engine.connect() as connection:
+        stored = connection.execute(select(ops_tables.probes.c.province, ops_tables.probes.c.error)).all()
+    assert sorted(stored, key=lambda r: r[0]) == [("11", "HTTP 503"), ("35", None)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import OpsDb, shanghai
+from opsdb import OpsDb, shanghai
 from sqlalchemy import func, select
 
 from ggzy.hub.models import audit_log
