@@ -26,6 +26,7 @@ from ggzy.validation.options import DealCodeCheck, ValidationOptions
 __all__ = [
     "HubSettings",
     "NodeSettings",
+    "OpsSettings",
     "PullSource",
     "SecuritySettings",
     "Settings",
@@ -66,6 +67,62 @@ def config_path() -> Path | None:
     return default if default.exists() else None
 
 
+class OpsSettings(BaseModel):
+    """Operations management at the hub (Art. 12, 13, 18, 25–35): thresholds, targets, notification."""
+
+    heartbeat_seconds: float = Field(
+        30.0, description="节点心跳间隔秒数 (expected heartbeat interval of the nodes)."
+    )
+    down_after_beats: int = Field(
+        3, ge=1, description="连续多少个心跳间隔未收到心跳即判定节点中断 (missed intervals that mean down)."
+    )
+    outage_lead_hours: float = Field(
+        24.0, ge=0, description="计划停用须至少提前多少小时通知，方可不计入可用率 (notice lead time)."
+    )
+    node_down_incident_seconds: float = Field(
+        300.0, description="节点中断超过多少秒自动立案 (node down this long opens an incident)."
+    )
+    error_rate_jump: float = Field(
+        0.10, description="当日错误率比前7日高出多少即自动立案 (absolute rise of the rejection rate)."
+    )
+    error_rate_min_records: int = Field(
+        50, description="当日至少多少条记录才判断错误率突增 (minimum records)."
+    )
+    realtime_late_seconds: float = Field(
+        600.0, description="实时数据超过多少秒未送达即立案 (realtime lateness)."
+    )
+    disk_threshold: float = Field(0.90, description="前置机磁盘使用率超过此值即立案 (disk usage).")
+    backup_max_age_days: int = Field(7, description="备份超过多少天未验证即立案 (backup verification age).")
+    drill_max_age_days: int = Field(365, description="多少天内须至少演练一次 (a drill at least this often).")
+    report_due_hours: float = Field(
+        24.0, description="自动发现的故障须在多少小时内提交故障报告 (fault report due after an incident)."
+    )
+    rectification_days: int = Field(30, description="责令限期改正的默认期限天数 (rectification deadline).")
+    targets: dict[str, float] = Field(
+        default_factory=lambda: {"node": 0.98, "network": 0.99, "system": 0.99},
+        description="可用率目标 (availability targets: node, network, system).",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="考核指标权重，未列出的为1（默认等权）(indicator weights; default 1 each).",
+    )
+    smtp_host: str | None = Field(None, description="通知邮件 SMTP 服务器 (SMTP host; none: no email).")
+    smtp_port: int = Field(25, description="SMTP 端口 (SMTP port).")
+    smtp_starttls: bool = Field(False, description="SMTP 使用 STARTTLS (STARTTLS).")
+    smtp_user: str | None = Field(None, description="SMTP 用户名 (SMTP user).")
+    smtp_password: str | None = Field(None, description="SMTP 密码 (SMTP password).")
+    smtp_from: str = Field("ggzy-ops@localhost", description="通知邮件发件人 (sender address).")
+    webhook_url: str | None = Field(None, description="通知 Webhook 地址 (webhook URL; none: no webhook).")
+    notify_timeout_seconds: float = Field(10.0, description="通知发送超时秒数 (notification timeout).")
+    national_duty_emails: list[str] = Field(
+        default_factory=list, description="国家平台值班邮箱 (national duty addresses, always notified)."
+    )
+    node_probe_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="国家平台探测节点的地址，按节点编号 (hub → node reachability probe URL per node id).",
+    )
+
+
 class HubSettings(BaseModel):
     db_url: str = Field(
         "sqlite:///var/hub.db",
@@ -88,6 +145,7 @@ class HubSettings(BaseModel):
     tls_client_ca: Path | None = Field(
         None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
     )
+    ops: OpsSettings = Field(default_factory=OpsSettings, description="运行管理 (operations management).")
     portal_refresh_seconds: float = Field(
         5.0, description="门户拒收记录投影的刷新间隔秒数 (portal projection catch-up interval)."
     )

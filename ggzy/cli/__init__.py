@@ -1,6 +1,7 @@
 """The ``ggzy`` command: each command family registers itself on the root app when imported."""
 
-from ggzy.cli import (  # noqa: F401  (registration by import)  # noqa: F401  (registration by import)
+import ggzy.cli.ops  # noqa: F401  (registration by import: ggzy ops, ggzy drill, ggzy node doctor)
+from ggzy.cli import (  # noqa: F401  (registration by import)
     account,
     admin,
     demo,

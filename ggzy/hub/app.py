@@ -150,7 +150,7 @@ def create_app(
         )
         return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
-    from ggzy.hub.api import exchange, health, heartbeat, people, reconcile, stats
+    from ggzy.hub.api import exchange, health, heartbeat, ops, people, reconcile, stats
     from ggzy.web import install_people_layer
 
     install_people_layer(app, hub.accounts, security, site="国家平台")
@@ -159,6 +159,7 @@ def create_app(
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
     app.include_router(stats.router)
+    ops.install(app)
     app.include_router(people.router)
     from ggzy.hub.portal.routes import install as install_portal
 

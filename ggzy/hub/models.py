@@ -24,11 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ggzy.ops.models import define_ops_tables
 from ggzy.hub.portal.tables import define_portal_tables
 from ggzy.security.accounts.tables import define_account_tables
 from ggzy.security.audit import define_audit_table
 
-__all__ = ["metadata"]
+__all__ = ["metadata", "ops_tables"]
 
 metadata = MetaData(
     naming_convention={
@@ -242,5 +243,8 @@ node_heartbeats = Table(
 )
 
 audit_log = define_audit_table(metadata)
+
+# Operations management (Art. 12, 13, 18, 25–35): see ggzy/ops/models.py.
+ops_tables = define_ops_tables(metadata)
 account_tables = define_account_tables(metadata)
 portal_rejections, portal_cursors = define_portal_tables(metadata)
