@@ -12,7 +12,7 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,10 +20,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ggzy.security.crypto import Digest
+from ggzy.security.crypto import Aead, Digest
 from ggzy.validation.options import DealCodeCheck, ValidationOptions
 
 __all__ = [
+    "AUDIT_RETENTION_FLOOR_DAYS",
+    "AuditSettings",
+    "BackupSettings",
     "HubSettings",
     "NodeSettings",
     "OpsSettings",
@@ -123,6 +126,59 @@ class OpsSettings(BaseModel):
     )
 
 
+AUDIT_RETENTION_FLOOR_DAYS = 366
+
+
+class AuditSettings(BaseModel):
+    """The audit log of hub and node alike (Art. 24; 等保 8.1.4.3)."""
+
+    retention_days: int = Field(
+        AUDIT_RETENTION_FLOOR_DAYS,
+        description="审计日志在库中至少保留天数，只能调大，不得少于 366 (retention; upward only, floor 366).",
+    )
+    checkpoint_every: int = Field(
+        100, ge=1, description="每写入多少条审计记录做一次签名检查点 (entries between signed checkpoints)."
+    )
+    checkpoint_minutes: float = Field(
+        10.0, gt=0, description="距上次检查点多少分钟后再做一次 (minutes between signed checkpoints)."
+    )
+    archive_dir: Path = Field(
+        Path("var/audit-archive"), description="审计日志归档文件目录 (directory of signed archive files)."
+    )
+    export_dir: Path = Field(Path("var/audit-export"), description="审计日志导出目录 (export directory).")
+
+    @field_validator("retention_days")
+    @classmethod
+    def _upward_only(cls, value: int) -> int:
+        if value < AUDIT_RETENTION_FLOOR_DAYS:
+            raise ValueError(
+                f"E-AUDIT-RETENTION 审计日志保留期不得少于 {AUDIT_RETENTION_FLOOR_DAYS} 天（配置为 {value}）"
+                f" / audit retention must be at least {AUDIT_RETENTION_FLOOR_DAYS} days"
+            )
+        return value
+
+
+class BackupSettings(BaseModel):
+    """Backups of the hub's or the node's database (Art. 21; 等保 8.1.4.9)."""
+
+    dir: Path = Field(Path("var/backups"), description="备份文件目录 (backup directory).")
+    offsite_dir: Path | None = Field(
+        None, description="异地副本目录，如挂载的异地存储 (off-host copy directory, e.g. a mounted share)."
+    )
+    key_file: Path = Field(
+        Path("var/keys/backup.key"),
+        description="备份加密密钥文件，不得放在备份目录中 (backup key file; never beside the backups).",
+    )
+    cipher: Aead = Field(Aead.SM4_GCM, description="备份加密算法 SM4-GCM / AES-256-GCM (backup cipher).")
+    keep_days: int = Field(30, ge=1, description="备份保留天数 (keep backups this many days).")
+    keep_min: int = Field(
+        7, ge=1, description="无论多旧至少保留的最新备份份数 (always keep this many newest backups)."
+    )
+    scratch_dir: Path | None = Field(
+        None, description="恢复校验用的临时目录，默认系统临时目录 (scratch directory for restore checks)."
+    )
+
+
 class HubSettings(BaseModel):
     db_url: str = Field(
         "sqlite:///var/hub.db",
@@ -148,6 +204,10 @@ class HubSettings(BaseModel):
     ops: OpsSettings = Field(default_factory=OpsSettings, description="运行管理 (operations management).")
     portal_refresh_seconds: float = Field(
         5.0, description="门户拒收记录投影的刷新间隔秒数 (portal projection catch-up interval)."
+    )
+    field_cipher: Aead = Field(
+        Aead.SM4_GCM,
+        description="敏感字段（未脱敏的身份证号、电话等）落库加密算法 (at-rest cipher of sensitive fields).",
     )
 
 
@@ -231,6 +291,14 @@ class NodeSettings(BaseModel):
     )
     api_host: str = Field("127.0.0.1", description="本地接收接口监听地址 (local intake API host).")
     api_port: int = Field(8610, description="本地接收接口端口 (local intake API port).")
+    api_tls_cert: Path | None = Field(
+        None, description="本地接收接口 TLS 证书 (local API server certificate, PEM)."
+    )
+    api_tls_key: Path | None = Field(None, description="本地接收接口 TLS 私钥 (local API server key, PEM).")
+    api_tls_client_ca: Path | None = Field(
+        None,
+        description="验证省级平台客户端证书的 CA，启用双向 TLS (client CA: require client certificates).",
+    )
     api_max_body_bytes: int = Field(
         16 * 1024 * 1024, description="本地接收接口请求体最大字节数 (local intake API body limit)."
     )
@@ -305,6 +373,8 @@ class Settings(BaseSettings):
     hub: HubSettings = Field(default_factory=HubSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -4,6 +4,8 @@ import ggzy.cli.ops  # noqa: F401  (registration by import: ggzy ops, ggzy drill
 from ggzy.cli import (  # noqa: F401  (registration by import)
     account,
     admin,
+    audit,
+    backup,
     demo,
     hub,
     hub_stats,

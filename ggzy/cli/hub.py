@@ -24,12 +24,11 @@ def _audit(connection: Connection, settings: HubSettings, action: str, target: s
     """Changes of node credentials made from the command line are audited like any other."""
     import getpass
 
-    from ggzy.hub.models import audit_log
-    from ggzy.security.audit import AuditEntry, AuditLog
-    from ggzy.security.keys import load_or_create_key
+    from ggzy.hub.models import audit_tables
+    from ggzy.security.audit import AuditEntry, open_audit_log
     from ggzy.security.permissions import cli_principal
 
-    audit = AuditLog(audit_log, load_or_create_key(settings.key_dir / "audit.key"), settings.audit_digest)
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
     principal = cli_principal()  # the signed-in person (every command that changes anything has one)
     audit.append(
         connection,

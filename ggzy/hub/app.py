@@ -22,10 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ggzy import __version__
 from ggzy.hub.errors import HubError, error_body, error_response
 from ggzy.hub.metrics import HubMetrics
-from ggzy.hub.models import account_tables, audit_log
+from ggzy.hub.models import account_tables, audit_tables
 from ggzy.security.accounts import AccountService, account_service
-from ggzy.security.audit import AuditLog
-from ggzy.security.keys import load_or_create_key
+from ggzy.security.audit import AuditLog, open_audit_log
+from ggzy.security.fieldcrypt import FieldEncryptor, install_field_encryption
 from ggzy.settings import HubSettings, SecuritySettings
 from ggzy.store import check_durability, make_engine
 from ggzy.store.migrate import is_current, upgrade
@@ -53,8 +53,10 @@ def build_state(
     check_durability(engine)
     if migrate:
         upgrade(engine, MIGRATIONS)
-    audit_key = load_or_create_key(settings.key_dir / "audit.key")
-    audit = AuditLog(audit_log, audit_key, settings.audit_digest)
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
+    install_field_encryption(
+        FieldEncryptor.from_key_file(settings.key_dir / "field.key", settings.field_cipher)
+    )
     return HubState(
         settings=settings,
         engine=engine,

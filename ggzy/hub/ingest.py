@@ -32,6 +32,7 @@ from ggzy.hub.models import (
 )
 from ggzy.interchange import Category
 from ggzy.security.audit import AuditEntry, AuditLog
+from ggzy.security.fieldcrypt import encrypt_sensitive
 from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.upsert import insert_ignore, upsert
@@ -323,7 +324,9 @@ def ingest_batch(
                             "province": node.province,
                             "batch_id": batch_id,
                             "digest": checked.digest,
-                            "data": envelope.data,
+                            "data": encrypt_sensitive(
+                                table.name, envelope.data
+                            ),  # unmasked personal values sealed
                             "deal_code": (envelope.data.get(table.deal_code) or None)
                             if table.deal_code
                             else None,

@@ -24,10 +24,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ggzy.ops.models import define_ops_tables
+from ggzy.backup.models import define_backup_tables
 from ggzy.hub.portal.tables import define_portal_tables
+from ggzy.ops.models import define_ops_tables
 from ggzy.security.accounts.tables import define_account_tables
-from ggzy.security.audit import define_audit_table
+from ggzy.security.audit import define_audit_tables
 
 __all__ = ["metadata", "ops_tables"]
 
@@ -242,7 +243,9 @@ node_heartbeats = Table(
     Index("ix_node_heartbeats_node_received", "node_id", "received_at"),
 )
 
-audit_log = define_audit_table(metadata)
+audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
+audit_log = audit_tables.log
+backup_tables = define_backup_tables(metadata)  # backups made and their restore checks
 
 # Operations management (Art. 12, 13, 18, 25–35): see ggzy/ops/models.py.
 ops_tables = define_ops_tables(metadata)

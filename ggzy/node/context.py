@@ -9,12 +9,11 @@ import httpx
 from sqlalchemy import Engine
 
 from ggzy.node.link_control import GatedTransport
-from ggzy.node.models import audit_log
+from ggzy.node.models import audit_tables
 from ggzy.node.outbox import Outbox
 from ggzy.protocol import HubClient
-from ggzy.security.audit import AuditLog
+from ggzy.security.audit import AuditLog, open_audit_log
 from ggzy.security.crypto import Digest
-from ggzy.security.keys import load_or_create_key
 from ggzy.security.signing import SignatureAlgorithm
 from ggzy.settings import NodeSettings
 from ggzy.spec import Spec, load_spec
@@ -62,13 +61,12 @@ def build_context(settings: NodeSettings, *, key: bytes | None = None) -> NodeCo
     check_durability(engine)
     upgrade(engine, MIGRATIONS)
     spec = load_spec()
-    audit_key = load_or_create_key(settings.key_file.parent / "audit.key")
     return NodeContext(
         settings=settings,
         engine=engine,
         spec=spec,
         outbox=Outbox(engine, spec),
         validator=Validator(spec, ValidationOptions(cross_record=False)),
-        audit=AuditLog(audit_log, audit_key, Digest.SM3),
+        audit=open_audit_log(audit_tables, settings.key_file.parent, Digest.SM3),
         key=key if key is not None else read_node_key(settings.key_file),
     )

@@ -15,7 +15,20 @@ def load_or_create_key(path: Path, *, size: int = 32) -> bytes:
         return bytes.fromhex(path.read_text(encoding="ascii").strip())
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(size)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-        handle.write(key.hex())
+    # Written in full under a private name, then published with link(), which fails if the name
+    # exists: several processes starting at once (hub workers) agree on one key and never read a
+    # half-written file.
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(key.hex())
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    finally:
+        temporary.unlink(missing_ok=True)
     return key

@@ -27,6 +27,7 @@ def plug(service: NodeService) -> None:
     from ggzy.node.intake.dbpull import DatabasePull
     from ggzy.node.intake.dropdir import DropDirectory
     from ggzy.node.intake.push_api import create_intake_app
+    from ggzy.security.tls import server_tls_options
 
     ctx = service.ctx
     settings = ctx.settings
@@ -43,6 +44,7 @@ def plug(service: NodeService) -> None:
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        **server_tls_options(settings.api_tls_cert, settings.api_tls_key, settings.api_tls_client_ca),
     )
     service.add_server("intake-api", uvicorn.Server(config))
     if settings.drop_dir is not None:
