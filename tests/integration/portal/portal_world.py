@@ -142,9 +142,11 @@ def _heartbeats(state: HubState, node_id: str, province: str) -> None:
         )
 
 
-def build_world(db_url: str, key_dir: Path) -> Iterator[World]:
+def build_world(db_url: str, key_dir: Path, *, header_sign_in: bool = True) -> Iterator[World]:
+    """The month at a hub; ``header_sign_in=False`` keeps the real sign-in (browser tests)."""
     app = create_app(HubSettings(db_url=db_url, key_dir=key_dir, portal_refresh_seconds=3600))
-    app.state.authenticate = header_authenticator
+    if header_sign_in:
+        app.state.authenticate = header_authenticator
     app.state.portal_clock = lambda: NOW
     state: HubState = app.state.hub
     receipts = {}
