@@ -30,7 +30,7 @@ from ggzy.security.accounts.service import utc_now
 from ggzy.security.permissions import Principal, Role
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "integration" / "portal"))
-from portal_world import World, build_world  # noqa: E402
+from portal_world import World, build_world
 
 CHROMIUM = os.environ.get("GGZY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "browser"

@@ -56,6 +56,7 @@ def test_an_operator_signs_in_with_totp_and_sees_every_province(
     assert page.locator("#province-grid tbody tr").count() == 31
     assert page.locator("#province-grid").get_by_text("福建省").count() == 1
     assert page.locator(".portal-nav a").all_inner_texts() == ["总览", "交易查询", "反馈查询"]
+    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
     screenshot(page, "overview")
 
 
@@ -71,8 +72,13 @@ def test_a_province_operator_sees_only_its_province(hub: LiveHub, page_as: Calla
 
 
 def test_an_auditor_sees_no_business_data(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
-    page = page_as("audit", "/auth/account")
-    assert page.locator(".portal-nav a").count() == 0
+    page = page_as("audit", "/portal")
+    assert page.url.endswith("/portal/audit")  # the auditor lands on the audit log
+    assert page.locator(".portal-nav a").all_inner_texts() == ["审计"]
+    assert page.locator("#audit-entries tbody tr").count() > 0
+    page.click("#chain-status a")
+    assert "审计链完整" in page.locator("#chain-status").inner_text()
+    screenshot(page, "audit")
     for path in ("/portal/overview", "/portal/provinces/35", "/portal/trade", "/portal/feedback"):
         response = page.goto(hub.base + path)
         assert response.status == 403, path
@@ -84,12 +90,15 @@ def test_an_auditor_sees_no_business_data(hub: LiveHub, page_as: Callable[[str, 
 def test_an_administrator_sees_no_business_data_and_no_audit_log(
     hub: LiveHub, page_as: Callable[[str, str], Any]
 ) -> None:
-    page = page_as("admin", "/auth/account")
-    for path in ("/portal/overview", "/portal/feedback", "/api/v1/people/audit"):
+    page = page_as("admin", "/portal")
+    assert page.url.endswith("/portal/admin")
+    assert page.locator(".portal-nav a").all_inner_texts() == ["系统管理"]
+    assert page.locator("#accounts tbody tr").count() == 4 and page.locator("#nodes tbody tr").count() == 2
+    screenshot(page, "admin")
+    for path in ("/portal/overview", "/portal/feedback", "/portal/trade", "/portal/audit"):
         response = page.goto(hub.base + path)
-        assert response.status in (403, 404), path
-        assert "福建省" not in page.content()
-    screenshot(page, "administrator-refused")
+        assert response.status == 403, path
+        assert "#audit-entries" not in page.content() and "province-grid" not in page.content()
 
 
 def test_charts_render_with_the_simulated_month(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:

@@ -51,6 +51,8 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/portal/overview", "总览", Permission.STATS_READ),
     ("/portal/trade", "交易查询", Permission.DATA_READ),
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
+    ("/portal/audit", "审计", Permission.AUDIT_READ),
+    ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
 )
 
 api = APIRouter(prefix="/portal/api", tags=["portal"])
@@ -349,7 +351,10 @@ def install(app: FastAPI) -> None:
     people.add_templates(TEMPLATES)
     people.env.filters["beijing"] = _beijing
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
+    from ggzy.hub.portal import admin_pages
+
     app.include_router(api)
     app.include_router(pages)
+    app.include_router(admin_pages.router)
     app.mount("/portal/static", StaticFiles(directory=str(STATIC)), name="portal-static")
     app.add_exception_handler(OutOfScope, _out_of_scope)

@@ -275,6 +275,37 @@ def test_the_xlsx_export_opens_with_one_row_per_finding(world: World) -> None:
     assert {row[1] for row in rows[1:]} == {"35 福建省"}
 
 
+# --- 审计 and 系统管理 ---
+
+
+def test_the_auditor_finds_the_reads_of_business_data_in_the_audit_log(world: World) -> None:
+    deal_code, _, _ = _single_lot_trade(world)
+    world.get("/portal/api/trade", q=deal_code)
+    page = world.get("/portal/audit", role=Role.AUDITOR, action="data.read.*")
+    assert page.status_code == 200
+    assert f"trade:{deal_code}" in page.text
+    verified = world.get("/portal/audit", role=Role.AUDITOR, verify="true")
+    assert "审计链完整" in verified.text
+    export = world.get("/portal/audit/export", role=Role.AUDITOR, action="data.read.*")
+    sheet = load_workbook(BytesIO(export.content), read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "序号" and any(f"trade:{deal_code}" in str(row) for row in rows[1:])
+
+
+def test_the_administrator_sees_accounts_nodes_and_settings_but_no_secret(world: World) -> None:
+    page = world.get("/portal/admin", role=Role.SYSADMIN)
+    assert page.status_code == 200
+    for node in ("fj-01", "gd-01"):
+        assert node in page.text
+    assert "hub.portal_refresh_seconds" in page.text
+    with world.state.engine.connect() as connection:
+        from ggzy.hub.registry import list_nodes
+
+        keys = [node.key for node in list_nodes(connection)]
+    assert not any(key in page.text for key in keys)
+    assert "key_dir" not in page.text
+
+
 # --- permissions ---
 
 PORTAL_ROUTES = (
@@ -287,14 +318,15 @@ PORTAL_ROUTES = (
     ("/portal/provinces/35", Role.OPERATOR),
     ("/portal/trade", Role.OPERATOR),
     ("/portal/feedback", Role.OPERATOR),
+    ("/portal/audit", Role.AUDITOR),
+    ("/portal/audit/export", Role.AUDITOR),
+    ("/portal/admin", Role.SYSADMIN),
 )
 
 
 @pytest.mark.parametrize(("path", "allowed"), PORTAL_ROUTES)
-def test_business_pages_refuse_anonymous_callers_auditors_and_administrators(
-    world: World, path: str, allowed: Role
-) -> None:
-    assert world.http.get(path).status_code == 401
+def test_each_page_opens_for_its_role_only(world: World, path: str, allowed: Role) -> None:
+    assert world.http.get(path, follow_redirects=False).status_code in (401, 303)
     for role in Role:
         status = world.http.get(path, headers={"X-Test-Role": role.value}).status_code
         assert (status == 200) == (role is allowed), (role, status)

@@ -45,6 +45,8 @@ EXEMPT = {
     "/api/v1/reconcile/mismatches": "node exchange (node signature)",
     "/api/v1/stats": "node exchange (node signature)",
     "/api/v1/records": "provincial systems' intake (intake token)",
+    "/api/v1/ops/node/conditions": "node exchange (node signature)",
+    "/api/v1/ops/node/drills": "node exchange (node signature)",
 }
 # Exempt routes that still refuse an anonymous caller, with the status they answer.
 ANONYMOUS_REFUSED = {
@@ -58,6 +60,8 @@ ANONYMOUS_REFUSED = {
     "/api/v1/reconcile/mismatches": 401,
     "/api/v1/stats": 401,
     "/api/v1/records": 401,
+    "/api/v1/ops/node/conditions": 401,
+    "/api/v1/ops/node/drills": 401,
 }
 QUERIES = {
     "/api/v1/people/stats": "?from=2026-11-01&to=2026-11-30",
@@ -66,7 +70,17 @@ QUERIES = {
     "/api/v1/reconcile": "?day=2026-11-26",
     "/api/v1/stats": "?from=2026-11-01&to=2026-11-30",
 }
-PATH_VALUES = {"account": "ghost", "channel": "1", "province": "35"}
+PATH_VALUES = {
+    "account": "ghost",
+    "channel": "1",
+    "province": "35",
+    "notice_id": "1",
+    "incident_id": "1",
+    "inspection_id": "1",
+    "order_id": "1",
+    "post": "security",
+    "rank": "primary",
+}
 _counter = itertools.count()
 
 
