@@ -3,10 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# ECharts for the portal comes from the npm registry (version and integrity pinned in web/package-lock.json)
+# and is served by the hub itself: an intranet without internet loads nothing from a CDN.
+VENDOR := ggzy/hub/portal/static/vendor
+ECHARTS := $(VENDOR)/echarts.min.js
 
-.PHONY: run test lint typecheck unit bench docs clean
+.PHONY: run test lint typecheck unit bench docs clean assets
 
-$(STAMP): pyproject.toml
+assets: $(ECHARTS)
+
+$(ECHARTS): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(VENDOR)
+	cp web/node_modules/echarts/dist/echarts.min.js $(ECHARTS)
+	cp web/node_modules/echarts/LICENSE $(VENDOR)/echarts.LICENSE
+
+$(STAMP): pyproject.toml $(ECHARTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -34,4 +46,4 @@ docs: $(STAMP)
 	$(BIN)/python tools/gen_docs.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules $(ECHARTS) $(VENDOR)/echarts.LICENSE var .pytest_cache .mypy_cache .ruff_cache

@@ -29,7 +29,9 @@ __all__ = [
     "BackupSettings",
     "HubSettings",
     "NodeSettings",
+    "OpsSettings",
     "PullSource",
+    "SecuritySettings",
     "Settings",
     "ValidationSettings",
     "config_path",
@@ -66,6 +68,62 @@ def config_path() -> Path | None:
         return Path(named)
     default = Path("ggzy.toml")
     return default if default.exists() else None
+
+
+class OpsSettings(BaseModel):
+    """Operations management at the hub (Art. 12, 13, 18, 25–35): thresholds, targets, notification."""
+
+    heartbeat_seconds: float = Field(
+        30.0, description="节点心跳间隔秒数 (expected heartbeat interval of the nodes)."
+    )
+    down_after_beats: int = Field(
+        3, ge=1, description="连续多少个心跳间隔未收到心跳即判定节点中断 (missed intervals that mean down)."
+    )
+    outage_lead_hours: float = Field(
+        24.0, ge=0, description="计划停用须至少提前多少小时通知，方可不计入可用率 (notice lead time)."
+    )
+    node_down_incident_seconds: float = Field(
+        300.0, description="节点中断超过多少秒自动立案 (node down this long opens an incident)."
+    )
+    error_rate_jump: float = Field(
+        0.10, description="当日错误率比前7日高出多少即自动立案 (absolute rise of the rejection rate)."
+    )
+    error_rate_min_records: int = Field(
+        50, description="当日至少多少条记录才判断错误率突增 (minimum records)."
+    )
+    realtime_late_seconds: float = Field(
+        600.0, description="实时数据超过多少秒未送达即立案 (realtime lateness)."
+    )
+    disk_threshold: float = Field(0.90, description="前置机磁盘使用率超过此值即立案 (disk usage).")
+    backup_max_age_days: int = Field(7, description="备份超过多少天未验证即立案 (backup verification age).")
+    drill_max_age_days: int = Field(365, description="多少天内须至少演练一次 (a drill at least this often).")
+    report_due_hours: float = Field(
+        24.0, description="自动发现的故障须在多少小时内提交故障报告 (fault report due after an incident)."
+    )
+    rectification_days: int = Field(30, description="责令限期改正的默认期限天数 (rectification deadline).")
+    targets: dict[str, float] = Field(
+        default_factory=lambda: {"node": 0.98, "network": 0.99, "system": 0.99},
+        description="可用率目标 (availability targets: node, network, system).",
+    )
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="考核指标权重，未列出的为1（默认等权）(indicator weights; default 1 each).",
+    )
+    smtp_host: str | None = Field(None, description="通知邮件 SMTP 服务器 (SMTP host; none: no email).")
+    smtp_port: int = Field(25, description="SMTP 端口 (SMTP port).")
+    smtp_starttls: bool = Field(False, description="SMTP 使用 STARTTLS (STARTTLS).")
+    smtp_user: str | None = Field(None, description="SMTP 用户名 (SMTP user).")
+    smtp_password: str | None = Field(None, description="SMTP 密码 (SMTP password).")
+    smtp_from: str = Field("ggzy-ops@localhost", description="通知邮件发件人 (sender address).")
+    webhook_url: str | None = Field(None, description="通知 Webhook 地址 (webhook URL; none: no webhook).")
+    notify_timeout_seconds: float = Field(10.0, description="通知发送超时秒数 (notification timeout).")
+    national_duty_emails: list[str] = Field(
+        default_factory=list, description="国家平台值班邮箱 (national duty addresses, always notified)."
+    )
+    node_probe_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="国家平台探测节点的地址，按节点编号 (hub → node reachability probe URL per node id).",
+    )
 
 
 AUDIT_RETENTION_FLOOR_DAYS = 366
@@ -143,6 +201,10 @@ class HubSettings(BaseModel):
     tls_client_ca: Path | None = Field(
         None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
     )
+    ops: OpsSettings = Field(default_factory=OpsSettings, description="运行管理 (operations management).")
+    portal_refresh_seconds: float = Field(
+        5.0, description="门户拒收记录投影的刷新间隔秒数 (portal projection catch-up interval)."
+    )
     field_cipher: Aead = Field(
         Aead.SM4_GCM,
         description="敏感字段（未脱敏的身份证号、电话等）落库加密算法 (at-rest cipher of sensitive fields).",
@@ -169,6 +231,47 @@ class PullSource(BaseModel):
     op_column: str | None = Field(None, description="给出 insert/update/delete 的列 (column giving the op).")
     published_column: str | None = Field(None, description="发布时间列 (column giving the publication time).")
     interval_seconds: int = Field(30, description="轮询间隔秒数 (polling interval).")
+
+
+class SecuritySettings(BaseModel):
+    """People's accounts, sign-in and the management interface (等保三级 8.1.4.1, 8.1.4.2, 8.1.4.4).
+
+    Every default is the value used in assessment practice (docs/architecture.md, Security).
+    """
+
+    password_min_length: int = Field(8, ge=8, description="口令最短长度 (minimum password length).")
+    password_min_classes: int = Field(
+        3, ge=1, le=4, description="口令至少包含的字符类别数（大写/小写/数字/符号）(character classes)."
+    )
+    password_max_age_days: int = Field(90, ge=1, description="口令有效天数，到期须更换 (password lifetime).")
+    password_history: int = Field(5, ge=0, description="不得重复使用最近几次口令 (passwords remembered).")
+    argon2_time_cost: int = Field(2, ge=1, description="argon2id 迭代次数 (passes).")
+    argon2_memory_kib: int = Field(19 * 1024, ge=8 * 1024, description="argon2id 内存 KiB (memory cost).")
+    argon2_parallelism: int = Field(1, ge=1, description="argon2id 并行度 (lanes).")
+    lockout_failures: int = Field(5, ge=1, description="连续失败多少次锁定账号 (failures before lockout).")
+    lockout_minutes: int = Field(30, ge=1, description="账号锁定分钟数 (lockout duration).")
+    source_max_failures: int = Field(
+        20, ge=1, description="同一来源地址在时间窗内最多失败登录次数 (failed sign-ins per source address)."
+    )
+    source_window_minutes: int = Field(
+        15, ge=1, description="来源地址限速时间窗分钟数 (rate-limit window per source address)."
+    )
+    session_idle_minutes: int = Field(30, ge=1, description="会话空闲多少分钟后结束 (idle timeout).")
+    session_absolute_hours: int = Field(12, ge=1, description="会话最长小时数 (absolute session lifetime).")
+    totp_required_for_operators: bool = Field(
+        True,
+        description="系统操作员登录是否也须动态口令（管理员和审计员始终需要）(TOTP for operators).",
+    )
+    totp_issuer: str = Field("ggzy-exchange", description="动态口令应用中显示的发行方 (TOTP issuer).")
+    cookie_secure: str = Field(
+        "auto",
+        pattern="^(auto|always|never)$",
+        description="会话 Cookie 的 Secure 属性：auto 在 HTTPS 下设置 / always / never (Secure cookie flag).",
+    )
+    management_networks: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="允许访问管理界面（网页和人员接口）的来源网段 CIDR (management allow-list).",
+    )
 
 
 class NodeSettings(BaseModel):
@@ -269,6 +372,7 @@ class Settings(BaseSettings):
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     node: NodeSettings = Field(default_factory=NodeSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -66,3 +67,94 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+# --- people on the command line ------------------------------------------------------------------
+
+STRONG_PASSWORD = "Quiet-Lantern-58"
+
+
+def complete_sign_in(service: Any, account: str, one_time_password: str, *, kind: str = "web") -> str:
+    """The first sign-in of a new account, step by step as a person does it; the session token.
+
+    One-time password → new password → TOTP enrolment (code computed from the enrolled secret) → a
+    ``full`` session. Works for every role (operators skip nothing: TOTP is on by default).
+    """
+    import pyotp
+
+    from ggzy.security.accounts import Caller
+
+    caller = Caller(source="127.0.0.1", request_id="test")
+    started = service.sign_in(account, one_time_password, caller, kind=kind)
+    assert started.stage == "password", started.stage
+    assert service.change_password(started.token, one_time_password, STRONG_PASSWORD, caller) == "enrol"
+    enrolment = service.begin_enrolment(started.token)
+    assert (
+        service.confirm_enrolment(started.token, pyotp.TOTP(enrolment.secret).at(service.clock()), caller)
+        == "full"
+    )
+    token: str = started.token
+    return token
+
+
+@pytest.fixture
+def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., str]]:
+    """Sign a real person in for CLI commands: ``cli_session("operator", db=url)`` or ``config=path``.
+
+    The account is created as in production (``ggzy admin bootstrap``'s service call, then the
+    sysadmin's ``create``) and walks the real sign-in dialogue — one-time password, new password,
+    TOTP enrolment with a code computed from the enrolled secret — and the session token is saved
+    where ``ggzy login`` saves it. Returns the account name.
+    """
+    from ggzy.cli.session import SessionFile, target_for
+    from ggzy.security.accounts import Caller, NewAccount
+    from ggzy.security.permissions import Principal, Role
+    from ggzy.settings import get_settings
+    from ggzy.store.migrate import upgrade
+
+    monkeypatch.setenv("GGZY_SESSION_FILE", str(tmp_path / "cli-session.json"))
+    get_settings.cache_clear()
+    caller = Caller(source="test", request_id="-")
+
+    def sign_in(
+        role: str, *, db: str | None = None, config: Path | None = None, province: str | None = None
+    ) -> str:
+        target = target_for(db, config, node=config is not None)
+        try:
+            if target.national:
+                from ggzy.hub.app import MIGRATIONS
+            else:
+                from ggzy.node.context import MIGRATIONS
+            upgrade(target.engine, MIGRATIONS)
+            service = target.service
+            passwords: dict[str, str] = {}
+            if service.count() == 0:
+                passwords = service.bootstrap(
+                    NewAccount("t-admin", "测试管理员", Role.SYSADMIN, staff_number="T1"),
+                    NewAccount("t-audit", "测试审计员", Role.AUDITOR, staff_number="T2"),
+                    caller,
+                )
+            wanted = Role(role)
+            account = {Role.SYSADMIN: "t-admin", Role.AUDITOR: "t-audit"}.get(wanted, f"t-op{province or ''}")
+            if account not in passwords and service.info(account) is None:
+                admin = Principal("t-admin", Role.SYSADMIN)
+                new = NewAccount(
+                    account, "测试操作员", wanted, staff_number=f"T-{account}", province=province
+                )
+                passwords[account] = service.create(admin, new, caller)
+            if account not in passwords:
+                raise AssertionError(f"{account} is signed in already in this test")
+            token = complete_sign_in(service, account, passwords[account], kind="cli")
+            SessionFile().save(target.name, token, account)
+            return account
+        finally:
+            target.engine.dispose()
+
+    yield sign_in
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def first_sign_in() -> Callable[..., str]:
+    """:func:`complete_sign_in` for tests: ``first_sign_in(service, account, one_time_password)``."""
+    return complete_sign_in

@@ -1,6 +1,9 @@
 """The ``ggzy`` command: each command family registers itself on the root app when imported."""
 
+import ggzy.cli.ops  # noqa: F401  (registration by import: ggzy ops, ggzy drill, ggzy node doctor)
 from ggzy.cli import (  # noqa: F401  (registration by import)
+    account,
+    admin,
     audit,
     backup,
     demo,
@@ -15,6 +18,9 @@ from ggzy.cli import (  # noqa: F401  (registration by import)
     validate,
 )
 from ggzy.cli.app import app
+from ggzy.cli.session import install as _install_guard
+
+_install_guard()  # every @cli_permission command checks the signed-in person
 
 
 def main() -> None:

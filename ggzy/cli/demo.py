@@ -18,6 +18,7 @@ import typer
 
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
+from ggzy.security.permissions import DEMO_EXEMPTION, cli_exempt
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NODE_ID = "demo-node"
@@ -127,6 +128,7 @@ def _progress(ctx: Any, hub_engine: Any) -> str:
 
 
 @app.command("demo")
+@cli_exempt(DEMO_EXEMPTION)
 def demo_command(
     province: Annotated[
         str, typer.Option("--province", help="模拟省份代码（GB/T 2260 前两位），如 35 福建")

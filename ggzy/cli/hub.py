@@ -10,6 +10,9 @@ from rich.table import Table
 
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
+from ggzy.security.permissions import INSTALL_EXEMPTION as INSTALL
+from ggzy.security.permissions import SERVICE_EXEMPTION as SERVICE
+from ggzy.security.permissions import Permission, cli_exempt, cli_permission
 from ggzy.settings import HubSettings, get_settings
 from ggzy.store import DurabilityError, check_durability, make_engine, redact_url
 
@@ -23,12 +26,19 @@ def _audit(connection: Connection, settings: HubSettings, action: str, target: s
 
     from ggzy.hub.models import audit_tables
     from ggzy.security.audit import AuditEntry, open_audit_log
+    from ggzy.security.permissions import cli_principal
 
     audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
+    principal = cli_principal()  # the signed-in person (every command that changes anything has one)
     audit.append(
         connection,
         AuditEntry(
-            action=action, object=target, outcome="success", account=f"cli:{getpass.getuser()}", role="cli"
+            action=action,
+            object=target,
+            outcome="success",
+            account=principal.account if principal else f"cli:{getpass.getuser()}",
+            role=principal.role.value if principal else "cli",
+            source=f"cli:{getpass.getuser()}",
         ),
     )
 
@@ -64,6 +74,7 @@ def _engine(settings: HubSettings) -> Engine:
 
 
 @hub_app.command("serve")
+@cli_exempt(SERVICE)
 def serve(
     db: DbOption = None,
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
@@ -106,6 +117,7 @@ def serve(
 
 
 @hub_app.command("migrate")
+@cli_exempt(INSTALL)
 def migrate(db: DbOption = None) -> None:
     """把数据库结构升级到最新版本（Alembic）。"""
     settings = _settings(db)
@@ -114,6 +126,7 @@ def migrate(db: DbOption = None) -> None:
 
 
 @node_app.command("add")
+@cli_permission(Permission.NODES_MANAGE)
 def node_add(
     node_id: Annotated[str, typer.Argument(help="节点编号，如 fj-01")],
     province: Annotated[str, typer.Option("--province", help="省份代码（GB/T 2260 前两位），如 35")],
@@ -156,6 +169,7 @@ def node_add(
 
 
 @node_app.command("list")
+@cli_permission(Permission.NODES_MANAGE)
 def node_list(
     db: DbOption = None, as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False
 ) -> None:
@@ -219,18 +233,21 @@ def _set_status(node_id: str, status: str, db: str | None) -> None:
 
 
 @node_app.command("suspend")
+@cli_permission(Permission.NODES_MANAGE)
 def node_suspend(node_id: str, db: DbOption = None) -> None:
     """暂停节点：其后的请求一律拒绝（E-AUTH-SUSPENDED）。"""
     _set_status(node_id, "suspended", db)
 
 
 @node_app.command("activate")
+@cli_permission(Permission.NODES_MANAGE)
 def node_activate(node_id: str, db: DbOption = None) -> None:
     """恢复被暂停的节点。"""
     _set_status(node_id, "active", db)
 
 
 @node_app.command("rotate-key")
+@cli_permission(Permission.NODES_MANAGE)
 def node_rotate_key(node_id: str, db: DbOption = None) -> None:
     """为节点更换签名密钥：旧密钥立即失效，新密钥只显示这一次。"""
     from ggzy.hub.registry import RegistryError, rotate_key
@@ -249,6 +266,7 @@ def node_rotate_key(node_id: str, db: DbOption = None) -> None:
 
 
 @hub_app.command("notify")
+@cli_permission(Permission.DATA_CORRECT)
 def notify(
     node_id: Annotated[str, typer.Argument(help="节点编号")],
     reupload: Annotated[

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ggzy.cli.console import err, out
 from ggzy.cli.hub import DbOption, _engine, _settings, hub_app
+from ggzy.security.permissions import Permission, cli_permission
 
 if TYPE_CHECKING:
     from ggzy.hub.stats import DayRow, Measures, NationalOverview, ProvinceSummary, Rate, RuleRow, TableRow
@@ -64,6 +65,19 @@ def _check_province(province: str) -> str:
 
 
 # --- terminal -------------------------------------------------------------------------------------
+
+
+def _own_province(chosen: str | None) -> str | None:
+    """A province's staff see their own province only (Art. 8)."""
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    if principal is None or principal.province is None:
+        return chosen
+    if chosen is not None and chosen != principal.province:
+        err.print(f"[red]E-AUTH-SCOPE[/] 本账号只能查看省份 {principal.province} 的数据")
+        raise typer.Exit(77)
+    return principal.province
 
 
 def _percent(value: float | None) -> str:
@@ -352,6 +366,7 @@ def write_national_xlsx(path: Path, overview: NationalOverview) -> None:
 
 
 @hub_app.command("stats")
+@cli_permission(Permission.STATS_READ)
 def stats_command(
     province: Annotated[
         str | None,
@@ -390,6 +405,7 @@ def stats_command(
 
     period = _period(start, end)
     chosen = _check_province(province) if province is not None else None
+    chosen = _own_province(chosen)
     engine = _engine(_settings(db))
     try:
         with engine.connect() as connection:

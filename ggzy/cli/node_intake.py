@@ -27,6 +27,7 @@ from ggzy.node.context import NodeContext, build_context, read_node_key
 from ggzy.node.intake import Intake, IntakeSummary, Outcome
 from ggzy.node.intake.dropdir import file_state_name
 from ggzy.node.models import state as node_state
+from ggzy.security.permissions import Permission, cli_permission
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 
@@ -79,6 +80,7 @@ def _render(summary: IntakeSummary) -> None:
 
 
 @node_app.command("intake")
+@cli_permission(Permission.DATA_CORRECT)
 def intake_command(
     files: Annotated[
         list[Path],

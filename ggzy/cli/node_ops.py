@@ -20,6 +20,7 @@ from rich.table import Table
 
 from ggzy.cli.console import err, out
 from ggzy.cli.node import ConfigOption, load_node_settings, node_app
+from ggzy.security.permissions import Permission, cli_permission
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -44,6 +45,11 @@ ToOption = Annotated[str | None, typer.Option("--to", help="截止日期 YYYY-MM
 
 
 def _operator() -> str:
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    if principal is not None:
+        return principal.account
     try:
         return f"operator:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name in a bare container
@@ -139,6 +145,7 @@ def _summary_table(summary: RepairSummary) -> Table:
 
 
 @rejects_app.callback(invoke_without_command=True)
+@cli_permission(Permission.DATA_READ)
 def rejects(
     context: typer.Context,
     config: ConfigOption = None,
@@ -181,6 +188,7 @@ def rejects(
 
 
 @rejects_app.command("export")
+@cli_permission(Permission.REPORTS_EXPORT)
 def rejects_export(
     xlsx: Annotated[Path, typer.Option("--xlsx", help="导出的 Excel 文件（每条问题一行，可筛选）")],
     config: ConfigOption = None,
@@ -223,6 +231,7 @@ def _print_correction(report: CorrectionReport) -> None:
 
 
 @corrections_app.command("import")
+@cli_permission(Permission.DATA_CORRECT)
 def corrections_import(
     file: Annotated[Path, typer.Argument(help="更正后的数据文件：.jsonl/.csv/.xlsx/.xml（UTF-8 或 GBK）")],
     config: ConfigOption = None,
@@ -275,6 +284,7 @@ def _reconcile_table(result: ReconcileResult) -> Table:
 
 
 @node_app.command("reconcile")
+@cli_permission(Permission.DATA_CORRECT)
 def reconcile(
     date: Annotated[str, typer.Option("--date", "-d", help="对账日期 YYYY-MM-DD（北京时间，数据获取日）")],
     config: ConfigOption = None,
@@ -316,6 +326,7 @@ def reconcile(
 
 
 @node_app.command("status")
+@cli_permission(Permission.OPS_READ)
 def status(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--once", help="只输出一次当前状态（不刷新）")] = False,

@@ -26,6 +26,7 @@ import typer
 
 from ggzy.cli.console import err, out
 from ggzy.cli.node import ConfigOption, load_node_settings, node_app
+from ggzy.security.permissions import SERVICE_EXEMPTION, cli_exempt
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -117,6 +118,7 @@ def _banner(ctx: NodeContext, enabled: list[str], missing: list[str]) -> None:
 
 
 @node_app.command("run")
+@cli_exempt(SERVICE_EXEMPTION)
 def run(
     config: ConfigOption = None,
     log_level: Annotated[str, typer.Option("--log-level", help="日志级别 DEBUG/INFO/WARNING/ERROR")] = "INFO",

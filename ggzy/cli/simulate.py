@@ -18,6 +18,7 @@ from rich.table import Table
 from ggzy.cli.app import app
 from ggzy.cli.console import err
 from ggzy.interchange import Category, write_csv, write_xml
+from ggzy.security.permissions import OFFLINE_EXEMPTION, cli_exempt
 from ggzy.simulate import SimulatedRecord, simulate
 from ggzy.spec import Domain, load_regions, load_spec
 
@@ -241,6 +242,7 @@ class _Tally:
 
 
 @app.command("simulate")
+@cli_exempt(OFFLINE_EXEMPTION)
 def simulate_command(
     province: Annotated[
         str, typer.Option("--province", help="省份代码（GB/T 2260 前两位），如 35 福建")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
+from ggzy.security.permissions import OFFLINE_EXEMPTION, cli_exempt
 from ggzy.spec import Domain, load_spec
 
 spec_app = typer.Typer(help="数据规范：数据表、字段与代码集 (the data specification).", no_args_is_help=True)
@@ -16,6 +17,7 @@ app.add_typer(spec_app, name="spec")
 
 
 @spec_app.command("list")
+@cli_exempt(OFFLINE_EXEMPTION)
 def list_tables(
     domain: Annotated[
         Domain | None, typer.Option("--domain", "-d", help="只看一个业务领域，如 construction")
@@ -43,6 +45,7 @@ def list_tables(
 
 
 @spec_app.command("show")
+@cli_exempt(OFFLINE_EXEMPTION)
 def show_table(
     table_name: Annotated[str, typer.Argument(metavar="TABLE", help="表名或 DATA_NO，如 SECTION 或 502")],
 ) -> None:

@@ -15,6 +15,7 @@ from rich.table import Table
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
 from ggzy.interchange import InputError, SourceItem, read_path
+from ggzy.security.permissions import OFFLINE_EXEMPTION, cli_exempt
 from ggzy.settings import get_settings
 from ggzy.validation import DealCodeCheck, RecordVerdict, ValidationOptions, Validator
 from ggzy.validation.report import Report, write_xlsx
@@ -73,6 +74,7 @@ def _render_table(report: Report) -> None:
 
 
 @app.command("validate")
+@cli_exempt(OFFLINE_EXEMPTION)
 def validate_command(
     files: Annotated[
         list[Path],

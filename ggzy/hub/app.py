@@ -6,6 +6,7 @@ database), so several processes or hosts can serve one PostgreSQL database behin
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -21,10 +22,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ggzy import __version__
 from ggzy.hub.errors import HubError, error_body, error_response
 from ggzy.hub.metrics import HubMetrics
-from ggzy.hub.models import audit_tables
+from ggzy.hub.models import account_tables, audit_tables
+from ggzy.security.accounts import AccountService, account_service
 from ggzy.security.audit import AuditLog, open_audit_log
 from ggzy.security.fieldcrypt import FieldEncryptor, install_field_encryption
-from ggzy.settings import HubSettings
+from ggzy.settings import HubSettings, SecuritySettings
 from ggzy.store import check_durability, make_engine
 from ggzy.store.migrate import is_current, upgrade
 from ggzy.validation import Validator
@@ -41,13 +43,17 @@ class HubState:
     validator: Validator
     audit: AuditLog
     metrics: HubMetrics
+    accounts: AccountService
 
 
-def build_state(settings: HubSettings, *, migrate: bool = True) -> HubState:
+def build_state(
+    settings: HubSettings, *, migrate: bool = True, security: SecuritySettings | None = None
+) -> HubState:
     engine = make_engine(settings.db_url)
     check_durability(engine)
     if migrate:
         upgrade(engine, MIGRATIONS)
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
     install_field_encryption(
         FieldEncryptor.from_key_file(settings.key_dir / "field.key", settings.field_cipher)
     )
@@ -55,17 +61,36 @@ def build_state(settings: HubSettings, *, migrate: bool = True) -> HubState:
         settings=settings,
         engine=engine,
         validator=Validator(),
-        audit=open_audit_log(audit_tables, settings.key_dir, settings.audit_digest),
+        audit=audit,
         metrics=HubMetrics(),
+        accounts=account_service(
+            engine,
+            account_tables,
+            audit,
+            security or SecuritySettings(),
+            settings.key_dir / "accounts.key",
+            national=True,
+        ),
     )
 
 
-def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState | None = None) -> FastAPI:
-    hub = state or build_state(settings, migrate=migrate)
+def create_app(
+    settings: HubSettings,
+    *,
+    migrate: bool = True,
+    state: HubState | None = None,
+    security: SecuritySettings | None = None,
+) -> FastAPI:
+    security = security or SecuritySettings()
+    hub = state or build_state(settings, migrate=migrate, security=security)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from ggzy.hub.portal.projection import run_periodically
+
+        projection = asyncio.create_task(run_periodically(hub.engine, settings.portal_refresh_seconds))
         yield
+        projection.cancel()
         hub.engine.dispose()
 
     app = FastAPI(
@@ -127,13 +152,20 @@ def create_app(settings: HubSettings, *, migrate: bool = True, state: HubState |
         )
         return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
-    from ggzy.hub.api import exchange, health, heartbeat, reconcile, stats
+    from ggzy.hub.api import exchange, health, heartbeat, ops, people, reconcile, stats
+    from ggzy.web import install_people_layer
 
+    install_people_layer(app, hub.accounts, security, site="国家平台")
     app.include_router(health.router)
     app.include_router(exchange.router)
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
     app.include_router(stats.router)
+    ops.install(app)
+    app.include_router(people.router)
+    from ggzy.hub.portal.routes import install as install_portal
+
+    install_portal(app)
     return app
 
 

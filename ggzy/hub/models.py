@@ -25,9 +25,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ggzy.backup.models import define_backup_tables
+from ggzy.hub.portal.tables import define_portal_tables
+from ggzy.ops.models import define_ops_tables
+from ggzy.security.accounts.tables import define_account_tables
 from ggzy.security.audit import define_audit_tables
 
-__all__ = ["metadata"]
+__all__ = ["metadata", "ops_tables"]
 
 metadata = MetaData(
     naming_convention={
@@ -110,7 +113,8 @@ records = Table(
     *_record_columns(),
     UniqueConstraint("table_name", "key", "version", name="uq_records_version"),
     Index("ix_records_deal_code", "deal_code"),
-    Index("ix_records_province_received", "province", "received_at"),
+    # Covers the portal's timeliness histogram and realtime latency (index-only reads, migration 0006).
+    Index("ix_records_province_received_latency", "province", "received_at", "channel", "published_at"),
 )
 
 # Test data (Art. 10) is validated and answered like the rest but kept apart from production.
@@ -242,3 +246,8 @@ node_heartbeats = Table(
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
 audit_log = audit_tables.log
 backup_tables = define_backup_tables(metadata)  # backups made and their restore checks
+
+# Operations management (Art. 12, 13, 18, 25–35): see ggzy/ops/models.py.
+ops_tables = define_ops_tables(metadata)
+account_tables = define_account_tables(metadata)
+portal_rejections, portal_cursors = define_portal_tables(metadata)

@@ -8,4 +8,4 @@ from __future__ import annotations
 from ggzy.hub.app import create_app
 from ggzy.settings import get_settings
 
-app = create_app(get_settings().hub, migrate=False)
+app = create_app(get_settings().hub, migrate=False, security=get_settings().security)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from sqlalchemy import Engine
 
+from ggzy.node.link_control import GatedTransport
 from ggzy.node.models import audit_tables
 from ggzy.node.outbox import Outbox
 from ggzy.protocol import HubClient
@@ -41,6 +43,10 @@ class NodeContext:
     key: bytes
 
     def hub_client(self, **options: object) -> HubClient:
+        """A signed client whose requests an emergency drill can cut (``ggzy.node.link_control``)."""
+        if "transport" not in options:
+            inner = httpx.HTTPTransport(verify=options.pop("verify", True), cert=options.pop("cert", None))  # type: ignore[arg-type]
+            options["transport"] = GatedTransport(inner, self.engine)
         return HubClient(
             self.settings.hub_url,
             self.settings.node_id,

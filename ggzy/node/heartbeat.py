@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
 
 __all__ = [
+    "BACKUP_VERIFIED_AT",
     "CLOCK_SKEW_ALERT_SECONDS",
     "HeartbeatResult",
     "PlatformHealth",
@@ -51,6 +52,9 @@ CLOCK_SKEW_ALERT_SECONDS = 60.0
 PLATFORM_TIMEOUT = httpx.Timeout(5.0)
 _SINCE = "heartbeat.since"  # node_state: end of the window the last delivered beat covered
 _LAST_ERROR = "last_error"  # node_state: {"at": ISO time, "message": text}
+# node_state: ISO time of the last backup verified restorable, written by the backup tooling and
+# reported to the hub, which flags a province whose backups go unverified (Art. 21).
+BACKUP_VERIFIED_AT = "backup.verified_at"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,9 +210,12 @@ def build_payload(
     if url:
         health = probe(url)
         platform.update(ok=health.ok, latency_ms=round(health.latency_ms, 3), error=health.error)
+    with ctx.engine.connect() as connection:
+        backup_verified_at = _read_state(connection, BACKUP_VERIFIED_AT)
     return {
         "version": __version__,
         "sent_at": now.isoformat(),
+        "backup_verified_at": backup_verified_at,
         "queues": queues,
         "oldest_unsent_seconds": oldest,
         "disk": disk,

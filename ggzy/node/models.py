@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 
 from ggzy.backup.models import define_backup_tables
+from ggzy.security.accounts.tables import define_account_tables, define_api_token_table
 from ggzy.security.audit import define_audit_tables
 
 __all__ = ["OUTBOX_STATES", "metadata"]
@@ -129,3 +130,5 @@ link_attempts = Table(
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
 audit_log = audit_tables.log
 backup_tables = define_backup_tables(metadata)  # backups made and their restore checks
+account_tables = define_account_tables(metadata)
+api_tokens = define_api_token_table(metadata)

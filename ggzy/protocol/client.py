@@ -143,3 +143,16 @@ class HubClient:
             "POST", "/api/v1/heartbeat", content=body, headers={"Content-Type": "application/json"}
         ).json()
         return result
+
+    def ops_conditions(self) -> dict[str, Any]:
+        """What the hub holds against the node's province (assessment, incidents, orders)."""
+        result: dict[str, Any] = self._call("GET", "/api/v1/ops/node/conditions").json()
+        return result
+
+    def report_drill(self, drill: dict[str, Any]) -> dict[str, Any]:
+        """Record an emergency drill of the node's province at the hub."""
+        body = json.dumps(drill, ensure_ascii=False, default=str).encode()
+        result: dict[str, Any] = self._call(
+            "POST", "/api/v1/ops/node/drills", content=body, headers={"Content-Type": "application/json"}
+        ).json()
+        return result

@@ -14,7 +14,9 @@ every protected route refuses, so a route is never open by accident.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
@@ -22,15 +24,24 @@ from typing import Any, TypeVar
 from fastapi import Request
 
 __all__ = [
+    "CLI_EXEMPTIONS",
     "CLI_PERMISSIONS",
+    "DEMO_EXEMPTION",
+    "INSTALL_EXEMPTION",
+    "OFFLINE_EXEMPTION",
     "ROLE_PERMISSIONS",
+    "SERVICE_EXEMPTION",
     "Authenticator",
+    "CliGuard",
     "Forbidden",
     "NotSignedIn",
     "Permission",
     "Principal",
     "Role",
+    "cli_exempt",
     "cli_permission",
+    "cli_principal",
+    "install_cli_guard",
     "principal_of",
     "require",
 ]
@@ -166,14 +177,70 @@ def require(permission: Permission) -> Callable[[Request], Principal]:
 F = TypeVar("F", bound=Callable[..., Any])
 
 CLI_PERMISSIONS: dict[str, Permission] = {}
+CLI_EXEMPTIONS: dict[str, str] = {}
+
+# The only reasons a command may run without a signed-in person (docs/architecture.md, Security).
+SERVICE_EXEMPTION = (
+    "starts a service as the operating-system service account; people reach its data only through "
+    "its own signed-in routes, and host access control guards who may start it"
+)
+INSTALL_EXEMPTION = (
+    "installs or upgrades the schema as the service account; reads and changes no business data"
+)
+DEMO_EXEMPTION = "runs a throw-away demonstration on its own fresh SQLite files"
+OFFLINE_EXEMPTION = (
+    "works only on files the caller names and on the bundled specification; no system database"
+)
+
+# The guard resolves the caller of a command from its options (which database it acts on) and the
+# person's signed-in CLI session; installed by ``ggzy.cli``. Without one every guarded command is
+# refused, so a command is never open by accident.
+CliGuard = Callable[[Permission, str, Mapping[str, Any]], Principal]
+_cli_guard: list[CliGuard] = []
+_cli_principal: ContextVar[Principal | None] = ContextVar("ggzy_cli_principal", default=None)
+
+
+def install_cli_guard(guard: CliGuard) -> None:
+    _cli_guard[:] = [guard]
+
+
+def cli_principal() -> Principal | None:
+    """The person running the current CLI command (inside a ``@cli_permission`` command)."""
+    return _cli_principal.get()
 
 
 def cli_permission(permission: Permission) -> Callable[[F], F]:
-    """Declare the permission a CLI command needs (``module.function`` → permission)."""
+    """Declare, and check before it runs, the permission a CLI command needs."""
 
     def mark(function: F) -> F:
-        CLI_PERMISSIONS[f"{function.__module__}.{function.__qualname__}"] = permission
-        function.__ggzy_permission__ = permission  # type: ignore[attr-defined]
+        name = f"{function.__module__}.{function.__qualname__}"
+
+        @functools.wraps(function)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            if not _cli_guard:
+                raise NotSignedIn()
+            principal = _cli_guard[0](permission, name, kwargs)
+            if not principal.may(permission):
+                raise Forbidden(principal, permission)
+            reset = _cli_principal.set(principal)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _cli_principal.reset(reset)
+
+        CLI_PERMISSIONS[name] = permission
+        guarded.__ggzy_permission__ = permission  # type: ignore[attr-defined]
+        return guarded  # type: ignore[return-value]
+
+    return mark
+
+
+def cli_exempt(reason: str) -> Callable[[F], F]:
+    """Declare that a CLI command needs no signed-in person, and why (checked by the census test)."""
+
+    def mark(function: F) -> F:
+        CLI_EXEMPTIONS[f"{function.__module__}.{function.__qualname__}"] = reason
+        function.__ggzy_exempt__ = reason  # type: ignore[attr-defined]
         return function
 
     return mark

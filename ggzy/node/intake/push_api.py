@@ -14,11 +14,12 @@ all (too large, unsupported media type, broken JSON or XML) is refused as a whol
 shape ``{"ok": false, "error": {"code", "message_zh", "message_en"}, "request_id"}``; so is a request
 refused by the disk guard (HTTP 503 with ``Retry-After``).
 
-Who may call: the API listens on ``api_host`` (loopback by default), so only systems that can reach
-that address can push. Authenticating the provincial systems themselves is issue 5's; the seam is the
-:func:`intake_caller` dependency, which today admits every caller that reached the socket and returns
-the identity recorded with each record (``source_ref``). Replace it with
-``app.dependency_overrides[intake_caller]`` or by passing ``caller=`` to :func:`create_intake_app`.
+Who may call: every provincial system authenticates with its own intake token (``Authorization:
+Bearer ggzy_it_…``, created by the 系统管理员 with ``ggzy admin token add NAME --config node.toml``);
+a missing, unknown or revoked token is refused with 401 ``E-AUTH-TOKEN`` before the body is read, and
+the system's name is recorded with each record (``source_ref``). The seam is :func:`intake_caller`
+(``caller=`` of :func:`create_intake_app` replaces it). The same app carries the node's people
+routes: the sign-in layer (``ggzy.web``) and ``GET /api/v1/people/status``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from fastapi.responses import JSONResponse
 from ggzy.interchange import Category, InputError, SourceItem, decode_bytes, read_jsonl, read_xml
 from ggzy.node.context import NodeContext
 from ggzy.node.intake.service import Intake, IntakeResult, Outcome
+from ggzy.settings import SecuritySettings
 
 __all__ = ["IntakeApiError", "create_intake_app", "intake_caller"]
 
@@ -65,9 +67,30 @@ def _error_body(code: str, message_zh: str, message_en: str, request_id: str) ->
 
 
 def intake_caller(request: Request) -> str:
-    """Who is pushing. The seam for issue 5: today every caller that reached ``api_host`` is admitted."""
+    """Who is pushing: the name of the system whose intake token the request carries."""
+    import datetime as dt
+
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import check_token
+
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    ctx: NodeContext = request.app.state.node_ctx
+    name = None
+    if token:
+        with ctx.engine.connect() as plain:
+            connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                name = check_token(connection, api_tokens, token, dt.datetime.now(dt.UTC))
+    if name is None:
+        raise IntakeApiError(
+            401,
+            "E-AUTH-TOKEN",
+            "缺少或无效的接收接口令牌（Authorization: Bearer …，由系统管理员用 ggzy admin token add 创建）",
+            "missing, unknown or revoked intake token (Authorization: Bearer …)",
+        )
     host = request.client.host if request.client else "-"
-    return f"{host}"
+    return f"{name}@{host}"
 
 
 def _request_id(request: Request) -> str:
@@ -163,9 +186,11 @@ def create_intake_app(
     intake: Intake,
     *,
     caller: Callable[..., str] | Callable[..., Awaitable[str]] | None = None,
+    security: SecuritySettings | None = None,
 ) -> FastAPI:
     """The local intake API of one node (served by ``ggzy node run`` on ``api_host:api_port``)."""
     app = FastAPI(title="ggzy 交换前置系统 本地接收接口", version="1", docs_url="/docs", redoc_url=None)
+    app.state.node_ctx = ctx
     limit = ctx.settings.api_max_body_bytes
     if caller is not None:
         app.dependency_overrides[intake_caller] = caller
@@ -185,6 +210,10 @@ def create_intake_app(
             status_code=error.status,
             headers=headers,
         )
+
+    from ggzy.node.people import install_node_people
+
+    install_node_people(app, ctx, security or SecuritySettings())
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ class Registry:
             with engine.connect() as connection:
                 assert chain.verify(connection) is None
                 found = connection.execute(select(audit_log).order_by(audit_log.c.id)).mappings()
-                return [dict(row) for row in found]
+                # the registry's own entries, not the sign-in layer's (auth.*, account.*, cli.*)
+                return [dict(row) for row in found if row["action"].startswith(("node.", "feed."))]
         finally:
             engine.dispose()
 
@@ -66,9 +67,12 @@ class Registry:
 
 
 @pytest.fixture
-def registry(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
+def registry(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> Iterator[Registry]:
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
     get_settings.cache_clear()
+    cli_session("sysadmin", db=db_url)  # the node registry is the 系统管理员's (nodes:manage)
     yield Registry(db_url, tmp_path / "keys")
     get_settings.cache_clear()
 
@@ -95,8 +99,8 @@ def test_node_add_registers_the_node_shows_its_key_once_and_audits(registry: Reg
     assert (node.province, node.name, node.status) == ("35", "福建省交换前置", "active")
     assert (node.platform_codes, node.networks) == ((PLATFORM,), ("10.35.0.0/16",))
     (entry,) = registry.audit()
-    assert (entry["action"], entry["object"], entry["role"]) == ("node.add", "node:fj-01", "cli")
-    assert entry["account"].startswith("cli:")
+    assert (entry["action"], entry["object"], entry["role"]) == ("node.add", "node:fj-01", "sysadmin")
+    assert entry["account"] == "t-admin" and entry["source"].startswith("cli:")
 
 
 def test_the_key_shown_is_the_one_the_hub_checks(registry: Registry, tmp_path: Path) -> None:
@@ -184,7 +188,7 @@ def test_changes_to_an_unknown_node_are_refused(registry: Registry) -> None:
 
 
 def test_notify_pushes_a_reupload_request_and_a_notice_into_the_feed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
 ) -> None:
     from ggzy.hub.feedback import read_feed
     from ggzy.store import make_engine
@@ -192,7 +196,11 @@ def test_notify_pushes_a_reupload_request_and_a_notice_into_the_feed(
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
     get_settings.cache_clear()
     url = f"sqlite:///{tmp_path / 'hub.db'}"
+    cli_session("sysadmin", db=url)  # registers the node (nodes:manage) …
     assert runner.invoke(app, ["hub", "node", "add", "fj-01", "--province", "35", "--db", url]).exit_code == 0
+    not_data = runner.invoke(app, ["hub", "notify", "fj-01", "--message", "x", "--db", url])
+    assert not_data.exit_code == 77 and "E-AUTH-FORBIDDEN" in not_data.output  # … but sends no data requests
+    cli_session("operator", db=url)
     sent = runner.invoke(
         app,
         ["hub", "notify", "fj-01", "--reupload", "--table", "SECTION", "--day", "2026-11-26", "--db", url],

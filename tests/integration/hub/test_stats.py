@@ -6,7 +6,7 @@ import copy
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -321,9 +321,12 @@ def test_the_period_check_is_shared_by_every_caller() -> None:
 
 
 @pytest.fixture
-def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+def cli_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub: HubFixture, cli_session: Callable[..., str]
+) -> Iterator[None]:
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "cli-keys"))
     get_settings.cache_clear()
+    cli_session("operator", db=hub.state.settings.db_url)  # statistics are the 系统操作员's (stats:read)
     yield
     get_settings.cache_clear()
 

@@ -7,6 +7,7 @@ import datetime as dt
 import importlib.util
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -228,8 +229,11 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-def test_rejects_and_corrections_commands(config: Path, tmp_path: Path) -> None:
+def test_rejects_and_corrections_commands(
+    config: Path, tmp_path: Path, cli_session: Callable[..., str]
+) -> None:
     ctx = node_context(tmp_path)
+    cli_session("operator", config=config)  # rejects and corrections are the 系统操作员's
     raw, _ = _held_section(ctx, "E-FIELD-REQUIRED")
     key = key_of(ctx, raw)
     runner = CliRunner()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -243,7 +243,9 @@ def test_every_call_leaves_one_audit_entry_with_counts(ctx: NodeContext) -> None
     assert entries[1].detail["secret_refused"] == 1
 
 
-def test_cli_imports_files_once(ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_imports_files_once(
+    ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> None:
     records = [s.record for s in simulate("35", seed=3, transactions=2, personal="raw")]
     for record in records:
         record.pop("category")
@@ -254,6 +256,7 @@ def test_cli_imports_files_once(ctx: NodeContext, tmp_path: Path, monkeypatch: p
         f'[node]\ndb_url = "{ctx.settings.db_url}"\nkey_file = "{tmp_path / "node.key"}"\n', encoding="utf-8"
     )
     monkeypatch.setenv("GGZY_CONFIG", str(config))  # restored after the test (the command sets it)
+    cli_session("operator", config=config)
     runner = CliRunner()
     first = runner.invoke(
         app, ["node", "intake", str(data), "--config", str(config), "--category", "history"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,8 @@ from ggzy.interchange import write_xml
 from ggzy.node.context import NodeContext, build_context
 from ggzy.node.intake import Intake
 from ggzy.node.intake.push_api import create_intake_app
-from ggzy.node.models import outbox
+from ggzy.node.models import api_tokens, outbox
+from ggzy.security.api_tokens import create_token
 from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
 
@@ -28,9 +30,19 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
     context.engine.dispose()
 
 
+def intake_token(ctx: NodeContext, name: str = "platform-a") -> str:
+    """A real intake token, created as the sysadmin's ``ggzy admin token add`` does."""
+    with ctx.engine.begin() as connection:
+        return create_token(connection, api_tokens, name, "test-sysadmin", dt.datetime.now(dt.UTC))
+
+
 @pytest.fixture
 def http(ctx: NodeContext) -> Iterator[TestClient]:
-    with TestClient(create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32))) as client:
+    token = intake_token(ctx)
+    with TestClient(
+        create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32)),
+        headers={"Authorization": f"Bearer {token}"},
+    ) as client:
         yield client
 
 
@@ -125,7 +137,7 @@ def test_unreadable_requests_are_refused_whole_in_the_hub_error_shape(
 
 def test_a_full_disk_is_a_503_with_retry_after(ctx: NodeContext) -> None:
     app = create_intake_app(ctx, Intake(ctx, disk_guard=lambda: False, pseudonym_key=b"\x11" * 32))
-    with TestClient(app) as client:
+    with TestClient(app, headers={"Authorization": f"Bearer {intake_token(ctx)}"}) as client:
         response = client.post("/api/v1/records", json=records(2))
     assert response.status_code == 503 and response.headers["Retry-After"]
     assert response.json()["error"]["code"] == "E-NODE-DISK-FULL"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,9 @@ def test_snapshot_counts_queues_rates_latency_contact_and_alerts(db_url: str, tm
     assert later.accepted_per_minute == 0 and later.latency_p50 is None  # outside the windows
 
 
-def test_status_once_prints_the_queue_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_once_prints_the_queue_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'node.db'}"
     ctx = node(db_url, tmp_path)
     ctx.outbox.enqueue([new(ctx, n, 2) for n in range(1, 8)])
@@ -89,6 +92,7 @@ def test_status_once_prints_the_queue_counts(tmp_path: Path, monkeypatch: pytest
     )
     monkeypatch.setenv("GGZY_CONFIG", str(config))  # restored after the test (the CLI sets it)
     monkeypatch.setenv("COLUMNS", "200")
+    cli_session("operator", config=config)
     result = CliRunner().invoke(app, ["node", "status", "--once", "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "fj-07" in result.output and "未处理告警 open alerts：无" in result.output

@@ -1,0 +1,343 @@
+"""``ggzy admin``: the 系统管理员's commands — first accounts, accounts, intake tokens.
+
+``ggzy admin bootstrap`` is the only way to the first accounts (there are no default accounts or
+passwords): it works only while the database has no account, creates one 系统管理员 and one
+安全审计员 and prints their one-time passwords once; each must change it at first sign-in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ggzy.cli.app import app
+from ggzy.cli.console import err, out
+from ggzy.cli.session import EXIT_NOPERM, Target, cli_caller, target_for
+from ggzy.security.accounts import AuthError, NewAccount
+from ggzy.security.permissions import Permission, Principal, Role, cli_exempt, cli_permission, cli_principal
+
+admin_app = typer.Typer(help="系统管理员：初始化、账号管理、接收接口令牌。", no_args_is_help=True)
+account_app = typer.Typer(help="账号：新增、列表、停用、启用、改角色、重置口令、解锁。", no_args_is_help=True)
+token_app = typer.Typer(help="交换前置节点接收接口的调用令牌（每个省级系统一个）。", no_args_is_help=True)
+admin_app.add_typer(account_app, name="account")
+admin_app.add_typer(token_app, name="token")
+app.add_typer(admin_app, name="admin")
+
+DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml")]
+RoleOption = Annotated[
+    Role, typer.Option("--role", help="角色：sysadmin 系统管理员 / operator 系统操作员 / auditor 安全审计员")
+]
+StaffOption = Annotated[str | None, typer.Option("--staff", help="工号（识别使用账号的人）")]
+IdOption = Annotated[str | None, typer.Option("--id-number", help="身份证号（只保存其带密钥的杂凑）")]
+
+
+def _fail(error: AuthError) -> typer.Exit:
+    err.print(f"[red]{error.code}[/] {error.message_zh}")
+    return typer.Exit(EXIT_NOPERM if error.status in (401, 403) else 2)
+
+
+def _migrated(db: str | None, config: Path | None, *, node: bool = False) -> Target:
+    """The target database, migrated (bootstrap may be the first command run against it)."""
+    target = target_for(db, config, node=node)
+    from ggzy.store.migrate import upgrade
+
+    if target.national:
+        from ggzy.hub.app import MIGRATIONS
+    else:
+        from ggzy.node.context import MIGRATIONS
+    upgrade(target.engine, MIGRATIONS)
+    return target
+
+
+def _actor() -> Principal:
+    principal = cli_principal()
+    assert principal is not None  # set by @cli_permission
+    return principal
+
+
+@admin_app.command("bootstrap")
+@cli_exempt("creates the first accounts; refused once any account exists")
+def bootstrap(
+    admin: Annotated[str, typer.Option("--admin", help="系统管理员账号名")],
+    admin_name: Annotated[str, typer.Option("--admin-name", help="系统管理员姓名")],
+    admin_staff: Annotated[str, typer.Option("--admin-staff", help="系统管理员工号")],
+    auditor: Annotated[str, typer.Option("--auditor", help="安全审计员账号名")],
+    auditor_name: Annotated[str, typer.Option("--auditor-name", help="安全审计员姓名")],
+    auditor_staff: Annotated[str, typer.Option("--auditor-staff", help="安全审计员工号")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """初始化：创建第一个系统管理员和安全审计员，显示一次性口令（只显示这一次，首次登录须修改）。
+
+    仅在数据库中还没有任何账号时可用；系统没有默认账号和默认口令。
+
+    示例：ggzy admin bootstrap --admin zhangsan --admin-name 张三 --admin-staff 1001 --auditor lisi --auditor-name 李四 --auditor-staff 1002
+    """
+    target = _migrated(db, config)
+    try:
+        passwords = target.service.bootstrap(
+            NewAccount(admin, admin_name, Role.SYSADMIN, staff_number=admin_staff),
+            NewAccount(auditor, auditor_name, Role.AUDITOR, staff_number=auditor_staff),
+            cli_caller(),
+        )
+    except AuthError as error:
+        raise _fail(error) from None
+    finally:
+        target.engine.dispose()
+    out.print("已创建以下账号。一次性口令只显示这一次，请当面交付本人；首次登录须修改口令并绑定动态口令：")
+    for account, password in passwords.items():
+        out.print(f"  {account}  {password}", markup=False)
+
+
+@account_app.command("add")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_add(
+    account: Annotated[str, typer.Argument(help="账号名（小写字母、数字、. _ -）")],
+    name: Annotated[str, typer.Option("--name", help="姓名")],
+    role: RoleOption,
+    staff: StaffOption = None,
+    id_number: IdOption = None,
+    province: Annotated[
+        str | None, typer.Option("--province", help="限定省份（国家平台的系统操作员账号，两位代码）")
+    ] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """新增账号并显示一次性口令（一人一个账号、一个角色）。"""
+    target = target_for(db, config)
+    try:
+        password = target.service.create(
+            _actor(), NewAccount(account, name, role, staff, id_number, province), cli_caller()
+        )
+    except AuthError as error:
+        raise _fail(error) from None
+    finally:
+        target.engine.dispose()
+    out.print(f"已创建账号 {account}（{role.label}）。一次性口令（只显示这一次）：")
+    out.print(password, markup=False)
+
+
+@account_app.command("list")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_list(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON")] = False,
+) -> None:
+    """列出全部账号：角色、范围、状态、是否锁定、动态口令、口令修改时间。"""
+    target = target_for(db, config)
+    try:
+        infos = target.service.list(_actor())
+    finally:
+        target.engine.dispose()
+    if as_json:
+        rows = [
+            {
+                "account": i.account,
+                "name": i.name,
+                "role": i.role.value,
+                "province": i.province,
+                "status": i.status,
+                "locked": i.locked,
+                "totp_enrolled": i.totp_enrolled,
+            }
+            for i in infos
+        ]
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title="账号")
+    for column in ("账号", "姓名", "角色", "范围", "状态", "动态口令", "口令修改时间"):
+        table.add_column(column)
+    for i in infos:
+        status = "[red]已停用[/]" if i.status != "active" else ("[yellow]已锁定[/]" if i.locked else "正常")
+        table.add_row(
+            i.account,
+            i.name,
+            i.role.label,
+            i.province or "全部",
+            status,
+            "已绑定" if i.totp_enrolled else "未绑定",
+            f"{i.password_changed_at:%Y-%m-%d}",
+        )
+    out.print(table)
+
+
+def _change(
+    action: str,
+    account: str,
+    db: str | None,
+    config: Path | None,
+    role: Role | None = None,
+    province: str | None = None,
+) -> str | None:
+    target = target_for(db, config)
+    service, actor, caller = target.service, _actor(), cli_caller()
+    try:
+        if action == "disable":
+            service.disable(actor, account, caller)
+        elif action == "enable":
+            service.enable(actor, account, caller)
+        elif action == "unlock":
+            service.unlock(actor, account, caller)
+        elif action == "reset-totp":
+            service.reset_totp(actor, account, caller)
+        elif action == "role":
+            assert role is not None
+            service.set_role(actor, account, role, province, caller)
+        elif action == "reset-password":
+            return service.reset_password(actor, account, caller)
+    except AuthError as error:
+        raise _fail(error) from None
+    finally:
+        target.engine.dispose()
+    return None
+
+
+@account_app.command("disable")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_disable(account: str, db: DbOption = None, config: ConfigOption = None) -> None:
+    """停用账号：其全部会话立即结束。"""
+    _change("disable", account, db, config)
+    out.print(f"账号 {account} 已停用，其会话已全部结束。")
+
+
+@account_app.command("enable")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_enable(account: str, db: DbOption = None, config: ConfigOption = None) -> None:
+    """启用被停用的账号。"""
+    _change("enable", account, db, config)
+    out.print(f"账号 {account} 已启用。")
+
+
+@account_app.command("unlock")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_unlock(account: str, db: DbOption = None, config: ConfigOption = None) -> None:
+    """解除因连续登录失败而锁定的账号。"""
+    _change("unlock", account, db, config)
+    out.print(f"账号 {account} 已解锁。")
+
+
+@account_app.command("reset-totp")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_reset_totp(account: str, db: DbOption = None, config: ConfigOption = None) -> None:
+    """清除账号的动态口令（如手机丢失），下次登录时重新绑定。"""
+    _change("reset-totp", account, db, config)
+    out.print(f"账号 {account} 的动态口令已清除，下次登录时重新绑定。")
+
+
+@account_app.command("role")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_role(
+    account: str,
+    role: RoleOption,
+    province: Annotated[str | None, typer.Option("--province", help="限定省份（系统操作员）")] = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """更改他人账号的角色（一个账号只有一个角色，不能改自己的）；其会话随之结束。"""
+    _change("role", account, db, config, role, province)
+    out.print(f"账号 {account} 的角色已改为 {role.label}。")
+
+
+@account_app.command("reset-password")
+@cli_permission(Permission.ACCOUNTS_MANAGE)
+def account_reset_password(account: str, db: DbOption = None, config: ConfigOption = None) -> None:
+    """重置他人口令：显示新的一次性口令（只显示这一次），其会话全部结束。"""
+    password = _change("reset-password", account, db, config)
+    out.print(f"账号 {account} 的一次性口令（只显示这一次）：")
+    out.print(password or "", markup=False)
+
+
+@token_app.command("add")
+@cli_permission(Permission.NODES_MANAGE)
+def token_add(
+    name: Annotated[str, typer.Argument(help="调用系统名称，如 fj-trading-system")],
+    config: ConfigOption = None,
+) -> None:
+    """为一个省级系统创建接收接口令牌（只显示这一次）。"""
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import create_token
+
+    target = _migrated(None, config, node=True)
+    try:
+        with target.engine.begin() as connection:
+            token = create_token(connection, api_tokens, name[:64], _actor().account, dt.datetime.now(dt.UTC))
+            _token_audit(target, connection, "token.add", name)
+    except Exception as exc:
+        from sqlalchemy.exc import IntegrityError
+
+        if isinstance(exc, IntegrityError):
+            err.print(f"[red]E-TOKEN-EXISTS[/] 已有名为“{name}”的令牌")
+            raise typer.Exit(2) from None
+        raise
+    finally:
+        target.engine.dispose()
+    out.print(f"系统 {name} 的接收接口令牌（只显示这一次，调用时放在 Authorization: Bearer 后）：")
+    out.print(token, markup=False)
+
+
+def _token_audit(target: Target, connection: object, action: str, name: str) -> None:
+    from ggzy.security.audit import AuditEntry
+
+    actor = _actor()
+    target.audit.append(
+        connection,  # type: ignore[arg-type]
+        AuditEntry(
+            action=action,
+            object=f"intake-token:{name}",
+            outcome="success",
+            account=actor.account,
+            role=actor.role.value,
+            source=cli_caller().source,
+        ),
+    )
+
+
+@token_app.command("list")
+@cli_permission(Permission.NODES_MANAGE)
+def token_list(config: ConfigOption = None) -> None:
+    """列出接收接口令牌（不显示令牌本身）。"""
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import list_tokens
+
+    target = target_for(config=config, node=True)
+    try:
+        with target.engine.connect() as connection:
+            tokens = list_tokens(connection, api_tokens)
+    finally:
+        target.engine.dispose()
+    table = Table(title="接收接口令牌")
+    for column in ("系统", "创建人", "创建时间", "状态"):
+        table.add_column(column)
+    for t in tokens:
+        table.add_row(
+            t.name, t.created_by, f"{t.created_at:%Y-%m-%d %H:%M}", "已吊销" if t.revoked_at else "有效"
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+@cli_permission(Permission.NODES_MANAGE)
+def token_revoke(name: str, config: ConfigOption = None) -> None:
+    """吊销一个系统的接收接口令牌：其后的推送一律拒绝（E-AUTH-TOKEN）。"""
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import revoke_token
+
+    target = target_for(config=config, node=True)
+    try:
+        with target.engine.begin() as connection:
+            revoked = revoke_token(connection, api_tokens, name, dt.datetime.now(dt.UTC))
+            if revoked:
+                _token_audit(target, connection, "token.revoke", name)
+    finally:
+        target.engine.dispose()
+    if not revoked:
+        err.print(f"[red]E-TOKEN-UNKNOWN[/] 没有名为“{name}”的有效令牌")
+        raise typer.Exit(2)
+    out.print(f"系统 {name} 的令牌已吊销。")

@@ -1,0 +1,758 @@
+"""Operations management for people at the hub (Art. 12, 13, 18, 20, 25–35), and two signed node routes.
+
+People's routes sit under ``/api/v1/ops``; each declares its permission (``ops:read``,
+``ops:write``, ``ops:assess``, ``stats:read``). A provincial account (``principal.province`` set)
+sees and changes its own province only; national accounts see all and alone hold ``ops:assess``
+(inspections, orders). Every change runs in one transaction with its audit entry.
+
+The node's routes, signed like the exchange: ``GET /api/v1/ops/node/conditions`` (what the hub
+holds against the node's province, for ``ggzy node doctor``) and ``POST /api/v1/ops/node/drills``
+(the result of ``ggzy drill hub-outage``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import Connection, select
+from starlette.background import BackgroundTask
+
+from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
+from ggzy.hub.api.exchange import check_content_type, parse_json_body
+from ggzy.hub.errors import HubError, error_body
+from ggzy.hub.models import nodes
+from ggzy.ops.periods import SHANGHAI, Period, parse_period
+from ggzy.ops.session import Actor, OpsError, OpsSession
+from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, principal_of, require
+
+__all__ = ["install", "router"]
+
+router = APIRouter(prefix="/api/v1/ops", tags=["ops"])
+READ = [Depends(require(Permission.OPS_READ))]
+WRITE = [Depends(require(Permission.OPS_WRITE))]
+ASSESS = [Depends(require(Permission.OPS_ASSESS))]
+R = TypeVar("R")
+Province = Annotated[
+    str | None, Query(min_length=2, max_length=2, description="省份代码（两位）；省级账号只能看本省")
+]
+PeriodQuery = Annotated[str, Query(description="期间：YYYY、YYYY-MM 或 YYYY-MM-DD（北京时间）")]
+
+
+def install(app: FastAPI) -> None:
+    """Add the routes and the answers to sign-in refusals (unless the sign-in layer added its own)."""
+    app.include_router(router)
+    if NotSignedIn not in app.exception_handlers:
+
+        async def not_signed_in(request: Request, _error: Exception) -> JSONResponse:
+            body = error_body(
+                "E-AUTH-REQUIRED", "请先登录", "sign-in required", getattr(request.state, "request_id", "-")
+            )
+            return JSONResponse(body, status_code=401)
+
+        app.add_exception_handler(NotSignedIn, not_signed_in)
+    if Forbidden not in app.exception_handlers:
+
+        async def forbidden(request: Request, error: Exception) -> JSONResponse:
+            needed = error.permission.value if isinstance(error, Forbidden) else "-"
+            body = error_body(
+                "E-AUTH-FORBIDDEN",
+                f"当前角色无权执行此操作（需要 {needed}）",
+                f"the role lacks {needed}",
+                getattr(request.state, "request_id", "-"),
+            )
+            return JSONResponse(body, status_code=403)
+
+        app.add_exception_handler(Forbidden, forbidden)
+
+
+# --- plumbing ---
+
+
+def _principal(request: Request) -> Principal:
+    principal = principal_of(request)
+    if principal is None:  # the route's dependency has already refused; this keeps mypy honest
+        raise NotSignedIn()
+    return principal
+
+
+def _actor(request: Request) -> Actor:
+    p = _principal(request)
+    return Actor(
+        p.account, p.role.value, p.province, source_of(request), getattr(request.state, "request_id", "-")
+    )
+
+
+def _scope(request: Request, province: str | None, *, required: bool = False) -> str | None:
+    """The province a request may look at: a provincial account's own, or what a national one asked."""
+    own = _principal(request).province
+    if own is not None:
+        if province not in (None, own):
+            raise HubError(
+                403,
+                "E-OPS-SCOPE",
+                f"只能查看本省（{own}）的数据",
+                "provincial accounts see their own province only",
+            )
+        return own
+    if required and province is None:
+        raise HubError(400, "E-REQ-PARAMETER", "请指定省份 province", "province is required")
+    return province
+
+
+def _hub_error(exc: OpsError) -> HubError:
+    return HubError(exc.status, exc.code, exc.message_zh, exc.message_en)
+
+
+def _period(text: str) -> Period:
+    try:
+        return parse_period(text)
+    except ValueError as exc:
+        raise HubError(400, "E-REQ-PERIOD", str(exc), "period must be YYYY, YYYY-MM or YYYY-MM-DD") from None
+
+
+async def _read(request: Request, fn: Callable[[Connection], R]) -> R:
+    hub = hub_of(request)
+
+    def run() -> R:
+        with hub.engine.connect() as connection:
+            try:
+                return fn(connection)
+            except OpsError as exc:
+                raise _hub_error(exc) from None
+
+    return await run_in_threadpool(run)
+
+
+async def _write(request: Request, fn: Callable[[OpsSession], R], actor: Actor | None = None) -> R:
+    hub = hub_of(request)
+    who = actor or _actor(request)
+
+    def run() -> R:
+        with hub.engine.connect() as plain:
+            connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+            try:
+                with connection.begin():
+                    return fn(OpsSession(connection, hub.audit, who, hub.settings.ops))
+            except OpsError as exc:
+                raise _hub_error(exc) from None
+
+    return await run_in_threadpool(run)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --- availability, statistics, backups ---
+
+
+@router.get(
+    "/availability", dependencies=READ, summary="可用率：前置机、网络、省级平台与故障数 (availability)"
+)
+async def read_availability(
+    request: Request, period: PeriodQuery, province: Province = None
+) -> dict[str, Any]:
+    from ggzy.ops.availability import province_availability
+
+    scope = _scope(request, province, required=True)
+    assert scope is not None
+    ops = hub_of(request).settings.ops
+    result = await _read(request, lambda c: province_availability(c, scope, _period(period), ops))
+    return {"ok": True, **result.to_dict()}
+
+
+@router.get(
+    "/stats",
+    dependencies=[Depends(require(Permission.STATS_READ))],
+    summary="数据合格率、及时报送率、修复成功率（考核依据）",
+)
+async def read_stats(
+    request: Request,
+    start: Annotated[dt.date, Query(alias="from")],
+    end: Annotated[dt.date, Query(alias="to")],
+    province: Province = None,
+) -> dict[str, Any]:
+    from ggzy.hub.stats import StatsRangeError, province_summary
+
+    scope = _scope(request, province, required=True)
+    assert scope is not None
+
+    def load(connection: Connection) -> dict[str, Any]:
+        try:
+            return province_summary(connection, scope, start, end, top_rules=20).to_dict()
+        except StatsRangeError as exc:
+            raise HubError(400, exc.code, exc.message_zh, exc.message_en) from None
+
+    return {"ok": True, **await _read(request, load)}
+
+
+@router.get("/backups", dependencies=READ, summary="最近一次备份验证时间（节点心跳上报）")
+async def read_backups(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.ops.backups import HeartbeatBackupSource
+
+    scope = _scope(request, province, required=True)
+    assert scope is not None
+    verified = await _read(request, lambda c: HeartbeatBackupSource().verified_at(c, scope, _now()))
+    return {"ok": True, "province": scope, "verified_at": verified.isoformat() if verified else None}
+
+
+# --- outage notices ---
+
+
+class OutageIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    kind: Literal["power", "relocation", "cutover", "maintenance"]
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    impact: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/outages", dependencies=READ, summary="计划停用通知（停电、搬迁、线路割接、设备检修）")
+async def read_outages(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.ops.outages import list_notices
+
+    scope = _scope(request, province)
+    notices = await _read(request, lambda c: list_notices(c, scope, include_withdrawn=True))
+    return {"ok": True, "data": [n.to_dict() for n in notices], "count": len(notices)}
+
+
+@router.post("/outages", dependencies=WRITE, status_code=201, summary="提交计划停用通知（须提前通知）")
+async def create_outage(request: Request, body: OutageIn) -> dict[str, Any]:
+    from ggzy.ops.outages import OutageKind, notify_outage
+
+    notice = await _write(
+        request,
+        lambda s: notify_outage(
+            s, body.province, OutageKind(body.kind), body.starts_at, body.ends_at, body.impact
+        ),
+    )
+    return {"ok": True, **notice.to_dict()}
+
+
+@router.post("/outages/{notice_id}/withdraw", dependencies=WRITE, summary="撤回停用通知")
+async def withdraw_outage(request: Request, notice_id: int) -> dict[str, Any]:
+    from ggzy.ops.outages import withdraw_notice
+
+    return {"ok": True, **(await _write(request, lambda s: withdraw_notice(s, notice_id))).to_dict()}
+
+
+# --- incidents and fault reports ---
+
+
+class FaultReportIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    title: str = Field(min_length=1, max_length=300)
+    classification: Literal["power", "link", "equipment", "software", "security", "other"]
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    impact: str = Field("", max_length=5000)
+    cause: str = Field("", max_length=5000)
+    handling: str = Field("", max_length=5000)
+    lessons: str = Field("", max_length=5000)
+    corrective_actions: str = Field("", max_length=5000)
+    incident_id: int | None = Field(None, description="为已自动立案的事件补报故障报告时填写")
+
+
+class StatusIn(BaseModel):
+    status: Literal["handling", "recovered", "closed"]
+
+
+@router.get("/incidents", dependencies=READ, summary="运行事件与故障报告；unreported=true 只看未报告的")
+async def read_incidents(
+    request: Request,
+    province: Province = None,
+    unreported: bool | None = None,
+    status: Literal["reported", "handling", "recovered", "closed"] | None = None,
+) -> dict[str, Any]:
+    from ggzy.ops.incidents import list_incidents
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_incidents(c, scope, status=status, unreported=unreported))
+    return {"ok": True, "data": [i.to_dict() for i in found], "count": len(found)}
+
+
+@router.post("/incidents", dependencies=WRITE, status_code=201, summary="省级平台提交故障报告")
+async def create_fault_report(request: Request, body: FaultReportIn) -> dict[str, Any]:
+    from ggzy.ops.incidents import Classification, FaultReport, file_fault_report
+
+    report = FaultReport(
+        body.title,
+        Classification(body.classification),
+        body.started_at,
+        body.ended_at,
+        body.impact,
+        body.cause,
+        body.handling,
+        body.lessons,
+        body.corrective_actions,
+    )
+    incident = await _write(request, lambda s: file_fault_report(s, body.province, report, body.incident_id))
+    return {"ok": True, **incident.to_dict()}
+
+
+@router.post(
+    "/incidents/{incident_id}/status", dependencies=WRITE, summary="事件流程：处置中、已恢复、已关闭"
+)
+async def update_incident_status(request: Request, incident_id: int, body: StatusIn) -> dict[str, Any]:
+    from ggzy.ops.incidents import advance_incident
+
+    return {
+        "ok": True,
+        **(await _write(request, lambda s: advance_incident(s, incident_id, body.status))).to_dict(),
+    }
+
+
+# --- plans and drills ---
+
+
+class PlanIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    title: str = Field(min_length=1, max_length=300)
+    activation_procedure: str = Field(min_length=1)
+    closing_procedure: str = Field(min_length=1)
+    content: str = ""
+    effective_on: dt.date | None = None
+
+
+class DrillIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    held_on: dt.date
+    scenario: str = Field(min_length=1, max_length=300)
+    participants: list[str] = Field(default_factory=list, max_length=200)
+    recovery_seconds: float | None = Field(None, ge=0)
+    data_loss_records: int | None = Field(None, ge=0)
+    findings: str = ""
+    plan_id: int | None = None
+
+
+@router.get("/plans", dependencies=READ, summary="应急预案（含历史版本）")
+async def read_plans(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.ops.preparedness import list_plans
+
+    scope = _scope(request, province)
+    plans = await _read(request, lambda c: list_plans(c, scope))
+    return {"ok": True, "data": [p.to_dict() for p in plans], "count": len(plans)}
+
+
+@router.post("/plans", dependencies=WRITE, status_code=201, summary="备案应急预案（新版本）")
+async def create_plan(request: Request, body: PlanIn) -> dict[str, Any]:
+    from ggzy.ops.preparedness import file_plan
+
+    plan = await _write(
+        request,
+        lambda s: file_plan(
+            s,
+            body.province,
+            body.title,
+            body.activation_procedure,
+            body.closing_procedure,
+            content=body.content,
+            effective_on=body.effective_on,
+        ),
+    )
+    return {"ok": True, **plan.to_dict()}
+
+
+@router.get("/drills", dependencies=READ, summary="应急演练记录")
+async def read_drills(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.ops.preparedness import list_drills
+
+    scope = _scope(request, province)
+    drills = await _read(request, lambda c: list_drills(c, scope))
+    return {"ok": True, "data": [d.to_dict() for d in drills], "count": len(drills)}
+
+
+@router.post("/drills", dependencies=WRITE, status_code=201, summary="登记应急演练")
+async def create_drill(request: Request, body: DrillIn) -> dict[str, Any]:
+    from ggzy.ops.preparedness import record_drill
+
+    drill = await _write(
+        request,
+        lambda s: record_drill(
+            s,
+            body.province,
+            body.held_on,
+            body.scenario,
+            body.participants,
+            recovery_seconds=body.recovery_seconds,
+            data_loss_records=body.data_loss_records,
+            findings=body.findings,
+            plan_id=body.plan_id,
+        ),
+    )
+    return {"ok": True, **drill.to_dict()}
+
+
+@router.get("/drills/overdue", dependencies=READ, summary="12个月内未演练的省份")
+async def read_overdue_drills(request: Request) -> dict[str, Any]:
+    from ggzy.ops.preparedness import provinces_without_drill
+
+    ops = hub_of(request).settings.ops
+    today = _now().astimezone(SHANGHAI).date()
+    flagged = await _read(request, lambda c: provinces_without_drill(c, today, ops.drill_max_age_days))
+    own = _principal(request).province
+    flagged = [f for f in flagged if own is None or f["province"] == own]
+    return {"ok": True, "data": flagged, "count": len(flagged)}
+
+
+# --- roster ---
+
+
+class RosterIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field("", max_length=40)
+    mobile: str = Field("", max_length=40)
+    email: str = Field("", max_length=200)
+
+
+@router.get(
+    "/roster/{province}", dependencies=READ, summary="人员备案（运行、技术负责人，值班与关键岗位主备）"
+)
+async def read_roster(request: Request, province: str) -> dict[str, Any]:
+    from ggzy.ops.roster import roster_gaps, roster_of
+
+    scope = _scope(request, province)
+    assert scope is not None
+    entries, gaps = await _read(request, lambda c: (roster_of(c, scope), roster_gaps(c, scope)))
+    return {"ok": True, "data": [e.to_dict() for e in entries], "gaps": [g.to_dict() for g in gaps]}
+
+
+@router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项")
+async def read_roster_gaps(request: Request, province: str) -> dict[str, Any]:
+    from ggzy.ops.roster import roster_gaps
+
+    scope = _scope(request, province)
+    assert scope is not None
+    gaps = await _read(request, lambda c: roster_gaps(c, scope))
+    return {"ok": True, "complete": not gaps, "gaps": [g.to_dict() for g in gaps]}
+
+
+@router.get("/roster/{province}/history", dependencies=READ, summary="人员备案变更记录")
+async def read_roster_history(request: Request, province: str) -> dict[str, Any]:
+    from ggzy.ops.roster import roster_history
+
+    scope = _scope(request, province)
+    history = await _read(request, lambda c: roster_history(c, scope))
+    return {"ok": True, "data": history, "count": len(history)}
+
+
+@router.put("/roster/{province}/{post}/{rank}", dependencies=WRITE, summary="备案或变更一名人员")
+async def update_roster(
+    request: Request, province: str, post: str, rank: str, body: RosterIn
+) -> dict[str, Any]:
+    from ggzy.ops.roster import set_entry
+
+    entry = await _write(
+        request,
+        lambda s: set_entry(
+            s, province, post, rank, name=body.name, phone=body.phone, mobile=body.mobile, email=body.email
+        ),
+    )
+    return {"ok": True, **entry.to_dict()}
+
+
+@router.delete("/roster/{province}/{post}/{rank}", dependencies=WRITE, summary="撤销一名人员的备案")
+async def delete_roster(request: Request, province: str, post: str, rank: str) -> dict[str, Any]:
+    from ggzy.ops.roster import remove_entry
+
+    await _write(request, lambda s: remove_entry(s, province, post, rank))
+    return {"ok": True}
+
+
+# --- information register ---
+
+
+class RegisterIn(BaseModel):
+    kind: Literal["service", "trading", "expert"]
+    code: str = Field(min_length=1, max_length=100)
+    data: dict[str, Any]
+
+
+@router.get("/register/{province}", dependencies=READ, summary="信息上报：电子服务系统、电子交易系统、专家库")
+async def read_register(request: Request, province: str, history: bool = False) -> dict[str, Any]:
+    from ggzy.ops.register import register_history, register_of
+
+    scope = _scope(request, province)
+    assert scope is not None
+    found = await _read(request, lambda c: register_history(c, scope) if history else register_of(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post(
+    "/register/{province}", dependencies=WRITE, status_code=201, summary="登记或更新系统基本信息（保留历史）"
+)
+async def create_register_entry(request: Request, province: str, body: RegisterIn) -> dict[str, Any]:
+    from ggzy.ops.register import register_system
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: register_system(s, province, body.kind, body.code, body.data)),
+    }
+
+
+# --- inspections ---
+
+
+class InspectionIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    kind: Literal["scheduled", "spot"]
+    planned_on: dt.date
+
+
+class InspectionResultIn(BaseModel):
+    checklist: dict[str, dict[str, str]]
+    findings: str = ""
+    follow_up: str = ""
+    follow_up_due: dt.date | None = None
+
+
+class NoteIn(BaseModel):
+    note: str = Field(min_length=1, max_length=5000)
+
+
+@router.get("/inspections", dependencies=READ, summary="定期检查与抽检")
+async def read_inspections(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.ops.inspections import list_inspections
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_inspections(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/inspections", dependencies=ASSESS, status_code=201, summary="安排检查（定期/抽检）")
+async def create_inspection(request: Request, body: InspectionIn) -> dict[str, Any]:
+    from ggzy.ops.inspections import plan_inspection
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: plan_inspection(s, body.province, body.kind, body.planned_on)),
+    }
+
+
+@router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
+async def update_inspection(request: Request, inspection_id: int, body: InspectionResultIn) -> dict[str, Any]:
+    from ggzy.ops.inspections import perform_inspection
+
+    done = await _write(
+        request,
+        lambda s: perform_inspection(
+            s,
+            inspection_id,
+            body.checklist,
+            body.findings,
+            follow_up_text=body.follow_up,
+            follow_up_due=body.follow_up_due,
+        ),
+    )
+    return {"ok": True, **done}
+
+
+@router.post("/inspections/{inspection_id}/follow-up", dependencies=ASSESS, summary="登记整改跟踪")
+async def follow_up_inspection(request: Request, inspection_id: int, body: NoteIn) -> dict[str, Any]:
+    from ggzy.ops.inspections import follow_up
+
+    return {"ok": True, **await _write(request, lambda s: follow_up(s, inspection_id, body.note))}
+
+
+# --- assessment, orders, notices ---
+
+
+def _provinces(connection: Connection) -> list[str]:
+    return sorted(set(connection.execute(select(nodes.c.province).distinct()).scalars()))
+
+
+def _export(report: Any, fmt: str, filename: str) -> FileResponse:
+    from ggzy.ops.exports import write_pdf, write_xlsx
+
+    handle = tempfile.NamedTemporaryFile(suffix=f".{fmt}", delete=False)  # noqa: SIM115 (removed after sending)
+    handle.close()
+    path = Path(handle.name)
+    (write_xlsx if fmt == "xlsx" else write_pdf)(report, path)
+    media = (
+        "application/pdf"
+        if fmt == "pdf"
+        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    return FileResponse(
+        path, media_type=media, filename=filename, background=BackgroundTask(path.unlink, missing_ok=True)
+    )
+
+
+Format = Annotated[Literal["json", "xlsx", "pdf"], Query(description="json / xlsx / pdf")]
+
+
+@router.get("/assessment", dependencies=READ, summary="考核：各项指标、目标、结论与依据；可导出 xlsx/pdf")
+async def read_assessment(
+    request: Request, period: PeriodQuery, province: Province = None, format: Format = "json"
+) -> Any:
+    from ggzy.ops.assessment import assess_province
+    from ggzy.ops.exports import assessment_report
+
+    scope = _scope(request, province)
+    ops = hub_of(request).settings.ops
+    chosen = _period(period)
+
+    def load(connection: Connection) -> list[Any]:
+        provinces = [scope] if scope is not None else _provinces(connection)
+        return [assess_province(connection, p, chosen, ops) for p in provinces]
+
+    assessments = await _read(request, load)
+    if format != "json":
+        if not assessments:
+            raise HubError(404, "E-OPS-NOT-FOUND", "没有可考核的省份", "nothing to assess")
+        return _export(assessment_report(assessments), format, f"assessment-{chosen.label}.{format}")
+    return {"ok": True, "period": chosen.label, "data": [a.to_dict() for a in assessments]}
+
+
+class OrderIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    condition: int = Field(ge=1, le=8)
+    basis: str = Field(min_length=1, max_length=5000)
+    deadline_days: int | None = Field(None, ge=1, le=365)
+    evidence: str = ""
+
+
+@router.get("/rectifications", dependencies=READ, summary="责令限期改正通知")
+async def read_orders(request: Request, province: Province = None, format: Format = "json") -> Any:
+    from ggzy.ops.exports import orders_report
+    from ggzy.ops.rectification import list_orders
+
+    scope = _scope(request, province)
+    orders = await _read(request, lambda c: list_orders(c, _now(), scope))
+    if format != "json":
+        return _export(orders_report(orders), format, f"rectifications.{format}")
+    return {"ok": True, "data": orders, "count": len(orders)}
+
+
+@router.post(
+    "/rectifications",
+    dependencies=ASSESS,
+    status_code=201,
+    summary="检查人员下达整改通知（第三十五条任一项）",
+)
+async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
+    from ggzy.ops.rectification import issue_order
+
+    order = await _write(
+        request,
+        lambda s: issue_order(
+            s,
+            body.province,
+            body.condition,
+            body.basis,
+            evidence=body.evidence,
+            deadline_days=body.deadline_days,
+        ),
+    )
+    return {"ok": True, **order}
+
+
+@router.post("/rectifications/issue", dependencies=ASSESS, summary="按考核结果自动下达整改通知")
+async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict[str, Any]:
+    from ggzy.ops.assessment import assess_province
+    from ggzy.ops.rectification import issue_orders
+
+    chosen = _period(period)
+
+    def issue(session: OpsSession) -> list[dict[str, Any]]:
+        issued: list[dict[str, Any]] = []
+        for province in _provinces(session.connection):
+            issued += issue_orders(
+                session, assess_province(session.connection, province, chosen, session.settings)
+            )
+        return issued
+
+    issued = await _write(request, issue)
+    return {"ok": True, "data": issued, "count": len(issued)}
+
+
+@router.post("/rectifications/{order_id}/close", dependencies=ASSESS, summary="确认整改完成，关闭通知")
+async def close_rectification(request: Request, order_id: int, body: NoteIn) -> dict[str, Any]:
+    from ggzy.ops.rectification import close_order
+
+    return {"ok": True, **await _write(request, lambda s: close_order(s, order_id, body.note))}
+
+
+@router.get("/notices", dependencies=READ, summary="通报名单：逾期未改正的整改通知；可导出 xlsx/pdf")
+async def read_notices(request: Request, format: Format = "json") -> Any:
+    from ggzy.ops.exports import notice_report
+    from ggzy.ops.rectification import notice_list
+
+    listed = await _read(request, lambda c: notice_list(c, _now()))
+    own = _principal(request).province
+    listed = [o for o in listed if own is None or o["province"] == own]
+    if format != "json":
+        return _export(notice_report(listed), format, f"notices.{format}")
+    return {"ok": True, "data": listed, "count": len(listed)}
+
+
+# --- signed node routes ---
+
+
+class NodeDrillIn(BaseModel):
+    held_on: dt.date
+    scenario: str = Field(min_length=1, max_length=300)
+    participants: list[str] = Field(default_factory=list, max_length=200)
+    recovery_seconds: float | None = Field(None, ge=0)
+    data_loss_records: int | None = Field(None, ge=0)
+    findings: str = Field("", max_length=5000)
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("/node/conditions", summary="节点自检：国家平台掌握的本省运行管理问题（签名）")
+async def node_conditions(request: Request) -> dict[str, Any]:
+    from ggzy.ops.doctor import hub_findings
+
+    node = await signed_node(request, await read_body(request, 0))
+    ops = hub_of(request).settings.ops
+    findings = await _read(request, lambda c: hub_findings(c, node.province, ops, _now()))
+    return {"ok": True, "province": node.province, "node_id": node.node_id, **findings}
+
+
+@router.post("/node/drills", status_code=201, summary="节点上报应急演练结果（ggzy drill，签名）")
+async def node_drill(request: Request) -> dict[str, Any]:
+    from ggzy.ops.preparedness import record_drill
+
+    body = await read_body(request, 64 * 1024)
+    node = await signed_node(request, body)
+    check_content_type(request)
+    try:
+        drill = NodeDrillIn.model_validate(parse_json_body(body))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "$"
+        raise HubError(
+            400, "E-REQ-SHAPE", f"演练报文格式错误：{where} {first['msg']}", f"malformed drill: {where}"
+        ) from None
+    actor = Actor(
+        f"node:{node.node_id}",
+        "node",
+        node.province,
+        source_of(request),
+        getattr(request.state, "request_id", "-"),
+    )
+    recorded = await _write(
+        request,
+        lambda s: record_drill(
+            s,
+            node.province,
+            drill.held_on,
+            drill.scenario,
+            drill.participants,
+            recovery_seconds=drill.recovery_seconds,
+            data_loss_records=drill.data_loss_records,
+            findings=drill.findings,
+            origin="tool",
+            detail={**drill.detail, "node_id": node.node_id},
+        ),
+        actor,
+    )
+    return {"ok": True, **recorded.to_dict()}

@@ -1,0 +1,131 @@
+"""Keep ``portal_rejections`` caught up with the receipts in the feed.
+
+A catch-up reads receipt rows of the feed after the stored cursor, in id order and in bounded
+rounds, and inserts one row per rejected record. It re-reads a window of ids below the cursor on
+every round: on PostgreSQL ids are handed out before commit, so a batch committed late may carry
+an id under the cursor; the unique ``(feed_id, item)`` makes re-reading harmless. The hub runs a
+catch-up every few seconds (see :func:`run_periodically`); tests call :func:`catch_up` directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Engine, func, select
+
+from ggzy.hub.models import feed, portal_cursors, portal_rejections
+from ggzy.store.upsert import insert_ignore, upsert
+
+__all__ = ["CURSOR", "REREAD_WINDOW", "catch_up", "rejection_rows", "run_periodically"]
+
+logger = logging.getLogger(__name__)
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+CURSOR = "rejections"
+REREAD_WINDOW = 200  # feed ids re-read below the cursor (batches committed out of id order)
+_ROUND = 500  # receipts per transaction: a short write lock on SQLite
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def rejection_rows(
+    feed_id: int, node_id: str, province: str, receipt: Mapping[str, Any], received_at: dt.datetime
+) -> Iterator[dict[str, Any]]:
+    """One projection row per rejected result of one receipt."""
+    received = _utc(received_at)
+    day = received.astimezone(SHANGHAI).date()
+    for result in receipt.get("results", ()):
+        if result.get("outcome") != "rejected":
+            continue
+        findings = list(result.get("findings") or ())
+        codes = sorted({f["code"] for f in findings if f.get("severity") == "error"})
+        yield {
+            "feed_id": feed_id,
+            "item": int(result.get("index", 0)),
+            "node_id": node_id,
+            "batch_id": str(receipt.get("batch_id", ""))[:64],
+            "province": province,
+            "table_name": str(result.get("table") or "-")[:64],
+            "key": (str(result["key"])[:512] if result.get("key") is not None else None),
+            "channel": int(receipt.get("channel", 0)),
+            "day": day,
+            "received_at": received,
+            "rules": (" " + " ".join(codes) + " ")[:1024],
+            "findings": findings,
+        }
+
+
+def _position(connection: Connection) -> int:
+    found = connection.execute(
+        select(portal_cursors.c.position).where(portal_cursors.c.name == CURSOR)
+    ).scalar_one_or_none()
+    return int(found) if found is not None else 0
+
+
+def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
+    """One bounded round; the number of receipts read past the cursor."""
+    position = _position(connection)
+    f = feed.c
+    rows = connection.execute(
+        select(f.id, f.node_id, f.body, f.created_at)
+        .where(f.id > max(position - REREAD_WINDOW, 0), f.kind == "receipt")
+        .order_by(f.id)
+        .limit(_ROUND + REREAD_WINDOW)
+    ).all()
+    fresh = [row for row in rows if row.id > position]
+    if not fresh:
+        return 0
+    projected: list[dict[str, Any]] = []
+    for row in rows:
+        province = provinces.get(row.node_id)
+        if province is None:
+            continue  # a node removed from the registry: its receipts cannot be placed
+        projected.extend(rejection_rows(row.id, row.node_id, province, row.body, row.created_at))
+    insert_ignore(connection, portal_rejections, projected, ["feed_id", "item"])
+    upsert(
+        connection,
+        portal_cursors,
+        [{"name": CURSOR, "position": fresh[-1].id, "updated_at": dt.datetime.now(dt.UTC)}],
+        ["name"],
+        replace=["position", "updated_at"],
+    )
+    return len(fresh)
+
+
+def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
+    """Project every receipt not yet seen; the number of receipts read."""
+    from ggzy.hub.models import nodes
+
+    total = 0
+    for _ in range(max_rounds):
+        with engine.connect() as plain:
+            connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+            with connection.begin():
+                if connection.dialect.name == "postgresql":  # one catch-up at a time across processes
+                    connection.execute(select(func.pg_advisory_xact_lock(0x67677A79_706F7274)))
+                provinces = {
+                    row.node_id: row.province
+                    for row in connection.execute(select(nodes.c.node_id, nodes.c.province))
+                }
+                done = _round(connection, provinces)
+        total += done
+        if done < _ROUND:
+            break
+    return total
+
+
+async def run_periodically(engine: Engine, interval: float) -> None:
+    """Catch up every ``interval`` seconds until cancelled; a failure is logged and retried."""
+    while True:
+        try:
+            await asyncio.to_thread(catch_up, engine)
+        except Exception:
+            logger.exception("portal projection catch-up failed", extra={"action": "portal.catch_up"})
+        await asyncio.sleep(interval)

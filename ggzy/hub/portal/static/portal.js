@@ -1,0 +1,21 @@
+// Draws every chart of a page from the JSON option the server embedded beside it (no inline script).
+(function () {
+  "use strict";
+  function draw() {
+    var holders = document.querySelectorAll("[data-chart]");
+    if (!holders.length) { return; }
+    if (typeof window.echarts === "undefined") {
+      holders.forEach(function (el) { el.textContent = "图表组件未加载（echarts.min.js 未构建，请运行 make）"; });
+      return;
+    }
+    holders.forEach(function (el) {
+      var source = document.getElementById(el.getAttribute("data-chart"));
+      if (!source) { return; }
+      var chart = window.echarts.init(el, null, { renderer: "canvas" });
+      chart.setOption(JSON.parse(source.textContent));
+      el.setAttribute("data-rendered", "true");
+      window.addEventListener("resize", function () { chart.resize(); });
+    });
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", draw); } else { draw(); }
+})();

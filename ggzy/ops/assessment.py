@@ -1,0 +1,244 @@
+"""The assessment of a province for a month or a year (Art. 34): every indicator, its evidence, a score.
+
+Each indicator has a value, a target, a verdict (met, missed, or None without data) and the API
+path that shows the figures behind it. The score is the weighted share of met indicators among
+those with a verdict; the weights come from ``hub.ops.weights`` and are 1 each unless configured
+(equal weights are an assumption of ours: the regulation names the indicators but not their weights).
+
+Indicators: 数据合格率, 及时报送率, 修复成功率 (from ``stats_daily``), node, network and provincial
+system availability (``ggzy.ops.availability``), backups verified within ``backup_max_age_days`` of
+the period's end, a drill within ``drill_max_age_days`` of it, the roster complete as it stood at the
+period's end (replayed from its history), every automatic incident of the period covered by a fault
+report, and the front-end deployed and heartbeating during the period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from ggzy.hub.models import node_heartbeats, nodes
+from ggzy.hub.stats import province_summary
+from ggzy.ops.availability import ProvinceAvailability, province_availability
+from ggzy.ops.backups import BackupSource, HeartbeatBackupSource
+from ggzy.ops.incidents import list_incidents
+from ggzy.ops.periods import Period
+from ggzy.ops.preparedness import last_drill, list_plans
+from ggzy.ops.roster import roster_at, roster_gaps
+from ggzy.ops.session import Clock, system_clock
+from ggzy.settings import OpsSettings
+from ggzy.spec import load_regions
+
+__all__ = ["INDICATORS", "Assessment", "Indicator", "assess_province"]
+
+INDICATORS = {
+    "pass_rate": "数据合格率",
+    "timely_rate": "及时报送率",
+    "repair_rate": "修复成功率",
+    "node_availability": "前置机系统可用率",
+    "network_availability": "网络可用率",
+    "system_availability": "省级平台系统可用率",
+    "backups_verified": "备份已验证",
+    "drill_held": "应急演练",
+    "roster_complete": "人员备案完整",
+    "incidents_reported": "故障如实上报",
+    "frontend_deployed": "前置机部署并在线",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    key: str
+    value: float | str | None
+    target: float | str
+    met: bool | None
+    evidence: str
+    note: str = ""
+
+    @property
+    def name_zh(self) -> str:
+        return INDICATORS[self.key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "name_zh": self.name_zh,
+            "value": self.value,
+            "target": self.target,
+            "met": self.met,
+            "evidence": self.evidence,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    province: str
+    name_zh: str | None
+    period: Period
+    indicators: list[Indicator]
+    weights: dict[str, float]
+    availability: ProvinceAvailability = field(repr=False)
+    facts: dict[str, Any] = field(default_factory=dict)  # what the Art. 35 checks read
+
+    @property
+    def score(self) -> float | None:
+        judged = [i for i in self.indicators if i.met is not None]
+        total = sum(self.weights[i.key] for i in judged)
+        if not total:
+            return None
+        return sum(self.weights[i.key] for i in judged if i.met) / total
+
+    def indicator(self, key: str) -> Indicator:
+        return next(i for i in self.indicators if i.key == key)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "province": self.province,
+            "name_zh": self.name_zh,
+            "period": self.period.label,
+            "from": self.period.first_day.isoformat(),
+            "to": self.period.last_day.isoformat(),
+            "score": self.score,
+            "weights": self.weights,
+            "indicators": [i.to_dict() for i in self.indicators],
+        }
+
+
+def assess_province(
+    connection: Connection,
+    province: str,
+    period: Period,
+    settings: OpsSettings | None = None,
+    *,
+    clock: Clock = system_clock,
+    backups: BackupSource | None = None,
+) -> Assessment:
+    settings = settings or OpsSettings()
+    backups = backups or HeartbeatBackupSource()
+    now = clock()
+    end = min(period.end, now)
+    first, last = period.first_day, period.last_day
+    stats_path = f"/api/v1/ops/stats?province={province}&from={first}&to={last}"
+    summary = province_summary(connection, province, first, last, top_rules=0)
+    rates = summary.overall
+    indicators = [
+        _rate("pass_rate", rates.pass_rate.value, rates.pass_rate.target, rates.pass_rate.met, stats_path),
+        _rate(
+            "timely_rate",
+            rates.timely_rate.value,
+            rates.timely_rate.target,
+            rates.timely_rate.met,
+            stats_path,
+        ),
+        _rate(
+            "repair_rate",
+            rates.repair_rate.value,
+            rates.repair_rate.target,
+            rates.repair_rate.met,
+            stats_path,
+        ),
+    ]
+    availability = province_availability(connection, province, period, settings, clock)
+    for key, figure in (
+        ("node_availability", availability.node),
+        ("network_availability", availability.network),
+        ("system_availability", availability.system),
+    ):
+        indicators.append(_rate(key, figure.value, figure.target, figure.met, availability.evidence))
+
+    verified = backups.verified_at(connection, province, end)
+    age_days = (end - verified).total_seconds() / 86400 if verified is not None else None
+    indicators.append(
+        Indicator(
+            "backups_verified",
+            verified.isoformat() if verified else None,
+            f"≤{settings.backup_max_age_days}天",
+            verified is not None and age_days is not None and age_days <= settings.backup_max_age_days,
+            f"/api/v1/ops/backups?province={province}",
+            f"最近验证距期末 {age_days:.1f} 天" if age_days is not None else "未见备份验证记录",
+        )
+    )
+    drilled = last_drill(connection, province, last)
+    plans = list_plans(connection, province)
+    drill_ok = drilled is not None and (last - drilled).days <= settings.drill_max_age_days
+    indicators.append(
+        Indicator(
+            "drill_held",
+            drilled.isoformat() if drilled else None,
+            f"{settings.drill_max_age_days}天内至少一次",
+            drill_ok,
+            f"/api/v1/ops/drills?province={province}",
+            f"预案 {len(plans)} 版" if plans else "未备案应急预案",
+        )
+    )
+    gaps = roster_gaps(connection, province, roster_at(connection, province, end))
+    indicators.append(
+        Indicator(
+            "roster_complete",
+            len(gaps),
+            0,
+            not gaps,
+            f"/api/v1/ops/roster/{province}/gaps",
+            "；".join(g.message_zh for g in gaps[:5]),
+        )
+    )
+    incidents = [
+        i
+        for i in list_incidents(connection, province, (period.start, end))
+        if i.origin == "auto" and period.start <= i.started_at < end
+    ]
+    due = dt.timedelta(hours=settings.report_due_hours)
+    late = [i for i in incidents if i.fault_reported_at is None and now - i.reported_at > due]
+    indicators.append(
+        Indicator(
+            "incidents_reported",
+            (len(incidents) - len(late)) / len(incidents) if incidents else None,
+            1.0,
+            not late,
+            f"/api/v1/ops/incidents?province={province}&unreported=true",
+            f"自动发现 {len(incidents)} 起，逾期未报 {len(late)} 起",
+        )
+    )
+    registered = connection.execute(
+        select(func.count()).where(nodes.c.province == province, nodes.c.created_at < end)
+    ).scalar_one()
+    beats = connection.execute(
+        select(func.count()).where(
+            node_heartbeats.c.province == province,
+            node_heartbeats.c.received_at >= period.start,
+            node_heartbeats.c.received_at < end,
+        )
+    ).scalar_one()
+    indicators.append(
+        Indicator(
+            "frontend_deployed",
+            int(beats),
+            "已登记且有心跳",
+            bool(registered) and bool(beats),
+            f"/api/v1/ops/availability?province={province}&period={period.label}",
+            f"登记节点 {registered} 个，期内心跳 {beats} 次",
+        )
+    )
+    weights = {key: float(settings.weights.get(key, 1.0)) for key in INDICATORS}
+    return Assessment(
+        province=province,
+        name_zh=load_regions().provinces().get(province),
+        period=period,
+        indicators=indicators,
+        weights=weights,
+        availability=availability,
+        facts={
+            "plans": len(plans),
+            "late_incidents": [i.id for i in late],
+            "roster_gaps": [g.to_dict() for g in gaps],
+            "registered_nodes": int(registered),
+        },
+    )
+
+
+def _rate(key: str, value: float | None, target: float, met: bool | None, evidence: str) -> Indicator:
+    return Indicator(key, value, target, met, evidence, "" if met is not None else "期内无数据")

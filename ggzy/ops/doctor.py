@@ -1,0 +1,84 @@
+"""What the hub holds against a province right now, each item with how to fix it (for ``ggzy node doctor``).
+
+The province's month-to-date assessment (every indicator that misses its target), its automatic
+incidents still without a fault report, its open rectification orders and the ones already on the
+通报 list. The node shows these beside its own local checks, so a province sees before an inspection
+every condition it currently fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ggzy.ops.assessment import assess_province
+from ggzy.ops.incidents import unreported_incidents
+from ggzy.ops.periods import SHANGHAI, month_period
+from ggzy.ops.rectification import list_orders
+from ggzy.settings import OpsSettings
+
+__all__ = ["FIXES", "hub_findings"]
+
+FIXES = {
+    "pass_rate": "按国家平台反馈（ggzy node status、反馈明细）更正错误数据并重新上传，上传前做好核对",
+    "timely_rate": "实时数据发布后10分钟内上传；主体、专家、信用、监管信息当天上传；检查抽取间隔与上传积压",
+    "repair_rate": "逐条处理被拒收的数据：ggzy node rejects export 导出，更正后 ggzy node corrections import 重传",
+    "node_availability": "保持前置服务常驻运行（ggzy node run，配置开机自启）；计划停用须提前通知（ggzy ops outage add）",
+    "network_availability": "检查政务外网链路、防火墙策略与访问端口；链路中断时联系国家平台值班人员并提交故障报告",
+    "system_availability": "配置 node.platform_health_url 探测省级平台；平台故障须提交故障报告并尽快恢复",
+    "backups_verified": "定期做备份恢复验证，并由备份工具记录验证时间（节点心跳上报 backup_verified_at）",
+    "drill_held": "每年至少组织一次应急演练（可用 ggzy drill hub-outage 实测），并登记预案与演练记录",
+    "roster_complete": "补齐人员备案：运行负责人、技术负责人、值班人员及五个关键岗位主备人员的电话、手机、邮箱",
+    "incidents_reported": "为每起自动发现的故障及时提交故障报告（原因、处置、教训、整改措施）",
+    "frontend_deployed": "按统一要求部署交换前置系统，确保节点已登记且持续发送心跳",
+}
+
+
+def hub_findings(
+    connection: Connection, province: str, settings: OpsSettings, now: dt.datetime
+) -> dict[str, Any]:
+    local = now.astimezone(SHANGHAI)
+    period = month_period(local.year, local.month)
+    assessment = assess_province(connection, province, period, settings, clock=lambda: now)
+    findings: list[dict[str, Any]] = []
+    for indicator in assessment.indicators:
+        if indicator.met is False:
+            findings.append(
+                {
+                    "code": f"OPS-{indicator.key.upper()}",
+                    "title_zh": f"{indicator.name_zh}未达标",
+                    "detail_zh": f"当前 {_show(indicator.value)}，目标 {_show(indicator.target)}。{indicator.note}".strip(),
+                    "fix_zh": FIXES[indicator.key],
+                    "evidence": indicator.evidence,
+                }
+            )
+    for incident, overdue in unreported_incidents(connection, now, settings.report_due_hours, province):
+        findings.append(
+            {
+                "code": "OPS-INCIDENT-UNREPORTED",
+                "title_zh": f"事件 #{incident.id} 未提交故障报告" + ("（已逾期）" if overdue else ""),
+                "detail_zh": incident.title,
+                "fix_zh": f"提交故障报告：POST /api/v1/ops/incidents（incident_id={incident.id}）或 ggzy ops incident report",
+                "evidence": f"/api/v1/ops/incidents?province={province}&unreported=true",
+            }
+        )
+    for order in list_orders(connection, now, province, open_only=True):
+        findings.append(
+            {
+                "code": "OPS-RECTIFICATION-OVERDUE" if order["overdue"] else "OPS-RECTIFICATION-OPEN",
+                "title_zh": f"整改通知 #{order['id']}：{order['condition_zh']}"
+                + ("（已逾期，列入通报）" if order["overdue"] else ""),
+                "detail_zh": order["basis"],
+                "fix_zh": f"在 {order['deadline'][:10]} 前完成整改并报国家平台确认",
+                "evidence": f"/api/v1/ops/rectifications?province={province}",
+            }
+        )
+    return {"period": period.label, "score": assessment.score, "findings": findings}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and 0 <= value <= 1:
+        return f"{value:.2%}"
+    return "无" if value is None else str(value)

@@ -1,0 +1,162 @@
+"""Inspections (Art. 32–33): scheduled (定期) and spot (抽检) checks of a province with a checklist.
+
+The checklist covers what Art. 32–33 name: security measures, information sharing, front-end
+operation, the organisation and roster, plans and drills, and the operation rules. An inspection is
+planned, then performed with a result per item (pass / fail / na) and findings, then followed up.
+A failed item can be turned into a rectification order (``ggzy.ops.rectification``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from ggzy.hub.models import ops_tables
+from ggzy.ops.periods import utc
+from ggzy.ops.session import OpsError, OpsSession
+
+__all__ = [
+    "CHECKLIST",
+    "follow_up",
+    "get_inspection",
+    "list_inspections",
+    "perform_inspection",
+    "plan_inspection",
+]
+
+T = ops_tables.inspections
+CHECKLIST = {
+    "security": "安全保护措施（等级保护、防火墙策略、防病毒与加固）",
+    "sharing": "信息共享（数据规范执行、按时报送、纠错）",
+    "frontend": "交换前置系统运行保障（部署、容量、心跳）",
+    "organisation": "组织机构与人员落实（人员备案、主备制、培训）",
+    "rules": "运行维护制度（运行维护责任制与管理制度）",
+    "plans": "应急预案制定与演练",
+}
+RESULTS = ("pass", "fail", "na")
+
+
+def _dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "province": row.province,
+        "kind": row.kind,
+        "kind_zh": {"scheduled": "定期检查", "spot": "抽检"}[row.kind],
+        "planned_on": row.planned_on.isoformat(),
+        "performed_at": utc(row.performed_at).isoformat() if row.performed_at else None,
+        "inspector": row.inspector,
+        "checklist": row.checklist,
+        "failed_items": [
+            item for item, value in (row.checklist or {}).items() if value.get("result") == "fail"
+        ],
+        "findings": row.findings,
+        "follow_up": row.follow_up,
+        "follow_up_due": row.follow_up_due.isoformat() if row.follow_up_due else None,
+        "followed_up_at": utc(row.followed_up_at).isoformat() if row.followed_up_at else None,
+        "status": row.status,
+    }
+
+
+def plan_inspection(session: OpsSession, province: str, kind: str, planned_on: dt.date) -> dict[str, Any]:
+    session.actor.check_national()
+    if kind not in ("scheduled", "spot"):
+        raise OpsError(
+            "E-OPS-INSPECTION-KIND",
+            "检查方式应为 scheduled（定期）或 spot（抽检）",
+            "kind must be scheduled or spot",
+        )
+    inspection_id = session.connection.execute(
+        insert(T).returning(T.c.id),
+        {
+            "province": province,
+            "kind": kind,
+            "planned_on": planned_on,
+            "inspector": session.actor.account,
+            "checklist": {},
+            "status": "planned",
+            "created_at": session.now(),
+        },
+    ).scalar_one()
+    session.changed(
+        "ops.inspection.plan", f"inspection:{inspection_id}", {"province": province, "kind": kind}
+    )
+    return get_inspection(session.connection, int(inspection_id))
+
+
+def perform_inspection(
+    session: OpsSession,
+    inspection_id: int,
+    results: Mapping[str, Mapping[str, str]],
+    findings: str,
+    *,
+    follow_up_text: str = "",
+    follow_up_due: dt.date | None = None,
+) -> dict[str, Any]:
+    """Record the result of every checklist item (each must be answered) and the findings."""
+    session.actor.check_national()
+    get_inspection(session.connection, inspection_id)
+    unknown = set(results) - set(CHECKLIST)
+    unanswered = set(CHECKLIST) - set(results)
+    bad = [item for item, value in results.items() if value.get("result") not in RESULTS]
+    if unknown or unanswered or bad:
+        raise OpsError(
+            "E-OPS-CHECKLIST",
+            f"检查表须逐项填写 pass/fail/na；未填：{'、'.join(sorted(unanswered)) or '无'}；未知：{'、'.join(sorted(unknown)) or '无'}",
+            f"every checklist item needs pass/fail/na (missing {sorted(unanswered)}, unknown {sorted(unknown)}, invalid {bad})",
+        )
+    session.connection.execute(
+        update(T)
+        .where(T.c.id == inspection_id)
+        .values(
+            checklist={k: dict(v) for k, v in results.items()},
+            findings=findings,
+            follow_up=follow_up_text,
+            follow_up_due=follow_up_due,
+            performed_at=session.now(),
+            inspector=session.actor.account,
+            status="done",
+        )
+    )
+    session.changed(
+        "ops.inspection.perform",
+        f"inspection:{inspection_id}",
+        {"failed": [k for k, v in results.items() if v.get("result") == "fail"]},
+    )
+    return get_inspection(session.connection, inspection_id)
+
+
+def follow_up(session: OpsSession, inspection_id: int, note: str) -> dict[str, Any]:
+    session.actor.check_national()
+    current = get_inspection(session.connection, inspection_id)
+    if current["status"] != "done":
+        raise OpsError(
+            "E-OPS-WORKFLOW", "检查完成后才能登记整改跟踪", "follow up a performed inspection", 409
+        )
+    text = (current["follow_up"] + "\n" + note).strip()
+    session.connection.execute(
+        update(T)
+        .where(T.c.id == inspection_id)
+        .values(follow_up=text, followed_up_at=session.now(), status="followed_up")
+    )
+    session.changed("ops.inspection.follow_up", f"inspection:{inspection_id}", {})
+    return get_inspection(session.connection, inspection_id)
+
+
+def get_inspection(connection: Connection, inspection_id: int) -> dict[str, Any]:
+    row = connection.execute(select(T).where(T.c.id == inspection_id)).first()
+    if row is None:
+        raise OpsError(
+            "E-OPS-NOT-FOUND", f"检查 {inspection_id} 不存在", f"no inspection {inspection_id}", 404
+        )
+    return _dict(row)
+
+
+def list_inspections(connection: Connection, province: str | None = None) -> list[dict[str, Any]]:
+    where = [T.c.province == province] if province is not None else []
+    return [
+        _dict(r)
+        for r in connection.execute(select(T).where(*where).order_by(T.c.planned_on.desc(), T.c.id.desc()))
+    ]

@@ -1,0 +1,63 @@
+"""The hub's side of network availability (Art. 18): can the hub reach each node?
+
+For every node with an address in ``hub.ops.node_probe_urls`` (e.g. the node's local
+``/healthz``, reachable over the government extranet), ``probe_nodes`` sends one GET and stores the
+outcome in ``ops_probes``; the network availability counts these beside the node's own attempts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+
+import httpx
+from sqlalchemy import Engine, insert, select
+
+from ggzy.hub.models import nodes, ops_tables
+from ggzy.settings import OpsSettings
+
+__all__ = ["probe_nodes"]
+
+
+def probe_nodes(
+    engine: Engine,
+    settings: OpsSettings,
+    *,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    http: httpx.Client | None = None,
+) -> list[dict[str, object]]:
+    with engine.connect() as connection:
+        provinces = dict(connection.execute(select(nodes.c.node_id, nodes.c.province)).all())
+    rows: list[dict[str, object]] = []
+    client = http or httpx.Client(timeout=settings.notify_timeout_seconds)
+    try:
+        for node_id, url in sorted(settings.node_probe_urls.items()):
+            if node_id not in provinces:
+                continue
+            started = time.perf_counter()
+            error: str | None = None
+            try:
+                response = client.get(url)
+                ok = response.status_code < 400
+                if not ok:
+                    error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"[:500]
+            rows.append(
+                {
+                    "node_id": node_id,
+                    "province": provinces[node_id],
+                    "at": now(),
+                    "ok": ok,
+                    "latency_ms": (time.perf_counter() - started) * 1000,
+                    "error": error,
+                }
+            )
+    finally:
+        if http is None:
+            client.close()
+    if rows:
+        with engine.begin() as connection:
+            connection.execute(insert(ops_tables.probes), rows)
+    return rows

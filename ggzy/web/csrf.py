@@ -1,0 +1,131 @@
+"""CSRF protection for every form and every state-changing call made with the session cookie.
+
+The token is an HMAC (key outside the database) of what the browser proves it holds: the session
+(its token hash) once signed in, a random pre-session cookie before. A page puts it in a hidden
+``csrf_token`` field; a script sends it as ``X-CSRF-Token`` (``GET /auth/api/me`` returns it).
+
+Which requests are checked (a pure ASGI middleware, before any route runs):
+
+- unsafe methods (not GET/HEAD/OPTIONS) that carry the session cookie: always;
+- form submissions (urlencoded or multipart) without it: against the pre-session cookie, so
+  that a sign-in form cannot be submitted from another site (login CSRF);
+- anything else (no cookie, a JSON or XML body: node signatures, intake tokens, bearer tokens)
+  passes untouched — a browser never adds those credentials by itself.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ggzy.security.sessions import hash_token
+
+__all__ = ["CSRF_FIELD", "CSRF_HEADER", "PRE_COOKIE", "SESSION_COOKIE", "CsrfMiddleware", "binding_of"]
+
+SESSION_COOKIE = "ggzy_session"
+PRE_COOKIE = "ggzy_pre"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+MAX_FORM_BYTES = 1024 * 1024
+
+
+def _cookies(scope: Scope) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed Cookie header proves nothing
+                return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+def binding_of(session_token: str | None, pre_token: str | None) -> str | None:
+    """What a CSRF token is bound to: the session if there is one, else the pre-session cookie."""
+    if session_token:
+        return "s:" + hash_token(session_token)
+    if pre_token:
+        return "p:" + pre_token
+    return None
+
+
+class CsrfMiddleware:
+    def __init__(
+        self, app: ASGIApp, token_for: Callable[[str], str], refuse: Callable[[Scope], ASGIApp]
+    ) -> None:
+        self.app = app
+        self.token_for = token_for
+        self.refuse = refuse
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _SAFE:
+            await self.app(scope, receive, send)
+            return
+        headers = {name.lower(): value for name, value in scope.get("headers", [])}
+        content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
+        is_form = content_type.startswith(_FORMS)
+        cookies = _cookies(scope) if b"cookie" in headers else {}
+        session = cookies.get(SESSION_COOKIE)
+        if not session and not is_form:
+            await self.app(scope, receive, send)
+            return
+        binding = binding_of(session, cookies.get(PRE_COOKIE))
+        expected = self.token_for(binding) if binding else None
+        given = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1")
+        replay: list[Message] = []
+        if not given and is_form:
+            body, replay = await _read_all(receive)
+            if body is None:
+                await self.refuse(scope)(scope, receive, send)
+                return
+            given = _form_field(body, content_type)
+        if expected is None or not given or not hmac.compare_digest(given, expected):
+            await self.refuse(scope)(scope, receive, send)
+            return
+        if replay:
+            pending = list(replay)
+
+            async def replayed() -> Message:
+                return pending.pop(0) if pending else await receive()
+
+            await self.app(scope, replayed, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _read_all(receive: Receive) -> tuple[bytes | None, list[Message]]:
+    messages: list[Message] = []
+    size = 0
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return b"".join(chunks), messages
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM_BYTES:
+            return None, messages
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), messages
+
+
+def _form_field(body: bytes, content_type: str) -> str:
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(CSRF_FIELD, [])
+        return values[0] if values else ""
+    # multipart: find the part named csrf_token (forms with files put the token first)
+    marker = f'name="{CSRF_FIELD}"'.encode()
+    at = body.find(marker)
+    if at < 0:
+        return ""
+    start = body.find(b"\r\n\r\n", at)
+    end = body.find(b"\r\n", start + 4)
+    return body[start + 4 : end].decode("latin-1").strip() if start >= 0 and end >= 0 else ""

@@ -1,0 +1,171 @@
+"""The portal in real headless Chromium: sign-in with TOTP, who sees what, charts, timeline, export.
+
+Screenshots of every page land in ``test-artifacts/browser/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser_world import CHROMIUM, LiveHub, live_hub, open_as, require_browser, screenshot
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from ggzy.hub.models import records
+from ggzy.spec import InfoClass, load_spec
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveHub]:
+    require_browser()
+    yield from live_hub(tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def browser(hub: LiveHub) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page_as(browser: Any, hub: LiveHub) -> Iterator[Callable[[str, str], Any]]:
+    pages: list[Any] = []
+
+    def make(who: str, target: str) -> Any:
+        pages.append(open_as(browser, hub, who, target))
+        return pages[-1]
+
+    yield make
+    for page in pages:
+        page.context.close()
+
+
+def test_an_operator_signs_in_with_totp_and_sees_every_province(
+    hub: LiveHub, page_as: Callable[[str, str], Any]
+) -> None:
+    page = page_as("op", "/portal/overview")
+    assert page.url.endswith("/portal/overview")
+    assert page.locator("#province-grid tbody tr").count() == 31
+    assert page.locator("#province-grid").get_by_text("福建省").count() == 1
+    assert page.locator(".portal-nav a").all_inner_texts() == ["总览", "交易查询", "反馈查询"]
+    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
+    screenshot(page, "overview")
+
+
+def test_a_province_operator_sees_only_its_province(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
+    page = page_as("op44", "/portal/overview")
+    assert page.locator("#province-grid tbody tr").count() == 1
+    assert "广东省" in page.locator("#province-grid").inner_text()
+    assert "福建省" not in page.content()
+    screenshot(page, "overview-province-44")
+    response = page.goto(hub.base + "/portal/provinces/35")
+    assert response.status == 403
+    assert "无权查看福建省的数据" in page.content()
+
+
+def test_an_auditor_sees_no_business_data(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
+    page = page_as("audit", "/portal")
+    assert page.url.endswith("/portal/audit")  # the auditor lands on the audit log
+    assert page.locator(".portal-nav a").all_inner_texts() == ["审计"]
+    assert page.locator("#audit-entries tbody tr").count() > 0
+    page.click("#chain-status a")
+    assert "审计链完整" in page.locator("#chain-status").inner_text()
+    screenshot(page, "audit")
+    for path in ("/portal/overview", "/portal/provinces/35", "/portal/trade", "/portal/feedback"):
+        response = page.goto(hub.base + path)
+        assert response.status == 403, path
+        assert "E-AUTH-FORBIDDEN" in page.content()
+        assert "福建省" not in page.content()
+    screenshot(page, "auditor-refused")
+
+
+def test_an_administrator_sees_no_business_data_and_no_audit_log(
+    hub: LiveHub, page_as: Callable[[str, str], Any]
+) -> None:
+    page = page_as("admin", "/portal")
+    assert page.url.endswith("/portal/admin")
+    assert page.locator(".portal-nav a").all_inner_texts() == ["系统管理"]
+    assert page.locator("#accounts tbody tr").count() == 4 and page.locator("#nodes tbody tr").count() == 2
+    screenshot(page, "admin")
+    for path in ("/portal/overview", "/portal/feedback", "/portal/trade", "/portal/audit"):
+        response = page.goto(hub.base + path)
+        assert response.status == 403, path
+        assert "#audit-entries" not in page.content() and "province-grid" not in page.content()
+
+
+def test_charts_render_with_the_simulated_month(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
+    page = page_as("op", "/portal/provinces/35?from=2026-10-01&to=2026-10-30")
+    page.wait_for_selector("[data-rendered=true]")
+    assert page.locator("[data-rendered=true]").count() >= 5  # four charts and the node's history
+    plotted = page.evaluate(
+        """() => {
+            const chart = window.echarts.getInstanceByDom(document.getElementById('chart-volumes'));
+            return chart.getOption().series.flatMap(s => s.data).reduce((a, b) => a + b, 0);
+        }"""
+    )
+    assert plotted == sum(r["records"] for r in hub.world.receipts["fj-01"]) > 0
+    assert page.locator("#chart-volumes canvas").count() >= 1
+    screenshot(page, "province-35")
+
+
+def _simulated_trade(hub: LiveHub) -> tuple[str, set[str]]:
+    spec = load_spec()
+    with hub.world.state.engine.connect() as connection:
+        sections = connection.execute(
+            select(records.c.deal_code, records.c.data).where(records.c.table_name == "SECTION")
+        ).all()
+    lots = Counter(row.data["TENDER_PROJECT_CODE"] for row in sections)
+    for row in sections:
+        if lots[row.data["TENDER_PROJECT_CODE"]] != 1:
+            continue
+        project = row.data["TENDER_PROJECT_CODE"][:-3]
+        stages = {
+            result["table"]
+            for receipts in hub.world.receipts.values()
+            for receipt in receipts
+            for result in receipt["results"]
+            if result["outcome"] == "accepted"
+            and result["key"].startswith(project)
+            and spec.tables[result["table"]].stage is not None
+            and spec.tables[result["table"]].info_class is InfoClass.TRADE
+        }
+        if {"PROJECT", "CONTRACT_PERFORMANCE"} <= stages:
+            return row.deal_code, stages
+    pytest.fail("no complete single-lot trade in the simulated month")
+
+
+def test_the_timeline_shows_all_stages_of_a_simulated_trade(
+    hub: LiveHub, page_as: Callable[[str, str], Any]
+) -> None:
+    deal_code, stages = _simulated_trade(hub)
+    page = page_as("op", "/portal/trade")
+    page.fill("#q", deal_code)
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_selector("#timeline")
+    shown = set(page.locator("#timeline > li").evaluate_all("items => items.map(i => i.dataset.table)"))
+    assert shown >= stages
+    screenshot(page, "trade-timeline")
+
+
+def test_the_xlsx_export_downloads_and_opens(
+    hub: LiveHub, page_as: Callable[[str, str], Any], tmp_path: Path
+) -> None:
+    page = page_as("op", "/portal/feedback?from=2026-10-01&to=2026-10-30")
+    assert page.locator("#rejections tbody tr").count() > 1
+    screenshot(page, "feedback")
+    with page.expect_download() as download:
+        page.click("#export")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    sheet = load_workbook(saved, read_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "接收时间（北京时间）" and len(rows) > 1
+    assert saved.suffix == ".xlsx"

@@ -1,0 +1,111 @@
+"""Helpers of the operations tests: a migrated hub database, its audit chain, heartbeats at chosen times."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, update
+
+from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat
+from ggzy.hub.models import node_heartbeats, nodes
+from ggzy.hub.registry import add_node
+from ggzy.ops.periods import SHANGHAI
+from ggzy.ops.session import Actor, OpsSession
+from ggzy.security.audit import AuditLog
+from ggzy.settings import OpsSettings
+
+NATIONAL = Actor("national-op", "operator")
+
+
+def shanghai(*parts: int) -> dt.datetime:
+    """A Beijing wall time as aware UTC."""
+    return dt.datetime(*parts, tzinfo=SHANGHAI).astimezone(dt.UTC)  # type: ignore[misc]
+
+
+@dataclass
+class Clock:
+    now: dt.datetime
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@dataclass
+class OpsDb:
+    engine: Engine
+    audit: AuditLog
+    clock: Clock
+    settings: OpsSettings = field(default_factory=lambda: OpsSettings(heartbeat_seconds=600))
+
+    def session(self, connection: Any, actor: Actor = NATIONAL) -> OpsSession:
+        return OpsSession(connection, self.audit, actor, self.settings, self.clock)
+
+    def run(self, fn: Callable[[OpsSession], Any], actor: Actor = NATIONAL) -> Any:
+        with self.engine.begin() as connection:
+            return fn(self.session(connection, actor))
+
+    def add_node(self, node_id: str, province: str, created_at: dt.datetime) -> None:
+        with self.engine.begin() as connection:
+            add_node(connection, node_id, province)
+            connection.execute(update(nodes).where(nodes.c.node_id == node_id).values(created_at=created_at))
+
+    def beat(self, node_id: str, province: str, at: dt.datetime, **options: Any) -> None:
+        with self.engine.begin() as connection:
+            record_heartbeat(connection, node_id, province, _report(at, **options), at)
+
+    def beats(
+        self, node_id: str, province: str, start: dt.datetime, end: dt.datetime, **options: Any
+    ) -> None:
+        """A beat every ``heartbeat_seconds`` in [start, end), stored as ``record_heartbeat`` stores one."""
+        step = dt.timedelta(seconds=self.settings.heartbeat_seconds)
+        rows = []
+        moment = start
+        while moment < end:
+            report = _report(moment, **options)
+            platform = report.platform
+            rows.append(
+                {
+                    "node_id": node_id,
+                    "province": province,
+                    "received_at": moment,
+                    "version": report.version,
+                    "queue_depths": report.queues,
+                    "oldest_unsent_seconds": report.oldest_unsent(),
+                    "disk_used_ratio": report.disk.used_ratio if report.disk else None,
+                    "failed_attempts": report.link.failed,
+                    "total_attempts": report.link.total,
+                    "platform_ok": platform.ok if platform is not None and platform.configured else None,
+                    "last_error": None,
+                    "payload": report.model_dump(mode="json"),
+                }
+            )
+            moment += step
+        with self.engine.begin() as connection:
+            connection.execute(insert(node_heartbeats), rows)
+
+
+def _report(
+    at: dt.datetime,
+    *,
+    failed: int = 0,
+    total: int = 0,
+    since: dt.datetime | None = None,
+    platform_ok: bool | None = None,
+    disk: float | None = None,
+    oldest_unsent: dict[str, float | None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> HeartbeatReport:
+    return HeartbeatReport.model_validate(
+        {
+            "version": "test",
+            "queues": {"1": {}, "2": {}},
+            "oldest_unsent_seconds": oldest_unsent or {},
+            "disk": {"used_ratio": disk} if disk is not None else None,
+            "link": {"failed": failed, "total": total, "since": (since or at).isoformat()},
+            "platform": {"configured": platform_ok is not None, "ok": platform_ok},
+            **(extra or {}),
+        }
+    )

@@ -1,0 +1,145 @@
+"""The operations API: real permission checks, province scope, audit, exports, and the signed node routes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from ggzy.hub.app import HubState, create_app
+from ggzy.hub.models import audit_log
+from ggzy.hub.registry import add_node
+from ggzy.protocol import HubClient
+from ggzy.security.permissions import Principal, Role
+from ggzy.settings import HubSettings
+
+NATIONAL = Principal("national", Role.OPERATOR)
+FUJIAN = Principal("fj-op", Role.OPERATOR, province="35")
+AUDITOR = Principal("auditor", Role.AUDITOR)
+
+
+@dataclass
+class Api:
+    http: TestClient
+    state: HubState
+    who: list[Principal | None]
+    node_client: HubClient
+
+    def act_as(self, principal: Principal | None) -> None:
+        self.who[0] = principal
+
+
+@pytest.fixture
+def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
+    app = create_app(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+    who: list[Principal | None] = [NATIONAL]
+    app.state.authenticate = lambda request: who[0]
+    state: HubState = app.state.hub
+    with TestClient(app) as http:
+        with state.engine.begin() as connection:
+            node = add_node(connection, "fj-01", "35")
+        client = HubClient(
+            "http://testserver", node.node_id, bytes.fromhex(node.key), transport=http._transport
+        )
+        yield Api(http, state, who, client)
+        client.close()
+    state.engine.dispose()
+
+
+FAULT = {
+    "province": "35",
+    "title": "机房停电",
+    "classification": "power",
+    "started_at": "2026-11-05T10:00:00+08:00",
+    "ended_at": "2026-11-05T11:00:00+08:00",
+    "cause": "市电中断",
+    "corrective_actions": "加装UPS",
+}
+
+
+def test_without_sign_in_every_route_refuses(api: Api) -> None:
+    api.act_as(None)
+    answer = api.http.get("/api/v1/ops/incidents")
+    assert answer.status_code == 401 and answer.json()["error"]["code"] == "E-AUTH-REQUIRED"
+
+
+def test_the_auditor_role_holds_no_operations_permission(api: Api) -> None:
+    api.act_as(AUDITOR)
+    answer = api.http.get("/api/v1/ops/incidents")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "E-AUTH-FORBIDDEN"
+
+
+def test_a_province_acts_for_itself_only(api: Api) -> None:
+    api.act_as(FUJIAN)
+    filed = api.http.post("/api/v1/ops/incidents", json=FAULT)
+    assert filed.status_code == 201 and filed.json()["province"] == "35"
+    other = api.http.post("/api/v1/ops/incidents", json={**FAULT, "province": "11"})
+    assert other.status_code == 403 and other.json()["error"]["code"] == "E-OPS-SCOPE"
+    assert api.http.get("/api/v1/ops/incidents", params={"province": "11"}).status_code == 403
+    api.act_as(NATIONAL)
+    api.http.post("/api/v1/ops/incidents", json={**FAULT, "province": "11"})
+    api.act_as(FUJIAN)
+    assert {i["province"] for i in api.http.get("/api/v1/ops/incidents").json()["data"]} == {"35"}
+    # a province's staff cannot judge provinces: no inspections, no orders
+    planned = api.http.post(
+        "/api/v1/ops/inspections", json={"province": "35", "kind": "spot", "planned_on": "2026-12-01"}
+    )
+    assert planned.status_code == 403
+    with api.state.engine.connect() as connection:
+        accounts = (
+            connection.execute(select(audit_log.c.account).where(audit_log.c.action == "ops.fault.report"))
+            .scalars()
+            .all()
+        )
+    assert accounts == ["fj-op", "national"]
+
+
+def test_the_workflow_and_roster_over_http(api: Api) -> None:
+    api.act_as(FUJIAN)
+    incident = api.http.post("/api/v1/ops/incidents", json=FAULT).json()
+    handling = api.http.post(f"/api/v1/ops/incidents/{incident['id']}/status", json={"status": "handling"})
+    assert handling.json()["status"] == "handling" and handling.json()["handling_at"]
+    back = api.http.post(f"/api/v1/ops/incidents/{incident['id']}/status", json={"status": "handling"})
+    assert back.status_code == 409 and back.json()["error"]["code"] == "E-OPS-WORKFLOW"
+    person = {"name": "张三", "phone": "0591-1", "mobile": "138", "email": "zs@fj.example"}
+    assert api.http.put("/api/v1/ops/roster/35/duty/primary", json=person).status_code == 200
+    gaps = api.http.get("/api/v1/ops/roster/35/gaps").json()
+    assert gaps["complete"] is False and "duty" not in {g["post"] for g in gaps["gaps"]}
+    assert api.http.get("/api/v1/ops/roster/35/history").json()["data"][0]["after"]["name"] == "张三"
+
+
+def test_the_assessment_exports_to_pdf_and_xlsx(api: Api) -> None:
+    answer = api.http.get("/api/v1/ops/assessment", params={"period": "2026-11", "province": "35"})
+    indicators = {i["key"]: i for i in answer.json()["data"][0]["indicators"]}
+    assert indicators["pass_rate"]["evidence"].startswith("/api/v1/ops/stats?province=35")
+    assert api.http.get(indicators["pass_rate"]["evidence"]).status_code == 200  # the evidence link works
+    pdf = api.http.get("/api/v1/ops/assessment", params={"period": "2026-11", "format": "pdf"})
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
+    xlsx = api.http.get("/api/v1/ops/notices", params={"format": "xlsx"})
+    assert xlsx.status_code == 200 and xlsx.content.startswith(b"PK")
+    bad = api.http.get("/api/v1/ops/assessment", params={"period": "2026-13"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "E-REQ-PERIOD"
+
+
+def test_the_node_reads_its_conditions_and_reports_a_drill_signed(api: Api) -> None:
+    conditions = api.node_client.ops_conditions()
+    codes = {f["code"] for f in conditions["findings"]}
+    assert conditions["province"] == "35" and "OPS-ROSTER_COMPLETE" in codes and "OPS-DRILL_HELD" in codes
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    drill: dict[str, Any] = {
+        "held_on": today,
+        "scenario": "链路中断",
+        "recovery_seconds": 12.5,
+        "data_loss_records": 0,
+    }
+    recorded = api.node_client.report_drill(drill)
+    assert recorded["origin"] == "tool" and recorded["province"] == "35"
+    assert "OPS-DRILL_HELD" not in {f["code"] for f in api.node_client.ops_conditions()["findings"]}
+    unsigned = api.http.get("/api/v1/ops/node/conditions")
+    assert unsigned.status_code == 401

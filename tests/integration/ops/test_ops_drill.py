@@ -1,0 +1,110 @@
+"""``ggzy drill hub-outage`` for real: a hub process, a ``ggzy node run`` process, intake going on
+while the drill command cuts the node's link; the backlog drains after the cut and nothing is lost.
+
+What would catch a broken drill: if the cut did not reach the running node, the records enqueued
+during it would be uploaded at once (``backlog_at_restore`` 0, no failed attempts); if the drill did
+not wait for the backlog, ``waiting_after`` would not be 0; the hub's stored records are counted
+independently of the drill's own reconciliation.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
+
+import pytest
+from nodeproc import (
+    NodeProcess,
+    as_realtime,
+    hub_record_keys,
+    new_records,
+    node_settings,
+    outbox_states,
+    register,
+    running_hub,
+    simulated,
+    wait_for,
+    write_config,
+)
+from sqlalchemy import select
+
+from ggzy.hub.models import ops_tables
+from ggzy.node.context import build_context
+from ggzy.node.link_control import link_cut_until
+from ggzy.store import make_engine
+
+OUTAGE_SECONDS = 3
+
+
+@pytest.mark.slow
+def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing(tmp_path: Path) -> None:
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "node").mkdir()
+    stream = simulated(3, 6)
+    before, during = stream[:30], stream[30:70]
+    with running_hub(tmp_path / "hub") as hub:
+        node = register(hub.db_url, "fj-01", [3])
+        settings = node_settings(tmp_path / "node", hub.base_url, node, heartbeat_seconds=1.0)
+        config = write_config(settings, tmp_path / "node" / "node.toml")
+        intake = build_context(settings)  # this process plays intake; the node process uploads
+        process = NodeProcess(config, tmp_path / "node" / "node.log")
+        try:
+            intake.outbox.enqueue(new_records(before))
+            process.start()
+            wait_for(
+                lambda: outbox_states(intake) == {"accepted": len(before)},
+                60,
+                message="first records accepted",
+            )
+            environment = {k: v for k, v in os.environ.items() if not k.startswith("GGZY_")}
+            drill = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "ggzy.cli",
+                    "drill",
+                    "hub-outage",
+                    "--config",
+                    str(config),
+                    "--seconds",
+                    str(OUTAGE_SECONDS),
+                    "--drain-timeout",
+                    "60",
+                    "--participant",
+                    "张三",
+                ],
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            wait_for(lambda: link_cut_until(intake.engine) is not None, 30, message="the drill cut the link")
+            intake.outbox.enqueue(
+                new_records(during[:30]) + new_records(as_realtime(during[30:]), published_now=True)
+            )
+            output, _ = drill.communicate(timeout=120)
+            text = output.decode()
+            assert drill.returncode == 0, text + process.log_tail()
+            assert outbox_states(intake) == {"accepted": len(before) + len(during)}
+        finally:
+            process.kill()
+            intake.engine.dispose()
+        stored = {(table, key) for table, key, _version, _batch in hub_record_keys(hub.db_url)}
+        engine = make_engine(hub.db_url)
+        try:
+            with engine.connect() as connection:
+                (recorded,) = connection.execute(select(ops_tables.drills)).all()
+        finally:
+            engine.dispose()
+    assert len(stored) == len(before) + len(during)
+    assert "通过" in text and "数据丢失" in text
+    detail = recorded.detail
+    assert recorded.origin == "tool" and recorded.province == "35" and recorded.participants == ["张三"]
+    assert recorded.data_loss_records == 0 and detail["waiting_after"] == 0 and detail["missing_at_hub"] == 0
+    assert detail["backlog_at_restore"] >= len(during)  # the running node really could not upload
+    assert detail["failed_attempts"] > 0
+    assert OUTAGE_SECONDS <= detail["outage_seconds"] < OUTAGE_SECONDS + 2
+    assert recorded.recovery_seconds >= detail["outage_seconds"] and detail["drain_seconds"] is not None
