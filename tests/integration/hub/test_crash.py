@@ -138,7 +138,7 @@ def test_kill_9_mid_upload_never_loses_or_duplicates_an_acknowledged_record(
     records = node_records(PROVINCE, SEED, transactions=22, error_rate=0.05)[: BATCH_SIZE * BATCHES]
     assert len(records) == BATCH_SIZE * BATCHES, "the simulation gives enough records"
     planned = [(f"crash-{n:03d}", records[n * BATCH_SIZE : (n + 1) * BATCH_SIZE]) for n in range(BATCHES)]
-    watch = make_engine(db_url)
+    watch = make_engine(db_url)  # the killer's view of the database, to see a batch committed
     with running_hubs(db_url, tmp_path) as [hub]:
         node = register_node(db_url, "fj-01", PROVINCE, SEED)
         killer = Killer(hub, watch)
@@ -161,7 +161,7 @@ def test_kill_9_mid_upload_never_loses_or_duplicates_an_acknowledged_record(
                     acknowledged.append(uploader.upload(batch_id, batch))
             finally:
                 killer.wait()  # no restart may outlive the test's hub
-    watch.dispose()
+                watch.dispose()
 
     assert len(killer.done) == KILLS
     timer_kills = [k for k in killer.done if k.mode == "timer"]
