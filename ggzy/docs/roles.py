@@ -29,11 +29,15 @@ def render_roles() -> str:
     for permission in Permission:
         marks = " | ".join("✔" if permission in ROLE_PERMISSIONS[r] else "" for r in Role)
         lines.append(f"| `{permission.value}` | {marks} |\n")
-    lines.append("\n## Command line\n\nEvery command checks the signed-in person (`ggzy login`) before it runs.\n\n")
+    lines.append(
+        "\n## Command line\n\nEvery command checks the signed-in person (`ggzy login`) before it runs.\n\n"
+    )
     lines.append("| command function | permission |\n|---|---|\n")
     for name, permission in sorted(CLI_PERMISSIONS.items()):
         lines.append(f"| {_command(name)} | `{permission.value}` |\n")
-    lines.append("\nCommands that need no signed-in person, and why:\n\n| command function | reason |\n|---|---|\n")
+    lines.append(
+        "\nCommands that need no signed-in person, and why:\n\n| command function | reason |\n|---|---|\n"
+    )
     for name, reason in sorted(CLI_EXEMPTIONS.items()):
         lines.append(f"| {_command(name)} | {reason} |\n")
     return "".join(lines)
