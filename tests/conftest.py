@@ -115,6 +115,7 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     monkeypatch.setenv("GGZY_SESSION_FILE", str(tmp_path / "cli-session.json"))
     get_settings.cache_clear()
     caller = Caller(source="test", request_id="-")
+    pending: dict[str, dict[str, str]] = {}  # one-time passwords not used yet, per database
 
     def sign_in(
         role: str, *, db: str | None = None, config: Path | None = None, province: str | None = None
@@ -127,12 +128,14 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
                 from ggzy.node.context import MIGRATIONS
             upgrade(target.engine, MIGRATIONS)
             service = target.service
-            passwords: dict[str, str] = {}
+            passwords = pending.setdefault(target.name, {})
             if service.count() == 0:
-                passwords = service.bootstrap(
-                    NewAccount("t-admin", "测试管理员", Role.SYSADMIN, staff_number="T1"),
-                    NewAccount("t-audit", "测试审计员", Role.AUDITOR, staff_number="T2"),
-                    caller,
+                passwords.update(
+                    service.bootstrap(
+                        NewAccount("t-admin", "测试管理员", Role.SYSADMIN, staff_number="T1"),
+                        NewAccount("t-audit", "测试审计员", Role.AUDITOR, staff_number="T2"),
+                        caller,
+                    )
                 )
             wanted = Role(role)
             account = {Role.SYSADMIN: "t-admin", Role.AUDITOR: "t-audit"}.get(wanted, f"t-op{province or ''}")
@@ -144,7 +147,7 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
                 passwords[account] = service.create(admin, new, caller)
             if account not in passwords:
                 raise AssertionError(f"{account} is signed in already in this test")
-            token = complete_sign_in(service, account, passwords[account], kind="cli")
+            token = complete_sign_in(service, account, passwords.pop(account), kind="cli")
             SessionFile().save(target.name, token, account)
             return account
         finally:

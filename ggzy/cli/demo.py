@@ -200,6 +200,10 @@ def demo_command(
     out.print(
         f"  节点接收接口      http://127.0.0.1:{node_port}/api/v1/records    投递目录 {node_dir / 'inbox'}"
     )
+    out.print(
+        f"  人员  命令行查询前先建账号并登录：.venv/bin/ggzy admin bootstrap … --db {hub_db}；"
+        f".venv/bin/ggzy login --db {hub_db}（见 README）"
+    )
     out.print(f"  统计  .venv/bin/ggzy hub stats --db {hub_db}")
     out.print(f"  节点  .venv/bin/ggzy node status --config {workdir / 'node.toml'}")
     out.print(f"  退回  .venv/bin/ggzy node rejects --config {workdir / 'node.toml'}")

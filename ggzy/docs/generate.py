@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ggzy.docs.roles import render_roles
 from ggzy.spec import Domain, load_spec
 from ggzy.validation import RULES, Layer
 
@@ -86,7 +87,7 @@ def render_rules() -> str:
     return "".join(lines)
 
 
-GENERATED = {"spec.md": render_spec, "rules.md": render_rules}
+GENERATED = {"spec.md": render_spec, "rules.md": render_rules, "roles.md": render_roles}
 
 
 def write_all(docs: Path) -> list[Path]:

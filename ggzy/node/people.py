@@ -18,10 +18,11 @@ from ggzy.security.audit import AuditEntry
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.settings import SecuritySettings
 from ggzy.web import caller_of, install_people_layer
+from ggzy.web.routing import PeopleRoute
 
 __all__ = ["install_node_people", "router"]
 
-router = APIRouter(prefix="/api/v1/people", tags=["people"])
+router = APIRouter(prefix="/api/v1/people", tags=["people"], route_class=PeopleRoute)
 
 
 def install_node_people(app: FastAPI, ctx: NodeContext, security: SecuritySettings) -> None:

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from ggzy.security.accounts import AccountInfo, NewAccount
 from ggzy.security.permissions import Permission, Principal, Role, require
 from ggzy.web.layer import caller_of, people_of
+from ggzy.web.routing import PeopleRoute
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1/people/accounts", tags=["accounts"])
+router = APIRouter(prefix="/api/v1/people/accounts", tags=["accounts"], route_class=PeopleRoute)
 Manager = Annotated[Principal, Depends(require(Permission.ACCOUNTS_MANAGE))]
 AccountName = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9._-]{2,64}$")]
 

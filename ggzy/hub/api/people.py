@@ -25,8 +25,9 @@ from ggzy.security.audit import AuditEntry
 from ggzy.security.crypto import Digest
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.layer import caller_of
+from ggzy.web.routing import PeopleRoute
 
-router = APIRouter(prefix="/api/v1/people", tags=["people"])
+router = APIRouter(prefix="/api/v1/people", tags=["people"], route_class=PeopleRoute)
 
 Province = Annotated[
     str | None, Query(pattern=r"^\d{2}$", description="省份代码（两位）；省级账号只能看本省")
