@@ -448,6 +448,35 @@ def plan_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     out.print(_table("应急预案", ["编号", "省份", "版本", "名称", "生效", "启动程序", "关闭程序"], rows))
 
 
+@plan_app.command("activate")
+@cli_permission(Permission.OPS_WRITE)
+def plan_activate(
+    plan_id: Annotated[int, typer.Argument(help="预案编号")],
+    incident: Annotated[int | None, typer.Option("--incident", help="所应对的事件编号")] = None,
+    note: Annotated[str, typer.Option("--note", help="说明")] = "",
+    db: DbOption = None,
+) -> None:
+    """按启动程序启动预案，记录启动时间（关闭时用 ggzy ops plan close）。"""
+    from ggzy.ops.preparedness import activate_plan
+
+    activation = _write(db, lambda s: activate_plan(s, plan_id, incident, note))
+    out.print(f"预案 #{plan_id} 已启动，启动记录 #{activation}")
+
+
+@plan_app.command("close")
+@cli_permission(Permission.OPS_WRITE)
+def plan_close(
+    activation_id: Annotated[int, typer.Argument(help="启动记录编号")],
+    note: Annotated[str, typer.Option("--note", help="关闭说明")] = "",
+    db: DbOption = None,
+) -> None:
+    """按关闭程序关闭一次预案启动。"""
+    from ggzy.ops.preparedness import close_activation
+
+    _write(db, lambda s: close_activation(s, activation_id, note))
+    out.print(f"启动记录 #{activation_id} 已关闭")
+
+
 @drills_app.command("add")
 @cli_permission(Permission.OPS_WRITE)
 def drill_add(

@@ -361,6 +361,27 @@ async def create_plan(request: Request, body: PlanIn) -> dict[str, Any]:
     return {"ok": True, **plan.to_dict()}
 
 
+class ActivationIn(BaseModel):
+    incident_id: int | None = Field(None, description="启动预案所应对的事件")
+    note: str = Field("", max_length=5000)
+
+
+@router.post("/plans/{plan_id}/activate", dependencies=WRITE, status_code=201, summary="按启动程序启动预案")
+async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[str, Any]:
+    from ggzy.ops.preparedness import activate_plan
+
+    activation_id = await _write(request, lambda s: activate_plan(s, plan_id, body.incident_id, body.note))
+    return {"ok": True, "activation_id": activation_id}
+
+
+@router.post("/plans/activations/{activation_id}/close", dependencies=WRITE, summary="按关闭程序关闭预案")
+async def close_plan_activation(request: Request, activation_id: int, body: ActivationIn) -> dict[str, Any]:
+    from ggzy.ops.preparedness import close_activation
+
+    await _write(request, lambda s: close_activation(s, activation_id, body.note))
+    return {"ok": True, "activation_id": activation_id}
+
+
 @router.get("/drills", dependencies=READ, summary="应急演练记录")
 async def read_drills(request: Request, province: Province = None) -> dict[str, Any]:
     from ggzy.ops.preparedness import list_drills

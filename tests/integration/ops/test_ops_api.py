@@ -143,3 +143,20 @@ def test_the_node_reads_its_conditions_and_reports_a_drill_signed(api: Api) -> N
     assert "OPS-DRILL_HELD" not in {f["code"] for f in api.node_client.ops_conditions()["findings"]}
     unsigned = api.http.get("/api/v1/ops/node/conditions")
     assert unsigned.status_code == 401
+
+
+def test_a_plan_is_filed_activated_and_closed_over_http(api: Api) -> None:
+    api.act_as(FUJIAN)
+    plan = {
+        "province": "35",
+        "title": "链路中断预案",
+        "activation_procedure": "值班员报告后启动",
+        "closing_procedure": "恢复并对账后关闭",
+    }
+    filed = api.http.post("/api/v1/ops/plans", json=plan).json()
+    activated = api.http.post(f"/api/v1/ops/plans/{filed['id']}/activate", json={"note": "链路中断"})
+    assert activated.status_code == 201
+    activation = activated.json()["activation_id"]
+    assert api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={}).status_code == 200
+    again = api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "E-OPS-WORKFLOW"

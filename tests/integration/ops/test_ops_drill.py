@@ -37,7 +37,7 @@ from ggzy.node.context import build_context
 from ggzy.node.link_control import link_cut_until
 from ggzy.store import make_engine
 
-OUTAGE_SECONDS = 3
+OUTAGE_SECONDS = 4
 
 
 @pytest.mark.slow
@@ -100,11 +100,18 @@ def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing
         finally:
             engine.dispose()
     assert len(stored) == len(before) + len(during)
-    assert "通过" in text and "数据丢失" in text
+    assert "通过" in text and "数据丢失" in text, text
     detail = recorded.detail
+    context = f"{detail}\n{text}"
     assert recorded.origin == "tool" and recorded.province == "35" and recorded.participants == ["张三"]
-    assert recorded.data_loss_records == 0 and detail["waiting_after"] == 0 and detail["missing_at_hub"] == 0
-    assert detail["backlog_at_restore"] >= len(during)  # the running node really could not upload
-    assert detail["failed_attempts"] > 0
-    assert OUTAGE_SECONDS <= detail["outage_seconds"] < OUTAGE_SECONDS + 2
-    assert recorded.recovery_seconds >= detail["outage_seconds"] and detail["drain_seconds"] is not None
+    assert (
+        recorded.data_loss_records == 0 and detail["waiting_after"] == 0 and detail["missing_at_hub"] == 0
+    ), context
+    assert detail["backlog_at_restore"] >= len(during), context  # the running node really could not upload
+    assert detail["failed_attempts"] > 0, context
+    assert OUTAGE_SECONDS <= detail["outage_seconds"] < OUTAGE_SECONDS + 10, (
+        context
+    )  # + a loaded machine's slack
+    assert recorded.recovery_seconds >= detail["outage_seconds"] and detail["drain_seconds"] is not None, (
+        context
+    )
