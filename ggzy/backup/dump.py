@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 
 __all__ = ["BackupToolError", "Snapshot", "count_rows", "load_snapshot", "pg_tool_check", "take_snapshot"]
 
@@ -224,7 +225,7 @@ def _sqlite_load(url: URL, payload: Iterable[bytes], scratch: Path | None) -> No
 def _postgres_load(url: URL, payload: Iterable[bytes]) -> None:
     engine = make_engine(url, pool_size=1)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             pg_tool_check(connection, "pg_restore")
             connection.exec_driver_sql("DROP SCHEMA IF EXISTS public CASCADE")
             connection.exec_driver_sql("CREATE SCHEMA public")

@@ -30,6 +30,7 @@ from ggzy.security.audit import AuditEntry
 from ggzy.security.cipher import SoftwareCipher, load_cipher
 from ggzy.settings import BackupSettings
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 from ggzy.store.migrate import upgrade
 
 __all__ = [
@@ -99,7 +100,7 @@ def backup_cipher(settings: BackupSettings) -> SoftwareCipher:
 def _audit(
     engine: Engine, site: Site, actor: Actor, action: str, target: str, outcome: str, **detail: Any
 ) -> None:
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         site.audit_log().append(
             connection,
             AuditEntry(
@@ -211,7 +212,7 @@ def _copy_offsite(path: Path, folder: Path, checksum: str) -> Path:
 
 def _register(engine: Engine, site: Site, manifest: dict[str, Any]) -> None:
     backups = site.backup_tables.backups
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         known = connection.execute(
             select(backups.c.id).where(backups.c.file_name == manifest["file"])
         ).first()
@@ -359,7 +360,7 @@ def verify_backup(
 def _record_verification(site: Site, actor: Actor, result: Verification) -> None:
     engine = make_engine(site.db_url)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             connection.execute(
                 insert(site.backup_tables.verifications),
                 {

@@ -20,6 +20,7 @@ from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError, NewAccount
 from ggzy.security.permissions import Permission, Principal, Role, cli_exempt, cli_permission, cli_principal
+from ggzy.store.database import writing
 
 admin_app = typer.Typer(help="系统管理员：初始化、账号管理、接收接口令牌。", no_args_is_help=True)
 account_app = typer.Typer(help="账号：新增、列表、停用、启用、改角色、重置口令、解锁。", no_args_is_help=True)
@@ -266,7 +267,7 @@ def token_add(
 
     target = _migrated(None, config, node=True)
     try:
-        with target.engine.begin() as connection:
+        with writing(target.engine) as connection:
             token = create_token(connection, api_tokens, name[:64], _actor().account, dt.datetime.now(dt.UTC))
             _token_audit(target, connection, "token.add", name)
     except Exception as exc:
@@ -331,7 +332,7 @@ def token_revoke(name: str, config: ConfigOption = None) -> None:
 
     target = target_for(config=config, node=True)
     try:
-        with target.engine.begin() as connection:
+        with writing(target.engine) as connection:
             revoked = revoke_token(connection, api_tokens, name, dt.datetime.now(dt.UTC))
             if revoked:
                 _token_audit(target, connection, "token.revoke", name)

@@ -14,6 +14,7 @@ import typer
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
 from ggzy.security.permissions import Permission, cli_permission
+from ggzy.store.database import writing
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -98,7 +99,7 @@ def record(engine: Engine, log: AuditLog, action: str, target: str, outcome: str
     from ggzy.security.audit import AuditEntry
 
     account, role = cli_actor()
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         log.append(
             connection,
             AuditEntry(
@@ -179,7 +180,7 @@ def checkpoint(side: SideOption = "hub", db: DbOption = None, config: ConfigOpti
     """立即为审计日志末尾做一个签名检查点（可由定时器每 10 分钟运行，空闲时也能发现末尾截断）。"""
     site = open_site(side, db, config)
     engine = site_engine(site)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         number = site.audit_log().checkpoint(connection)
     out.print(f"已写入检查点 {number}。" if number else "审计日志为空，无需检查点。")
 

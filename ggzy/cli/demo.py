@@ -19,6 +19,7 @@ import typer
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
 from ggzy.security.permissions import DEMO_EXEMPTION, cli_exempt
+from ggzy.store.database import writing
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NODE_ID = "demo-node"
@@ -43,7 +44,7 @@ def _start_hub(workdir: Path, province: str, seed: int, port: int) -> tuple[Any,
 
     settings = HubSettings(db_url=f"sqlite:///{workdir / 'hub.db'}", key_dir=workdir / "hub-keys", port=port)
     hub_app = create_app(settings)
-    with hub_app.state.hub.engine.begin() as connection:
+    with writing(hub_app.state.hub.engine) as connection:
         node = add_node(
             connection,
             NODE_ID,

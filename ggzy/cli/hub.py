@@ -15,6 +15,7 @@ from ggzy.security.permissions import SERVICE_EXEMPTION as SERVICE
 from ggzy.security.permissions import Permission, cli_exempt, cli_permission
 from ggzy.settings import HubSettings, get_settings
 from ggzy.store import DurabilityError, check_durability, make_engine, redact_url
+from ggzy.store.database import writing
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -147,7 +148,7 @@ def node_add(
     settings = _settings(db)
     engine = _engine(settings)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             node = add_node(
                 connection,
                 node_id,
@@ -218,7 +219,7 @@ def _set_status(node_id: str, status: str, db: str | None) -> None:
     settings = _settings(db)
     engine = _engine(settings)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             set_status(connection, node_id, status)
             _audit(
                 connection,
@@ -255,7 +256,7 @@ def node_rotate_key(node_id: str, db: DbOption = None) -> None:
     settings = _settings(db)
     engine = _engine(settings)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             node = rotate_key(connection, node_id)
             _audit(connection, settings, "node.rotate-key", f"node:{node_id}")
     except RegistryError as exc:
@@ -327,6 +328,6 @@ def notify(
         err.print("[red]E-CLI-SCOPE[/] 请给出 --reupload 或 --message")
         raise typer.Exit(2)
     cursor = push(engine, node_id, kind, body)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         _audit(connection, settings, f"feed.{kind}", f"node:{node_id}")
     out.print(f"已发送{'补传要求' if kind == 'reupload' else '通知'}给节点 {node_id}（反馈游标 {cursor}）。")

@@ -109,14 +109,19 @@ def _read(db: str | None, fn: Callable[[Connection, HubSettings], R]) -> R:
 
 
 def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
-    from ggzy.hub.models import audit_log
+    from ggzy.hub.models import audit_tables
     from ggzy.ops.session import Actor, OpsError, OpsSession
-    from ggzy.security.audit import AuditLog
-    from ggzy.security.keys import load_or_create_key
+    from ggzy.security.audit import open_audit_log
+    from ggzy.security.permissions import NotSignedIn, cli_principal
 
+    principal = cli_principal()
+    if principal is None:  # every ops command is @cli_permission: the guard has signed someone in
+        raise NotSignedIn()
     settings, engine = _hub(db)
-    audit = AuditLog(audit_log, load_or_create_key(settings.key_dir / "audit.key"), settings.audit_digest)
-    actor = Actor(f"cli:{getpass.getuser()}", "operator", None, "cli")
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
+    # The signed-in person acts, with their own province scope: a province's operator files for
+    # their province only, as over HTTP.
+    actor = Actor(principal.account, principal.role.value, principal.province, f"cli:{getpass.getuser()}")
     try:
         with engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")

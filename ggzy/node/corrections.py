@@ -30,6 +30,7 @@ from ggzy.node.outbox import NewRecord
 from ggzy.node.uploader import utc
 from ggzy.security.audit import AuditEntry
 from ggzy.spec import TableSpec
+from ggzy.store.database import writing
 from ggzy.validation import Finding
 from ggzy.validation.structure import read_envelope
 
@@ -422,7 +423,7 @@ def _queued_correction(
 
 
 def _audit_import(ctx: NodeContext, report: CorrectionReport, account: str, now: dt.datetime) -> None:
-    with ctx.engine.begin() as connection:
+    with writing(ctx.engine) as connection:
         ctx.audit.append(
             connection,
             AuditEntry(

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from ggzy.node.status import UsageFunction, disk_usage, used_ratio
 from ggzy.node.uploader import raise_alert, resolve_alerts
 from ggzy.security.audit import AuditEntry
+from ggzy.store.database import writing
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -130,7 +131,7 @@ class DiskGuard:
         cutoff = now - dt.timedelta(days=self.settings.retention_days)
         purged = self.ctx.outbox.purge_accepted(cutoff)
         if purged:
-            with self.ctx.engine.begin() as connection:
+            with writing(self.ctx.engine) as connection:
                 self.ctx.audit.append(
                     connection,
                     AuditEntry(

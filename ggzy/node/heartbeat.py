@@ -30,6 +30,7 @@ from ggzy.node.models import alerts, batches, link_attempts, state
 from ggzy.node.status import UsageFunction, aware, disk_usage, used_ratio
 from ggzy.node.uploader import open_alerts, raise_alert, record_link_attempt, resolve_alerts
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
+from ggzy.store.database import writing
 from ggzy.store.upsert import upsert
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def _read_state(connection: Connection, name: str) -> str | None:
 
 
 def _write_state(engine: Engine, name: str, value: str) -> None:
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         upsert(connection, state, [{"name": name, "value": value}], ["name"], replace=["value"])
 
 

@@ -19,6 +19,7 @@ import httpx
 from sqlalchemy import Engine, delete, select
 
 from ggzy.node.models import state
+from ggzy.store.database import writing
 from ggzy.store.upsert import upsert
 
 __all__ = ["LINK_CUT_UNTIL", "GatedTransport", "cut_link", "link_cut_until", "restore_link"]
@@ -28,7 +29,7 @@ _RECHECK_SECONDS = 0.2  # how stale the gate's view of the switch may be
 
 
 def cut_link(engine: Engine, until: dt.datetime) -> None:
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         upsert(
             connection,
             state,
@@ -39,7 +40,7 @@ def cut_link(engine: Engine, until: dt.datetime) -> None:
 
 
 def restore_link(engine: Engine) -> None:
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(delete(state).where(state.c.name == LINK_CUT_UNTIL))
 
 

@@ -32,6 +32,7 @@ from ggzy.node.uploader import raise_alert, resolve_alerts, utc
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
 from ggzy.security.audit import AuditEntry
 from ggzy.security.crypto import Digest
+from ggzy.store.database import writing
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -379,7 +380,7 @@ def _settle(
 
 def _record(ctx: NodeContext, result: ReconcileResult, account: str) -> None:
     differing = [t for t in result.tables if not t.consistent]
-    with ctx.engine.begin() as connection:
+    with writing(ctx.engine) as connection:
         ctx.audit.append(
             connection,
             AuditEntry(

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, insert, select
 
 from ggzy.hub.models import nodes, ops_tables
 from ggzy.settings import OpsSettings
+from ggzy.store.database import writing
 
 __all__ = ["probe_nodes"]
 
@@ -58,6 +59,6 @@ def probe_nodes(
         if http is None:
             client.close()
     if rows:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             connection.execute(insert(ops_tables.probes), rows)
     return rows

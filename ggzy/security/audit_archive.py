@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, text
 
 from ggzy.security.audit import GENESIS, AuditEntry, AuditLog, ChainBreak
 from ggzy.security.crypto import constant_time_equal
+from ggzy.store.database import writing
 
 __all__ = ["Actor", "ArchiveRefused", "ArchiveResult", "archive_expired", "verify_archive_file"]
 
@@ -214,7 +215,7 @@ def verify_archive_file(path: Path, log: AuditLog) -> ChainBreak | None:
 
 
 def _audit(engine: Engine, log: AuditLog, actor: Actor, outcome: str, detail: dict[str, Any]) -> None:
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         log.append(
             connection,
             AuditEntry(

@@ -8,14 +8,16 @@ service starts, and a store that could lose acknowledged data is refused.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool, QueuePool
 
-__all__ = ["DurabilityError", "check_durability", "is_sqlite", "make_engine", "redact_url"]
+__all__ = ["DurabilityError", "check_durability", "is_sqlite", "make_engine", "redact_url", "writing"]
 
 
 class DurabilityError(RuntimeError):
@@ -75,6 +77,21 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
     return create_engine(
         parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, json_serializer=compact_json
     )
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that writes: on SQLite it takes the write lock at ``BEGIN IMMEDIATE``.
+
+    A deferred transaction that reads before it writes fails at once with "database is locked"
+    (the busy timeout cannot help) when another writer commits in between, e.g. the portal's
+    projection or a people's session update racing an operator's change. Use this, not
+    ``engine.begin()``, for every write.
+    """
+    with engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            yield connection
 
 
 def compact_json(value: Any) -> str:

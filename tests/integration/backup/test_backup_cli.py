@@ -4,7 +4,7 @@ a damaged backup fails with exit code 1; every command needs ``backup:manage``."
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,9 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> Iterator[Path]:
     for name in [n for n in os.environ if n.startswith("GGZY_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("GGZY_HUB__DB_URL", f"sqlite:///{tmp_path / 'hub.db'}")
@@ -26,6 +28,7 @@ def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     get_settings.cache_clear()  # commands that read the cached settings must see this test's
     monkeypatch.setenv("GGZY_BACKUP__DIR", str(tmp_path / "backups"))
     monkeypatch.setenv("GGZY_BACKUP__KEY_FILE", str(tmp_path / "keys" / "backup.key"))
+    cli_session("sysadmin", db=f"sqlite:///{tmp_path / 'hub.db'}")  # backups are the 系统管理员's
     yield tmp_path
     get_settings.cache_clear()
 

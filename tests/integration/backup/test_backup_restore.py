@@ -25,6 +25,7 @@ from ggzy.hub.models import audit_log, records
 from ggzy.hub.registry import add_node
 from ggzy.settings import BackupSettings, HubSettings, Settings
 from ggzy.simulate import province_systems, simulate
+from ggzy.store.database import writing
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
@@ -71,7 +72,7 @@ def _upload(state: object, node: object, batch: str, seed: int, transactions: in
 def test_backup_damage_restore_loses_nothing_accepted_before(db_url: str, tmp_path: Path) -> None:
     site = _site(db_url, tmp_path)
     state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         registered = add_node(
             connection, "fj-01", "35", platform_codes=list(province_systems("35", 1).platform_codes)
         )
@@ -83,7 +84,7 @@ def test_backup_damage_restore_loses_nothing_accepted_before(db_url: str, tmp_pa
     assert made.row_counts["records"] == len(before)
     assert (tmp_path / "offsite" / made.path.name).is_file()
     assert _upload(state, node, "b2", 2, 2) > 0  # accepted after the backup: may be lost by a restore
-    with state.engine.begin() as connection:  # the damage
+    with writing(state.engine) as connection:  # the damage
         connection.execute(delete(records))
         connection.execute(text("DROP TABLE feed"))
     state.engine.dispose()

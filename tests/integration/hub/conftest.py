@@ -17,6 +17,7 @@ from ggzy.hub.registry import NodeRecord, add_node
 from ggzy.protocol import HubClient
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate
+from ggzy.store.database import writing
 
 SEED = 1
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -31,7 +32,7 @@ class HubFixture:
     client: HubClient
 
     def add_node(self, node_id: str, province: str, **options: Any) -> tuple[NodeRecord, HubClient]:
-        with self.state.engine.begin() as connection:
+        with writing(self.state.engine) as connection:
             node = add_node(connection, node_id, province, **options)
         client = HubClient(
             "http://testserver", node.node_id, bytes.fromhex(node.key), transport=self.http._transport
@@ -45,7 +46,7 @@ def hub(db_url: str, tmp_path: Path) -> Iterator[HubFixture]:
     app = create_app(settings)
     state: HubState = app.state.hub
     with TestClient(app) as http:
-        with state.engine.begin() as connection:
+        with writing(state.engine) as connection:
             node = add_node(
                 connection, "fj-01", "35", platform_codes=list(province_systems("35", SEED).platform_codes)
             )

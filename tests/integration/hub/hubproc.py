@@ -34,6 +34,7 @@ from ggzy.security.keys import load_or_create_key
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 from ggzy.store.migrate import upgrade
 
 __all__ = [
@@ -79,7 +80,7 @@ def register_node(db_url: str, node_id: str, province: str, seed: int) -> NodeRe
     """A node whose platform codes are those of the simulated province systems of ``seed``."""
     engine = make_engine(db_url)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             codes = list(province_systems(province, seed).platform_codes)
             return add_node(connection, node_id, province, platform_codes=codes)
     finally:

@@ -29,6 +29,7 @@ from ggzy.security.signing import (
     sign_request,
 )
 from ggzy.simulate import province_systems
+from ggzy.store.database import writing
 
 SPEC = "/api/v1/spec"
 UPLOAD = "/api/v1/channels/2/batches"
@@ -191,17 +192,17 @@ def test_an_unknown_node_is_refused(hub: HubFixture) -> None:
 
 
 def test_a_suspended_node_is_refused_and_works_again_when_reactivated(hub: HubFixture) -> None:
-    with hub.state.engine.begin() as connection:
+    with writing(hub.state.engine) as connection:
         set_status(connection, "fj-01", "suspended")
     assert_refused(hub, signed_get(hub.http, "fj-01", key_of(hub)), 403, "E-AUTH-SUSPENDED")
-    with hub.state.engine.begin() as connection:
+    with writing(hub.state.engine) as connection:
         set_status(connection, "fj-01", "active")
     assert signed_get(hub.http, "fj-01", key_of(hub)).status_code == 200
 
 
 def test_rotating_the_key_invalidates_the_old_one(hub: HubFixture) -> None:
     old = key_of(hub)
-    with hub.state.engine.begin() as connection:
+    with writing(hub.state.engine) as connection:
         new = bytes.fromhex(rotate_key(connection, "fj-01").key)
     assert new != old
     assert_refused(hub, signed_get(hub.http, "fj-01", old), 401, "E-AUTH-SIGNATURE")

@@ -42,6 +42,7 @@ from ggzy.protocol import HubClient, HubRefused
 from ggzy.security.crypto import Digest
 from ggzy.security.signing import sign_request
 from ggzy.simulate import province_systems
+from ggzy.store.database import writing
 from ggzy.validation import RULES
 
 CHANNEL_1 = "/api/v1/channels/1/batches"
@@ -695,7 +696,7 @@ def test_readyz_is_503_in_maintenance_mode(hub: HubFixture) -> None:
 
 
 def test_readyz_is_503_when_migrations_are_not_current(hub: HubFixture) -> None:
-    with hub.state.engine.begin() as connection:
+    with writing(hub.state.engine) as connection:
         connection.exec_driver_sql("DELETE FROM alembic_version")
     response = hub.http.get("/readyz")
     assert response.status_code == 503

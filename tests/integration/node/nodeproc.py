@@ -33,6 +33,7 @@ from ggzy.settings import NodeSettings
 from ggzy.simulate import province_systems, simulate
 from ggzy.spec import load_spec
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 
 __all__ = [
     "HubProcess",
@@ -77,7 +78,7 @@ def register(db_url: str, node_id: str, seeds: Iterable[int], province: str = PR
     codes = sorted({code for seed in seeds for code in province_systems(province, seed).platform_codes})
     engine = make_engine(db_url)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             return add_node(connection, node_id, province, platform_codes=codes)
     finally:
         engine.dispose()
@@ -262,6 +263,7 @@ from ggzy.node.context import build_context
 from ggzy.node.service import NodeService
 from ggzy.settings import Settings
 from ggzy.spec import load_spec
+from ggzy.store.database import writing
 
 load_spec()  # the slow part of a start, done once before forking
 settings = Settings().node

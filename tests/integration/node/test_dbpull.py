@@ -30,6 +30,7 @@ from ggzy.node.models import outbox
 from ggzy.settings import NodeSettings, PullSource
 from ggzy.simulate import simulate
 from ggzy.spec import load_spec
+from ggzy.store.database import writing
 
 SPEC = load_spec()
 T0 = dt.datetime(2026, 11, 27, 9, 0, 0)
@@ -114,7 +115,7 @@ def test_new_and_changed_rows_come_through_exactly_once(
     ctx: NodeContext, source: tuple[Engine, Table], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine, table = source
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(insert(table), project_rows(5, 0, T0))
     pull = puller(ctx, engine)
 
@@ -128,7 +129,7 @@ def test_new_and_changed_rows_come_through_exactly_once(
     assert data["PROJECT_CODE"].endswith("0000")
     assert pull.poll_once().rows == 0  # nothing new
 
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(insert(table), project_rows(2, 5, T0 + dt.timedelta(minutes=1)))
         connection.execute(
             update(table)
@@ -151,7 +152,7 @@ def test_new_and_changed_rows_come_through_exactly_once(
         assert puller(restarted_ctx, engine).poll_once().rows == 0
 
         # A crash before the commit: neither the records nor the cursor moved; the next poll retries.
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             connection.execute(insert(table), project_rows(1, 7, T0 + dt.timedelta(minutes=3)))
         crashing = puller(restarted_ctx, engine)
 
@@ -174,7 +175,7 @@ def test_new_and_changed_rows_come_through_exactly_once(
 
 def test_a_run_of_equal_cursor_values_is_never_split(ctx: NodeContext, source: tuple[Engine, Table]) -> None:
     engine, table = source
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(insert(table), project_rows(3, 0, T0))
         connection.execute(insert(table), project_rows(2, 3, T0 + dt.timedelta(seconds=1)))
     pull = puller(ctx, engine, max_rows=2)
@@ -190,7 +191,7 @@ def test_op_and_publication_time_columns(ctx: NodeContext, source: tuple[Engine,
     engine, table = source
     rows = project_rows(2, 0, T0)
     rows[1]["change_kind"] = "D"
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(insert(table), rows)
     pull = puller(ctx, engine, op_column="change_kind", published_column="create_time", category="history")
     result = pull.poll_once()

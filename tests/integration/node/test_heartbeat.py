@@ -23,6 +23,7 @@ from ggzy.node.outbox import NewRecord
 from ggzy.node.status import DiskUsage
 from ggzy.protocol import HubClient, HubRefused
 from ggzy.settings import NodeSettings
+from ggzy.store.database import writing
 
 
 def _hub_conftest() -> ModuleType:
@@ -65,7 +66,7 @@ def fill_queues(ctx: NodeContext, acquired: dt.datetime) -> None:
 
 
 def attempts(ctx: NodeContext, at: dt.datetime, outcomes: list[bool]) -> None:
-    with ctx.engine.begin() as connection:
+    with writing(ctx.engine) as connection:
         for n, ok in enumerate(outcomes):
             connection.execute(
                 insert(link_attempts), {"at": at + dt.timedelta(seconds=n), "ok": ok, "seconds": 0.1}

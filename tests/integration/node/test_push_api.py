@@ -20,6 +20,7 @@ from ggzy.node.models import api_tokens, outbox
 from ggzy.security.api_tokens import create_token
 from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
+from ggzy.store.database import writing
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
 
 def intake_token(ctx: NodeContext, name: str = "platform-a") -> str:
     """A real intake token, created as the sysadmin's ``ggzy admin token add`` does."""
-    with ctx.engine.begin() as connection:
+    with writing(ctx.engine) as connection:
         return create_token(connection, api_tokens, name, "test-sysadmin", dt.datetime.now(dt.UTC))
 
 

@@ -20,6 +20,7 @@ from ggzy.node.outbox import NewRecord
 from ggzy.node.reconcile import SHANGHAI, bucket_digest, daily_reconcile, local_buckets, reconcile_day
 from ggzy.protocol import HubClient, HubUnavailable
 from ggzy.settings import NodeSettings
+from ggzy.store.database import writing
 
 
 def _hub_conftest() -> ModuleType:
@@ -124,7 +125,7 @@ def _leaf_key(ctx: NodeContext, raws: list[dict[str, Any]]) -> tuple[str, str]:
 def test_a_key_lost_at_the_hub_is_found_resent_reported_and_then_clean(hub: Any, tmp_path: Path) -> None:
     ctx, raws = synced(hub, tmp_path)
     table, key = _leaf_key(ctx, raws)
-    with hub.state.engine.begin() as connection:  # the hub loses the key (a restore from an old backup)
+    with writing(hub.state.engine) as connection:  # the hub loses the key (a restore from an old backup)
         for model in (record_heads, records, record_refs):
             connection.execute(delete(model).where(model.c.table_name == table, model.c.key == key))
 
@@ -160,7 +161,7 @@ def test_a_stale_version_at_the_hub_is_resent_as_an_update(hub: Any, tmp_path: P
     table, key = next(
         (r["table"], ctx.spec.tables[r["table"]].key_of(r["data"])) for r in raws if r["op"] == "update"
     )
-    with hub.state.engine.begin() as connection:  # the hub lost version 2 of the key
+    with writing(hub.state.engine) as connection:  # the hub lost version 2 of the key
         first = connection.execute(
             select(records.c.digest).where(
                 records.c.table_name == table, records.c.key == key, records.c.version == 1
@@ -196,7 +197,7 @@ def test_a_stale_version_at_the_hub_is_resent_as_an_update(hub: Any, tmp_path: P
 def test_keys_unknown_locally_are_reported_not_sent(hub: Any, tmp_path: Path) -> None:
     ctx, raws = synced(hub, tmp_path)
     table, key = _leaf_key(ctx, raws)
-    with ctx.engine.begin() as connection:  # the node forgot a record (an old local backup)
+    with writing(ctx.engine) as connection:  # the node forgot a record (an old local backup)
         connection.execute(delete(outbox).where(outbox.c.table_name == table, outbox.c.key == key))
     result = daily_reconcile(ctx, hub.client, DAY + dt.timedelta(days=1))
     assert result.day == DAY

@@ -38,6 +38,7 @@ from ggzy.protocol import HubClient
 from ggzy.settings import HubSettings, NodeSettings
 from ggzy.simulate import province_systems, simulate
 from ggzy.spec import Domain, Privacy, Semantic, load_spec
+from ggzy.store.database import writing
 from ggzy.validation import ValidationOptions, Validator
 from ggzy.validation.fieldcheck import _UNMASKED_ID, _UNMASKED_MOBILE, looks_unmasked
 
@@ -260,7 +261,7 @@ def test_no_expert_id_or_phone_reaches_the_hub_database(ctx: NodeContext, tmp_pa
     app = create_app(HubSettings(db_url=f"sqlite:///{tmp_path / 'hub.db'}", key_dir=tmp_path / "hub-keys"))
     engine = app.state.hub.engine
     with TestClient(app) as http:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             node = add_node(
                 connection, "fj-01", "35", platform_codes=list(province_systems("35", 1).platform_codes)
             )

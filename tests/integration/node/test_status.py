@@ -18,6 +18,7 @@ from ggzy.node.outbox import NewRecord
 from ggzy.node.status import DiskUsage, render, snapshot
 from ggzy.node.uploader import raise_alert
 from ggzy.settings import NodeSettings
+from ggzy.store.database import writing
 
 
 def node(db_url: str, tmp_path: Path) -> NodeContext:
@@ -48,7 +49,7 @@ def test_snapshot_counts_queues_rates_latency_contact_and_alerts(db_url: str, tm
     accept_all(ctx, 1, now - dt.timedelta(seconds=60))
     ctx.outbox.enqueue([new(ctx, n, 2) for n in range(20, 23)], now=now - dt.timedelta(seconds=30))
     ctx.outbox.enqueue([new(ctx, 30, 1)])
-    with ctx.engine.begin() as connection:
+    with writing(ctx.engine) as connection:
         connection.execute(
             insert(link_attempts), {"at": now - dt.timedelta(seconds=5), "ok": True, "seconds": 0.2}
         )

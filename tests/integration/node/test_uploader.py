@@ -47,6 +47,7 @@ from ggzy.protocol import HubClient, HubRefused, HubUnavailable
 from ggzy.settings import NodeSettings
 from ggzy.spec import load_spec
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 SPEC = load_spec()
@@ -240,7 +241,7 @@ def _forget_at_hub(hub_db_url: str, table: str, keys: Sequence[str]) -> None:
     """The hub loses records (a restore from an old backup): what a re-upload request repairs."""
     engine = make_engine(hub_db_url)
     try:
-        with engine.begin() as connection:
+        with writing(engine) as connection:
             pairs = [(table, key) for key in keys]
             connection.execute(
                 delete(hub_records).where(tuple_(hub_records.c.table_name, hub_records.c.key).in_(pairs))

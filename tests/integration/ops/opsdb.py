@@ -16,6 +16,7 @@ from ggzy.ops.periods import SHANGHAI
 from ggzy.ops.session import Actor, OpsSession
 from ggzy.security.audit import AuditLog
 from ggzy.settings import OpsSettings
+from ggzy.store.database import writing
 
 NATIONAL = Actor("national-op", "operator")
 
@@ -44,16 +45,16 @@ class OpsDb:
         return OpsSession(connection, self.audit, actor, self.settings, self.clock)
 
     def run(self, fn: Callable[[OpsSession], Any], actor: Actor = NATIONAL) -> Any:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             return fn(self.session(connection, actor))
 
     def add_node(self, node_id: str, province: str, created_at: dt.datetime) -> None:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             add_node(connection, node_id, province)
             connection.execute(update(nodes).where(nodes.c.node_id == node_id).values(created_at=created_at))
 
     def beat(self, node_id: str, province: str, at: dt.datetime, **options: Any) -> None:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             record_heartbeat(connection, node_id, province, _report(at, **options), at)
 
     def beats(
@@ -83,7 +84,7 @@ class OpsDb:
                 }
             )
             moment += step
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             connection.execute(insert(node_heartbeats), rows)
 
 

@@ -18,6 +18,7 @@ from ggzy.hub.registry import add_node
 from ggzy.protocol import HubClient
 from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
+from ggzy.store.database import writing
 
 NATIONAL = Principal("national", Role.OPERATOR)
 FUJIAN = Principal("fj-op", Role.OPERATOR, province="35")
@@ -42,7 +43,7 @@ def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
     app.state.authenticate = lambda request: who[0]
     state: HubState = app.state.hub
     with TestClient(app) as http:
-        with state.engine.begin() as connection:
+        with writing(state.engine) as connection:
             node = add_node(connection, "fj-01", "35")
         client = HubClient(
             "http://testserver", node.node_id, bytes.fromhex(node.key), transport=http._transport

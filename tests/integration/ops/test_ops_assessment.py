@@ -23,6 +23,7 @@ from ggzy.ops.preparedness import file_plan, record_drill
 from ggzy.ops.rectification import check_article35, close_order, issue_orders, notice_list
 from ggzy.ops.roster import KEY_POSTS, POSTS, set_entry
 from ggzy.ops.session import Actor, OpsError
+from ggzy.store.database import writing
 
 NOVEMBER = month_period(2026, 11)
 MONTH_MINUTES = 30 * 1440
@@ -42,7 +43,7 @@ BACKUPS = FakeBackups({"35": shanghai(2026, 11, 28)})
 def _stats(
     db: OpsDb, province: str, *, received: int, accepted: int, due: int, timely: int, keys: int, repaired: int
 ) -> None:
-    with db.engine.begin() as connection:
+    with writing(db.engine) as connection:
         connection.execute(
             insert(stats_daily),
             {

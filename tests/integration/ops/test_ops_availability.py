@@ -16,6 +16,7 @@ from ggzy.ops.incidents import Classification, FaultReport, file_fault_report
 from ggzy.ops.outages import OutageKind, notify_outage
 from ggzy.ops.periods import day_period, year_period
 from ggzy.ops.session import OpsSession
+from ggzy.store.database import writing
 
 DAY = dt.date(2026, 11, 5)
 MINUTES_IN_DAY = 1440
@@ -118,7 +119,7 @@ def test_network_counts_attempts_both_ways_and_skips_maintenance(ops_db: OpsDb) 
         "fj-01", "35", shanghai(2026, 11, 5, 11, 5), failed=40, total=40, since=shanghai(2026, 11, 5, 10)
     )
     _notice(ops_db, shanghai(2026, 11, 5, 10), shanghai(2026, 11, 5, 11), notified=shanghai(2026, 11, 1))
-    with ops_db.engine.begin() as connection:
+    with writing(ops_db.engine) as connection:
         connection.execute(
             ops_tables.probes.insert(),
             [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,19 +24,22 @@ from ggzy.node.status import DiskUsage
 from ggzy.protocol import HubClient
 from ggzy.security.permissions import CLI_PERMISSIONS, Permission
 from ggzy.settings import HubSettings, NodeSettings
+from ggzy.store.database import writing
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]) -> Iterator[str]:
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
     from ggzy.settings import get_settings
 
     get_settings.cache_clear()
     url = f"sqlite:///{tmp_path / 'hub.db'}"
+    cli_session("sysadmin", db=url)  # the node registry is the 系统管理员's
     result = runner.invoke(app, ["hub", "node", "add", "fj-01", "--province", "35", "--db", url])
     assert result.exit_code == 0, result.output
+    cli_session("operator", db=url)  # operations are a national 系统操作员's
     yield url
     get_settings.cache_clear()
 
@@ -97,6 +101,18 @@ def test_operators_file_and_export_from_the_command_line(hub_db: str, tmp_path: 
     assert refused.exit_code == 1 and "E-OPS-NOT-FOUND" in refused.output
 
 
+def test_a_province_operator_files_for_its_own_province_only(
+    hub_db: str, cli_session: Callable[..., str]
+) -> None:
+    cli_session("operator", db=hub_db, province="36")
+    start = (dt.datetime.now() + dt.timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    end = (dt.datetime.now() + dt.timedelta(days=3, hours=2)).strftime("%Y-%m-%dT%H:%M")
+    window = ["--kind", "cutover", "--start", start, "--end", end, "--impact", "割接", "--db", hub_db]
+    refused = runner.invoke(app, ["ops", "outage", "add", "-p", "35", *window])
+    assert refused.exit_code == 1 and "E-OPS-SCOPE" in refused.output, refused.output
+    assert "按时通知" in _run("ops", "outage", "add", "-p", "36", *window)
+
+
 def test_every_ops_command_declares_its_permission() -> None:
     import ggzy.cli.ops as module
 
@@ -114,7 +130,7 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(db_url: str, tm
     hub_app = create_app(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
     with TestClient(hub_app) as http:
         state_ = hub_app.state.hub
-        with state_.engine.begin() as connection:
+        with writing(state_.engine) as connection:
             node = add_node(connection, "fj-01", "35")
         settings = NodeSettings(
             node_id="fj-01",
@@ -134,7 +150,7 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(db_url: str, tm
         assert report.hub_reached and all(f.fix_zh for f in report.findings)
 
         now = dt.datetime.now(dt.UTC)
-        with ctx.engine.begin() as connection:
+        with writing(ctx.engine) as connection:
             connection.execute(state.insert(), {"name": BACKUP_VERIFIED_AT, "value": now.isoformat()})
         cut_link(ctx.engine, now + dt.timedelta(minutes=5))
         healthy_disk = lambda _path: DiskUsage(100, 10, 90)  # noqa: E731

@@ -30,6 +30,7 @@ from ggzy.ops.incidents import (
 )
 from ggzy.ops.roster import set_entry
 from ggzy.ops.session import Actor, OpsError
+from ggzy.store.database import writing
 
 FUJIAN = Actor("fj-op", "operator", province="35")
 
@@ -116,11 +117,11 @@ def test_a_jump_of_the_error_rate(node: OpsDb) -> None:
             "rejected": rejected,
         }
 
-    with node.engine.begin() as connection:
+    with writing(node.engine) as connection:
         connection.execute(insert(stats_daily), [day(dt.date(2026, 11, d), 100, 2) for d in range(1, 5)])
         connection.execute(insert(stats_daily), [day(dt.date(2026, 11, 5), 100, 11)])  # +9 points: not yet
     assert not _detect(node).opened
-    with node.engine.begin() as connection:
+    with writing(node.engine) as connection:
         connection.execute(
             stats_daily.update().where(stats_daily.c.day == dt.date(2026, 11, 5)).values(rejected=12)
         )

@@ -30,6 +30,7 @@ from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate
 from ggzy.spec import load_spec
+from ggzy.store.database import writing
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NOW = dt.datetime(2026, 10, 30, 20, 0, tzinfo=SHANGHAI)  # the portal's clock in these tests
@@ -67,7 +68,7 @@ def _ingest_month(
     state: HubState, node_id: str, province: str, seed: int, count: int, error_rate: float
 ) -> list[dict[str, Any]]:
     systems = province_systems(province, seed)
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         node = add_node(connection, node_id, province, platform_codes=list(systems.platform_codes))
     identity = NodeIdentity(node.node_id, province, frozenset(node.platform_codes))
     rng = random.Random(seed)
@@ -116,7 +117,7 @@ def _ingest_month(
 def _heartbeats(state: HubState, node_id: str, province: str) -> None:
     beat = dt.datetime.combine(MONTH_START.date(), dt.time(), SHANGHAI)
     rng = random.Random(node_id)
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         while beat <= NOW:
             failed = 1 if rng.random() < 0.05 else 0
             report = HeartbeatReport.model_validate(

@@ -12,6 +12,7 @@ from ggzy.hub.models import feed, portal_rejections
 from ggzy.hub.portal.projection import REREAD_WINDOW, catch_up
 from ggzy.hub.registry import add_node
 from ggzy.settings import HubSettings
+from ggzy.store.database import writing
 
 
 def receipt(batch: str, outcomes: list[str]) -> dict[str, object]:
@@ -33,7 +34,7 @@ def receipt(batch: str, outcomes: list[str]) -> dict[str, object]:
 def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(db_url: str, tmp_path: Path) -> None:
     state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
     now = dt.datetime(2026, 10, 30, 4, 0, tzinfo=dt.UTC)
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         add_node(connection, "n1", "35")
         for n in range(1, 4):
             connection.execute(
@@ -51,7 +52,7 @@ def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(db_url: st
     assert catch_up(state.engine) == 0 and count() == 6  # idempotent
     # A batch whose id was handed out earlier but committed after the catch-up (PostgreSQL sequences).
     assert 30 - REREAD_WINDOW < 15
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         connection.execute(
             insert(feed),
             {"id": 15, "node_id": "n1", "kind": "receipt", "batch_id": "late",

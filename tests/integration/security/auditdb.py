@@ -11,6 +11,7 @@ from ggzy.hub.models import audit_tables
 from ggzy.security.audit import AuditEntry, AuditLog, drop_append_only_ddl
 from ggzy.security.crypto import Digest
 from ggzy.store import make_engine
+from ggzy.store.database import writing
 from ggzy.store.migrate import upgrade
 
 __all__ = ["drop_triggers", "fill", "make_log", "migrated"]
@@ -30,7 +31,7 @@ def make_log(every: int = 5) -> AuditLog:
 
 def fill(engine: Engine, log: AuditLog, count: int, *, start: dt.datetime | None = None) -> None:
     start = start or dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         for n in range(count):
             log.append(
                 connection,
@@ -48,6 +49,6 @@ def fill(engine: Engine, log: AuditLog, count: int, *, start: dt.datetime | None
 
 def drop_triggers(engine: Engine) -> None:
     """What an intruder with DDL rights does first; the tests then tamper as they would."""
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         for statement in drop_append_only_ddl(engine.dialect.name):
             connection.execute(text(statement))

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ggzy.hub.models import audit_log, audit_tables
 from ggzy.security.audit_archive import ArchiveRefused, archive_expired, verify_archive_file
 from ggzy.settings import AuditSettings
+from ggzy.store.database import writing
 
 NOW = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -74,7 +75,7 @@ def test_deleting_an_archive_record_is_found(db_url: str, tmp_path: Path) -> Non
     fill(engine, log, 6, start=START)
     assert archive_expired(engine, log, tmp_path, retention_days=366, now=NOW) is not None
     drop_triggers(engine)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(delete(audit_tables.archives))
     with engine.connect() as connection:
         problem = log.verify(connection)

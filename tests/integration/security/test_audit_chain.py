@@ -14,6 +14,7 @@ from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from ggzy.hub.models import audit_log, audit_tables
+from ggzy.store.database import writing
 
 
 def test_a_whole_chain_verifies(db_url: str) -> None:
@@ -31,7 +32,7 @@ def test_altered_entry_is_found(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(update(audit_log).where(audit_log.c.id == 7).values(outcome="success"))
     with engine.connect() as connection:
         problem = log.verify(connection)
@@ -43,7 +44,7 @@ def test_deleted_entry_is_found(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(delete(audit_log).where(audit_log.c.id == 7))
     with engine.connect() as connection:
         problem = log.verify(connection)
@@ -54,7 +55,7 @@ def test_deleted_and_renumbered_entry_is_found(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
-    with engine.begin() as connection:  # remove 7 and close the gap so ids stay contiguous
+    with writing(engine) as connection:  # remove 7 and close the gap so ids stay contiguous
         connection.execute(delete(audit_log).where(audit_log.c.id == 7))
         connection.execute(update(audit_log).where(audit_log.c.id > 7).values(id=audit_log.c.id + 1000))
         connection.execute(update(audit_log).where(audit_log.c.id > 1000).values(id=audit_log.c.id - 1001))
@@ -67,7 +68,7 @@ def test_inserted_entries_are_found(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         genuine = dict(connection.execute(select(audit_log).where(audit_log.c.id == 10)).mappings().one())
         # In the middle: make room at 10, put a forged entry there linked to entry 9.
         connection.execute(update(audit_log).where(audit_log.c.id >= 10).values(id=audit_log.c.id + 1000))
@@ -82,7 +83,7 @@ def test_inserted_entries_are_found(db_url: str) -> None:
 def test_entry_appended_without_the_key_is_found(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         last = dict(connection.execute(select(audit_log).where(audit_log.c.id == 20)).mappings().one())
         connection.execute(
             insert(audit_log), last | {"id": 21, "prev_hash": last["entry_hash"], "entry_hash": "0" * 64}
@@ -95,10 +96,10 @@ def test_entry_appended_without_the_key_is_found(db_url: str) -> None:
 def test_truncated_tail_is_found_back_to_the_newest_checkpoint(db_url: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 20)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         log.checkpoint(connection)  # what the timer does: seal the tail even when idle
     drop_triggers(engine)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(delete(audit_log).where(audit_log.c.id >= 18))
     with engine.connect() as connection:
         problem = log.verify(connection)
@@ -110,12 +111,12 @@ def test_forged_or_removed_checkpoints_are_found(db_url: str) -> None:
     fill(engine, log, 20)
     checkpoints = audit_tables.checkpoints
     drop_triggers(engine)
-    with engine.begin() as connection:  # move checkpoint 3 back, to hide a truncation behind it
+    with writing(engine) as connection:  # move checkpoint 3 back, to hide a truncation behind it
         connection.execute(update(checkpoints).where(checkpoints.c.id == 3).values(last_entry_id=10))
     with engine.connect() as connection:
         problem = log.verify(connection)
     assert problem is not None and problem.reason == "checkpoint-altered"
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         connection.execute(delete(checkpoints).where(checkpoints.c.id == 3))
     with engine.connect() as connection:
         problem = log.verify(connection)
@@ -126,9 +127,9 @@ def test_forged_or_removed_checkpoints_are_found(db_url: str) -> None:
 def test_the_database_refuses_update_and_delete(db_url: str, statement: str) -> None:
     engine, log = migrated(db_url), make_log()
     fill(engine, log, 3)
-    with pytest.raises(DBAPIError, match="E-AUDIT-APPEND-ONLY"), engine.begin() as connection:
+    with pytest.raises(DBAPIError, match="E-AUDIT-APPEND-ONLY"), writing(engine) as connection:
         connection.execute(text(statement))
-    with pytest.raises(DBAPIError, match="E-AUDIT-APPEND-ONLY"), engine.begin() as connection:
+    with pytest.raises(DBAPIError, match="E-AUDIT-APPEND-ONLY"), writing(engine) as connection:
         connection.execute(text("DELETE FROM audit_checkpoints"))
     with engine.connect() as connection:
         assert connection.execute(select(audit_log.c.id)).scalars().all() == [1, 2, 3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,13 @@ from ggzy.hub.app import build_state
 from ggzy.security.audit import AuditEntry, drop_append_only_ddl
 from ggzy.security.permissions import CLI_PERMISSIONS, Permission
 from ggzy.settings import HubSettings, get_settings
+from ggzy.store.database import writing
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'hub.db'}"
     for name in [n for n in __import__("os").environ if n.startswith("GGZY_")]:
         monkeypatch.delenv(name)
@@ -33,7 +34,7 @@ def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("GGZY_AUDIT__EXPORT_DIR", str(tmp_path / "exports"))
     state = build_state(HubSettings(db_url=url, key_dir=tmp_path / "keys"))
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         for n in range(30):
             state.audit.append(
                 connection,
@@ -47,6 +48,7 @@ def hub_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
                 ),
             )
     state.engine.dispose()
+    cli_session("auditor", db=url)  # the audit log is the 安全审计员's
     yield url
     get_settings.cache_clear()
 
@@ -58,7 +60,7 @@ def test_verify_passes_then_reports_the_altered_entry(hub_db: str) -> None:
     from sqlalchemy import create_engine
 
     engine = create_engine(hub_db)
-    with engine.begin() as connection:
+    with writing(engine) as connection:
         for statement in drop_append_only_ddl("sqlite"):
             connection.execute(text(statement))
         connection.execute(text("UPDATE audit_log SET outcome = 'success' WHERE id = 11"))

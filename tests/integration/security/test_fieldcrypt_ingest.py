@@ -15,6 +15,7 @@ from ggzy.hub.registry import add_node
 from ggzy.security.fieldcrypt import PREFIX, decrypt_sensitive
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate
+from ggzy.store.database import writing
 from ggzy.validation import ValidationOptions, Validator
 
 
@@ -22,7 +23,7 @@ def test_unmasked_phone_numbers_are_stored_sealed(db_url: str, tmp_path: Path) -
     state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
     # A hub configured not to refuse unmasked personal data must still not store it in clear.
     state.validator = Validator(options=ValidationOptions(check_personal=False))
-    with state.engine.begin() as connection:
+    with writing(state.engine) as connection:
         node = add_node(
             connection, "fj-01", "35", platform_codes=list(province_systems("35", 1).platform_codes)
         )

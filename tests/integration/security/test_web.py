@@ -17,6 +17,7 @@ from ggzy.hub.models import audit_log
 from ggzy.security.accounts import Caller, NewAccount
 from ggzy.security.permissions import Role
 from ggzy.settings import HubSettings, SecuritySettings
+from ggzy.store.database import writing
 
 INSIDE = ("127.0.0.1", 50000)  # as in conftest.py: inside the default allow-list
 OUTSIDE = ("203.0.113.9", 50000)
@@ -195,11 +196,11 @@ def test_the_node_has_the_same_layer_and_its_intake_needs_a_token(
         assert "frame-ancestors 'none'" in http.get("/auth/sign-in").headers["content-security-policy"]
         anonymous = http.post("/api/v1/records", json={"table": "x"})
         assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "E-AUTH-TOKEN"
-        with ctx.engine.begin() as connection:
+        with writing(ctx.engine) as connection:
             token = create_token(connection, api_tokens, "fj-system", "admin", dt.datetime.now(dt.UTC))
         accepted = http.post("/api/v1/records", json=[], headers={"Authorization": f"Bearer {token}"})
         assert accepted.status_code != 401
-        with ctx.engine.begin() as connection:
+        with writing(ctx.engine) as connection:
             revoke_token(connection, api_tokens, "fj-system", dt.datetime.now(dt.UTC))
         revoked = http.post("/api/v1/records", json=[], headers={"Authorization": f"Bearer {token}"})
         assert revoked.status_code == 401
