@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node"))
@@ -41,7 +42,9 @@ OUTAGE_SECONDS = 4
 
 
 @pytest.mark.slow
-def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing(tmp_path: Path) -> None:
+def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing(
+    tmp_path: Path, cli_session: Callable[..., str]
+) -> None:
     (tmp_path / "hub").mkdir()
     (tmp_path / "node").mkdir()
     stream = simulated(3, 6)
@@ -51,6 +54,7 @@ def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing
         settings = node_settings(tmp_path / "node", hub.base_url, node, heartbeat_seconds=1.0)
         config = write_config(settings, tmp_path / "node" / "node.toml")
         intake = build_context(settings)  # this process plays intake; the node process uploads
+        cli_session("operator", config=config)  # a drill is run by the node's 系统操作员
         process = NodeProcess(config, tmp_path / "node" / "node.log")
         try:
             intake.outbox.enqueue(new_records(before))
@@ -60,7 +64,9 @@ def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing
                 60,
                 message="first records accepted",
             )
-            environment = {k: v for k, v in os.environ.items() if not k.startswith("GGZY_")}
+            environment = {
+                k: v for k, v in os.environ.items() if not k.startswith("GGZY_") or k == "GGZY_SESSION_FILE"
+            }
             drill = subprocess.Popen(
                 [
                     sys.executable,
@@ -81,7 +87,12 @@ def test_the_hub_outage_drill_cuts_the_link_drains_the_backlog_and_loses_nothing
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
             )
-            wait_for(lambda: link_cut_until(intake.engine) is not None, 30, message="the drill cut the link")
+            wait_for(
+                lambda: link_cut_until(intake.engine) is not None or drill.poll() is not None,
+                30,
+                message="the drill cut the link",
+            )
+            assert drill.poll() is None, (drill.stdout.read() if drill.stdout else b"").decode()
             intake.outbox.enqueue(
                 new_records(during[:30]) + new_records(as_realtime(during[30:]), published_now=True)
             )

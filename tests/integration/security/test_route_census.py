@@ -76,6 +76,7 @@ PATH_VALUES = {
     "province": "35",
     "notice_id": "1",
     "incident_id": "1",
+    "plan_id": "1",
     "inspection_id": "1",
     "order_id": "1",
     "post": "security",
