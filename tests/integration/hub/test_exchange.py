@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -39,6 +40,7 @@ from ggzy.hub.models import (
 )
 from ggzy.hub.reconcile import bucket_digest
 from ggzy.protocol import HubClient, HubRefused
+from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.crypto import Digest
 from ggzy.security.signing import sign_request
 from ggzy.simulate import province_systems
@@ -216,6 +218,31 @@ def test_trading_records_of_another_province_are_refused_and_audited(hub: HubFix
         assert hub.state.audit.verify(connection) is None
 
 
+def test_the_out_of_scope_audit_entry_is_committed_with_the_batch_or_not_at_all(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # written in a transaction of its own after the batch's, a failure there left the batch stored
+    # and its refusals unaudited
+    append = AuditLog.append
+
+    def failing(self: AuditLog, connection: Any, entry: AuditEntry) -> Any:
+        if entry.action == "exchange.out-of-scope":
+            raise RuntimeError("the audit log cannot be written")
+        return append(self, connection, entry)
+
+    monkeypatch.setattr(AuditLog, "append", failing)
+    beijing = project(1)
+    beijing["data"]["REGION_CODE"] = "110101"
+    with TestClient(hub.app, raise_server_exceptions=False) as http:
+        response = post_signed(hub, CHANNEL_2, batch_body("atomic", [project(2), beijing]), http=http)
+    assert response.status_code == 500
+    counts = row_counts(hub)
+    assert counts["batches"] == counts["records"] == counts["feed"] == 0
+    monkeypatch.setattr(AuditLog, "append", append)
+    assert hub.client.upload(2, "atomic", [project(2), beijing])["accepted"] == 1  # the retry goes through
+    assert len(out_of_scope_audit(hub)) == 1
+
+
 def test_a_bidder_registered_in_another_province_may_be_reported(hub: HubFixture) -> None:
     # the province rule binds trading records; subjects (bidders, agencies) come from anywhere
     subject: dict[str, Any] = json.loads(_template("LEGAL_PERSON_BASE"))
@@ -312,6 +339,26 @@ def test_a_batch_sent_again_returns_the_same_receipt_and_writes_nothing(hub: Hub
     assert row_counts(hub) == before
     records_line = 'ggzy_hub_records_total{channel="2",outcome="accepted"} 2.0'
     assert records_line in metrics_before and records_line in hub.http.get("/metrics").text
+
+
+def test_a_batch_stored_under_the_older_digest_is_still_recognised_on_retry(hub: HubFixture) -> None:
+    # orjson spells this float 1e-7 where json.dumps wrote 1e-07, so the two digests differ: without
+    # BatchDigest's fallback to the older form, the retry of a batch stored before would be a 409
+    odd = project(1)
+    odd["data"]["TOTAL_INVESTMENT"] = 1e-07
+    sent = [odd, project(2)]
+    first = post_signed(hub, CHANNEL_2, batch_body("old", sent))
+    assert first.status_code == 200
+    legacy = json.dumps(sent, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    with hub.state.engine.begin() as connection:
+        stored = connection.execute(select(batches.c.body_digest)).scalar_one()
+        assert stored != hashlib.sha256(legacy.encode()).hexdigest()
+        connection.execute(batches.update().values(body_digest=hashlib.sha256(legacy.encode()).hexdigest()))
+    before = row_counts(hub)
+    again = post_signed(hub, CHANNEL_2, batch_body("old", sent))
+    assert again.status_code == 200 and again.headers["X-GGZY-Replayed"] == "true"
+    assert again.json() == first.json() and row_counts(hub) == before
+    assert_error(post_signed(hub, CHANNEL_2, batch_body("old", [project(3)])), 409, "E-BATCH-CONFLICT")
 
 
 def test_the_same_batch_id_with_other_records_is_a_conflict(hub: HubFixture) -> None:
