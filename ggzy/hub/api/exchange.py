@@ -45,9 +45,16 @@ def check_content_type(request: Request) -> None:
 
 # A JSON escape that may decode to text no database column holds: NUL, or half a surrogate pair.
 _SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-# A number orjson would read as a float (beyond 64 bits) where Python reads an integer: a long digit
-# run after ``:``, ``,`` or ``[``. A string that looks so only costs the slower exact parser.
-_LONG_NUMBER = re.compile(rb"[:,\[]\s*-?[0-9]{19}")
+# A number orjson would read as a float (beyond 64 bits) where Python reads an integer: 19 or more
+# digits right after ``:``, ``,`` or ``[`` (blanks and a minus sign between). Found with bytes
+# operations (digits made one digit, the three openers one, blanks and minus signs dropped), which run at C speed; a string
+# that looks so only costs the slower exact parser.
+_FOLD = bytes.maketrans(b"123456789,[", b"000000000::")
+_LONG_RUN = b":" + b"0" * 19
+
+
+def _has_long_number(body: bytes) -> bool:
+    return _LONG_RUN in body.translate(_FOLD, b" \t\r\n-")
 
 
 def parse_json_body(body: bytes) -> Any:
@@ -61,7 +68,7 @@ def parse_json_body(body: bytes) -> Any:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
         return _parse_exactly(body)
-    if _LONG_NUMBER.search(body):
+    if _has_long_number(body):
         return _parse_exactly(body)
     if _SUSPECT_ESCAPE.search(body):
         _refuse_unstorable_text(document)

@@ -630,6 +630,17 @@ def test_unreadable_json_is_refused_with_a_precise_message(hub: HubFixture) -> N
     assert row_counts(hub)["batches"] == 0
 
 
+def test_a_number_beyond_64_bits_is_read_exactly(hub: HubFixture) -> None:
+    # orjson would read it as the float 1.2345678901234568e+22: the fallback to the exact parser
+    # keeps the value the finding quotes as sent
+    body = batch_body("big", [project(1)]).replace(
+        b'"PROJECT_NAME":', b'"PROJECT_NAME": 12345678901234567890123, "X":'
+    )
+    (result,) = post_signed(hub, CHANNEL_2, body).json()["results"]
+    (finding,) = [f for f in result["findings"] if f["code"] == "E-STRUCT-VALUE-TYPE"]
+    assert finding["value"] == "12345678901234567890123"
+
+
 def test_text_that_cannot_be_stored_is_refused(hub: HubFixture) -> None:
     nul = project(1, name="含\u0000字符")
     response = post_signed(hub, CHANNEL_2, batch_body("nul", [nul]))
