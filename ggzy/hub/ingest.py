@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ggzy.hub.feedback import lock_node
 from ggzy.hub.lookup import BatchLookup, Head, link_targets
@@ -308,7 +309,52 @@ def _precheck(
 _OUT_OF_SCOPE = frozenset({"E-EXCH-PROVINCE", "E-EXCH-PLATFORM", "E-EXCH-OWNER"})
 
 
+_ATTEMPTS = 3
+
+
 def ingest_batch(
+    engine: Engine,
+    validator: Validator,
+    audit: AuditLog,
+    node: NodeIdentity,
+    channel: int,
+    batch_id: str,
+    raw_records: Sequence[Any],
+    body_digest: BatchDigest | str,
+    *,
+    request_id: str = "-",
+    source: str = "-",
+    now: dt.datetime | None = None,
+) -> IngestResult:
+    """Ingest one batch, again from the start when another node's concurrent batch took a new key first.
+
+    On PostgreSQL two nodes' batches run side by side (each node's are serialised); when both send
+    a key nobody held, the second insert fails on the unique version and its whole transaction is
+    rolled back. Read again, the key has an owner and the record gets ``E-EXCH-OWNER``, as it would
+    had the batches come one after the other.
+    """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _ingest_once(
+                engine,
+                validator,
+                audit,
+                node,
+                channel,
+                batch_id,
+                raw_records,
+                body_digest,
+                request_id=request_id,
+                source=source,
+                now=now,
+            )
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(
     engine: Engine,
     validator: Validator,
     audit: AuditLog,

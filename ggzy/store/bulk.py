@@ -20,6 +20,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Dialect, Row, Table, TextualSelect, text
+from sqlalchemy.exc import IntegrityError
 
 __all__ = ["insert_many", "match_many"]
 
@@ -131,10 +132,15 @@ def insert_many(
     if connection.dialect.name == "postgresql" and not conflict:
         # COPY: one stream instead of a statement per row (executemany), in the same transaction.
         columns = ", ".join(_q(name) for name in names)
+        statement = f"COPY {_q(table.name)} ({columns}) FROM STDIN"
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {_q(table.name)} ({columns}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        try:
+            with cursor, cursor.copy(statement) as copy:
+                for row in values:
+                    copy.write_row(row)
+        except connection.dialect.loaded_dbapi.IntegrityError as exc:
+            # As SQLAlchemy reports it for its own statements, so callers catch one exception.
+            raise IntegrityError(statement, None, exc) from exc
         return
     connection.exec_driver_sql(plan.sql, values)
 

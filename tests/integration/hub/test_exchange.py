@@ -25,7 +25,9 @@ from sqlalchemy import Table, func, select
 
 import ggzy.hub
 from ggzy.hub import feedback
+from ggzy.hub import ingest as ingest_module
 from ggzy.hub.app import create_app
+from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import (
     audit_log,
     batches,
@@ -270,6 +272,34 @@ def test_only_the_node_that_first_sent_a_key_may_change_it(hub: HubFixture, seco
     # the owner may, and the other node's own keys are its own
     assert hub.client.upload(2, "o3", [project(1, op="update", name="业主修改的项目")])["accepted"] == 1
     assert second_node.upload(2, "o4", [project(2)])["accepted"] == 1
+
+
+def test_two_nodes_sending_one_new_key_at_once_end_as_if_one_came_first(
+    hub: HubFixture, second_node: HubClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hub.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
+    # fj-02's batch has read the heads (no owner of key 1) when fj-01's batch with the same key
+    # commits; fj-02's insert then fails on the unique version. Without the retry in ingest_batch
+    # that failure is a 500; with it, fj-02's batch is read again and its record refused as the
+    # duplicate it is, as had fj-01's batch come first.
+    codes = frozenset(province_systems("35", 1).platform_codes)
+    first, second = NodeIdentity("fj-01", "35", codes), NodeIdentity("fj-02", "35", codes)
+    state = hub.state
+    read_open_rejections = ingest_module._open_rejections
+    raced: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            ingest_batch(state.engine, state.validator, state.audit, first, 2, "a", [project(1)], "a")
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    result = ingest_batch(state.engine, state.validator, state.audit, second, 2, "b", [project(1)], "b")
+    (outcome,) = result.receipt["results"]
+    assert raced and errors(outcome) == {"E-XR-DUPLICATE"}
+    assert versions(hub, 1) == [(1, "insert")] and head(hub, 1)["node_id"] == "fj-01"
 
 
 # --- keys, duplicates, versions and history (Art. 8) ---------------------------------------------
