@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,20 +54,82 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=60000")
+    if isinstance(dbapi_connection, _WriterQueueConnection) and dbapi_connection.checkpoints_aside:
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT_PAGES}")
     cursor.close()
 
 
 # How long a writer waits for the writer lock before leaving the wait to SQLite's busy timeout.
 _WRITER_WAIT_SECONDS = 60.0
+_THREAD_QUEUES: dict[str, threading.Lock] = {}
+_THREAD_QUEUES_GUARD = threading.Lock()
+
+
+# The committing writer no longer copies the WAL into the database every 1,000 pages (4 MiB: about
+# every batch of the hub), inside its write lock; a thread does it beside the writers. The pages
+# stay durable in the WAL until then, and a WAL of 64 MiB still makes the writer checkpoint itself.
+_WAL_AUTOCHECKPOINT_PAGES = 16_384
+_CHECKPOINT_IDLE_SECONDS = 2.0
+
+
+class _Checkpointer:
+    """Copies committed WAL pages into a database file in the background (``PRAGMA wal_checkpoint``,
+    PASSIVE: it never waits for readers or writers). One per database file and process; its thread
+    ends after a quiet while and starts again at the next commit."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.wake = threading.Event()
+        self.guard = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        self.wake.set()
+        with self.guard:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+                self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            return
+        try:
+            while self.wake.wait(_CHECKPOINT_IDLE_SECONDS):
+                self.wake.clear()
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    return  # the file is gone or unusable: writers checkpoint for themselves
+        finally:
+            connection.close()
+
+
+_CHECKPOINTERS: dict[str, _Checkpointer] = {}
+
+
+def _checkpointer(path: str) -> _Checkpointer:
+    with _THREAD_QUEUES_GUARD:
+        found = _CHECKPOINTERS.get(path)
+        if found is None:
+            found = _CHECKPOINTERS[path] = _Checkpointer(path)
+        return found
+
+
+def _thread_queue(path: str) -> threading.Lock:
+    with _THREAD_QUEUES_GUARD:
+        return _THREAD_QUEUES.setdefault(path, threading.Lock())
 
 
 class _WriterQueueConnection(sqlite3.Connection):
-    """A SQLite connection whose write transactions first take an OS lock on a file beside the database.
+    """A SQLite connection whose write transactions first wait their turn outside SQLite.
 
     SQLite makes a second writer retry on a timer (sleeps of up to 100 ms), so two threads or
-    processes writing in turn lose most of the time in those sleeps. Waiting on ``flock`` (each
-    connection has its own open file, so threads exclude each other too) hands the database over
-    within a millisecond of the commit. The operating system releases the lock of a killed process.
+    processes writing in turn lose most of the time in those sleeps. Here the threads of a process
+    queue on a lock (a blocked thread costs nothing), and processes on ``flock`` of a file beside
+    the database: the database is handed over within a millisecond of the commit. The operating
+    system releases the lock of a killed process.
     """
 
     def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
@@ -74,23 +137,33 @@ class _WriterQueueConnection(sqlite3.Connection):
         name = os.fspath(database) if isinstance(database, str | os.PathLike) else ""
         uri = kwargs.get("uri", False)
         self._lock_path = f"{name}-writer" if name and name != ":memory:" and not uri else None
+        self._queue = _thread_queue(os.path.abspath(name)) if self._lock_path else None
+        self._checkpointer = _checkpointer(os.path.abspath(name)) if self._lock_path else None
         self._lock_fd: int | None = None
+        self._queued = False
         self._holding = False
 
+    @property
+    def checkpoints_aside(self) -> bool:
+        return self._checkpointer is not None
+
     def take_writer_lock(self) -> None:
-        if self._lock_path is None or self._holding:
+        if self._lock_path is None or self._queue is None or self._queued:
             return
+        deadline = time.monotonic() + _WRITER_WAIT_SECONDS
+        if not self._queue.acquire(timeout=_WRITER_WAIT_SECONDS):
+            return  # from here SQLite's busy timeout decides, as without this lock
+        self._queued = True
         if self._lock_fd is None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + _WRITER_WAIT_SECONDS
         pause = 0.0001
         while True:
             try:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    return  # from here SQLite's busy timeout decides, as without this lock
-                time.sleep(pause)
+                    return
+                time.sleep(pause)  # another process writes: poll, so that a stuck one cannot hang us
                 pause = min(pause * 2, 0.001)
             else:
                 self._holding = True
@@ -100,12 +173,18 @@ class _WriterQueueConnection(sqlite3.Connection):
         if self._holding and self._lock_fd is not None:
             self._holding = False
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        if self._queued and self._queue is not None:
+            self._queued = False
+            self._queue.release()
 
     def commit(self) -> None:
+        wrote = self._holding
         try:
             super().commit()
         finally:
             self._release_writer_lock()
+        if wrote and self._checkpointer is not None:
+            self._checkpointer.poke()
 
     def rollback(self) -> None:
         try:
