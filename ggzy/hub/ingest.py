@@ -197,7 +197,9 @@ class _Tally:
         self.rules: Counter[tuple[str, str, dt.date, str]] = Counter()
 
     def add(self, bucket: tuple[str, str, dt.date, int], **counts: int) -> None:
-        self.daily[bucket].update(counts)
+        counter = self.daily[bucket]
+        for name, count in counts.items():  # Counter.update(mapping) costs several times more
+            counter[name] += count
 
     def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         daily = [

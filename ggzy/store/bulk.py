@@ -13,12 +13,12 @@ PostgreSQL), the values converted by the columns' own SQLAlchemy types: the same
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Column, Connection, Dialect, Row, Table, TextualSelect, text
 from sqlalchemy.exc import IntegrityError
 
@@ -57,7 +57,7 @@ def match_many(
         for index in range(len(match)):
             parameters[f"w_{index}"] = [item[index] for item in wanted]
     else:
-        parameters["wanted"] = json.dumps([list(item) for item in wanted], ensure_ascii=False)
+        parameters["wanted"] = orjson.dumps([list(item) for item in wanted]).decode()
     return list(connection.execute(statement, parameters))
 
 
