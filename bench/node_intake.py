@@ -10,7 +10,7 @@ counters and an audit entry in the same transaction.
 
 Baseline, in the same run: the same rows (read back from the outbox, as stored) written with a raw
 ``sqlite3`` ``executemany`` into a fresh outbox table of the same schema, JSON serialisation and
-commit included — the cost of storing alone. The two take turns call by call, so that both see the
+commit included (the store's own compact UTF-8 JSON, orjson) — the cost of storing alone. The two take turns call by call, so that both see the
 same machine load. Machines are noisy; compare the ratio.
 """
 
@@ -34,6 +34,7 @@ from ggzy.node.intake import Intake
 from ggzy.node.models import outbox
 from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
+from ggzy.store.database import compact_json
 
 CACHE = Path(__file__).parent / ".cache"
 _COLUMNS = (
@@ -97,7 +98,8 @@ class Baseline:
         started = time.perf_counter()
         chunk = [
             tuple(
-                json.dumps(value) if i in self.json_columns else _plain(value) for i, value in enumerate(row)
+                compact_json(value) if i in self.json_columns else _plain(value)
+                for i, value in enumerate(row)
             )
             for row in rows
         ]

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ggzy import __version__
 from ggzy.hub.errors import HubError, error_body, error_response
@@ -101,14 +103,7 @@ def create_app(
     )
     app.state.hub = hub
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("X-Request-ID", "")
-        request.state.request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        hub.metrics.requests.labels(request.method, _route_name(request), str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestIdMiddleware, metrics=hub.metrics)
 
     @app.exception_handler(HubError)
     async def hub_error(request: Request, error: HubError) -> JSONResponse:
@@ -169,9 +164,38 @@ def create_app(
     return app
 
 
-def _route_name(request: Request) -> str:
-    route = request.scope.get("route")
-    return getattr(route, "path", "unmatched")
+class RequestIdMiddleware:
+    """Give every request an id (the caller's ``X-Request-ID`` when usable) and count it by route.
+
+    A plain ASGI middleware: ``@app.middleware("http")`` would stream every body through a task
+    and a queue of its own, and an upload is a megabyte or more.
+    """
+
+    def __init__(self, app: ASGIApp, metrics: HubMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        request_id = given if 0 < len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["X-Request-ID"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        route = scope.get("route")
+        self.metrics.requests.labels(
+            scope["method"], getattr(route, "path", "unmatched"), str(status[0])
+        ).inc()
 
 
 def migrations_current(hub: HubState) -> bool:

@@ -9,13 +9,17 @@ before returns the stored receipt unchanged and writes nothing.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ggzy.hub.feedback import lock_node
 from ggzy.hub.lookup import BatchLookup, Head, link_targets
@@ -37,8 +41,17 @@ from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.upsert import insert_ignore, upsert
 from ggzy.validation import Finding, Validator, make_finding
+from ggzy.validation.engine import CheckedRecord
 
-__all__ = ["SHANGHAI", "BatchRefused", "IngestResult", "NodeIdentity", "ingest_batch"]
+__all__ = [
+    "SHANGHAI",
+    "BatchDigest",
+    "BatchRefused",
+    "IngestResult",
+    "NodeIdentity",
+    "ingest_batch",
+    "records_digest",
+]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CATEGORIES = {category.value: category for category in Category}
@@ -78,6 +91,37 @@ class IngestResult:
     accepted: int = 0
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchDigest:
+    """What makes a retry "the same batch": the digest of its records, in the current canonical form
+    and, computed only when the stored digest differs, in the form used before (a batch stored then)."""
+
+    value: str
+    legacy: Callable[[], str] | None = None
+
+    def matches(self, stored: str) -> bool:
+        return stored == self.value or (self.legacy is not None and stored == self.legacy())
+
+
+def _legacy_digest(records: Sequence[Any]) -> str:
+    canonical = json.dumps(records, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def records_digest(records: Sequence[Any]) -> BatchDigest:
+    """The batch's records (not its envelope: ``sent_at`` may change) as key-sorted compact JSON.
+
+    orjson writes the same bytes as the standard library for text, integers and booleans; a float may
+    be spelt differently (``1e-7`` for ``1e-07``), so a batch stored before orjson is matched by the
+    older form too. What orjson cannot write (integers beyond 64 bits) keeps the older form.
+    """
+    try:
+        canonical = orjson.dumps(records, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return BatchDigest(_legacy_digest(records))
+    return BatchDigest(hashlib.sha256(canonical).hexdigest(), lambda: _legacy_digest(records))
 
 
 def _parse_time(value: Any) -> dt.datetime | bool | None:
@@ -154,7 +198,9 @@ class _Tally:
         self.rules: Counter[tuple[str, str, dt.date, str]] = Counter()
 
     def add(self, bucket: tuple[str, str, dt.date, int], **counts: int) -> None:
-        self.daily[bucket].update(counts)
+        counter = self.daily[bucket]
+        for name, count in counts.items():  # Counter.update(mapping) costs several times more
+            counter[name] += count
 
     def rows(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         daily = [
@@ -192,7 +238,7 @@ def _timely(
 
 
 def _stored_receipt(
-    connection: Connection, node_id: str, batch_id: str, body_digest: str
+    connection: Connection, node_id: str, batch_id: str, body_digest: BatchDigest
 ) -> dict[str, Any] | None:
     row = connection.execute(
         select(batches.c.receipt, batches.c.body_digest).where(
@@ -201,7 +247,7 @@ def _stored_receipt(
     ).first()
     if row is None:
         return None
-    if row.body_digest != body_digest:
+    if not body_digest.matches(row.body_digest):
         raise BatchRefused(
             "E-BATCH-CONFLICT",
             409,
@@ -212,6 +258,63 @@ def _stored_receipt(
     return receipt
 
 
+@dataclass(slots=True)
+class _Prechecked:
+    """One record after the rules that need no database, ready for the ones that do."""
+
+    raw: Any
+    namespace: str
+    table: TableSpec | None
+    checked: CheckedRecord
+    exchange: list[Finding]
+    published: dt.datetime | None
+    acquired: dt.datetime | None
+    sent: dt.datetime | None
+
+
+def _precheck(
+    validator: Validator, node: NodeIdentity, channel: int, raw_records: Sequence[Any]
+) -> list[_Prechecked]:
+    """Structure, field and cross-field rules, exchange scope, times and content digests of a batch.
+
+    None of it reads the database, so it runs before the write transaction: on SQLite another
+    request's storing (and its fsync) goes on meanwhile instead of waiting for it.
+    """
+    spec = validator.spec
+    prechecked: list[_Prechecked] = []
+    for index, raw in enumerate(raw_records):
+        is_object = isinstance(raw, dict)
+        namespace = "test" if is_object and raw.get("category") == "test" else "prod"
+        table = spec.table(str(raw.get("table"))) if is_object else None
+        exchange = _exchange_findings(raw, table, channel, node) if is_object else []
+        checked = validator.check(raw, None, line=index + 1)
+        envelope = checked.envelope
+        published = envelope.published_at.astimezone(dt.UTC) if envelope and envelope.published_at else None
+        acquired = _parse_time(raw.get("acquired_at")) if is_object else None
+        sent = _parse_time(raw.get("sent_at")) if is_object else None
+        if checked.verdict.ok and not exchange:
+            _ = checked.digest  # computed here, outside the lock
+        prechecked.append(
+            _Prechecked(
+                raw,
+                namespace,
+                table,
+                checked,
+                exchange,
+                published,
+                acquired if isinstance(acquired, dt.datetime) else None,
+                sent if isinstance(sent, dt.datetime) else None,
+            )
+        )
+    return prechecked
+
+
+_OUT_OF_SCOPE = frozenset({"E-EXCH-PROVINCE", "E-EXCH-PLATFORM", "E-EXCH-OWNER"})
+
+
+_ATTEMPTS = 3
+
+
 def ingest_batch(
     engine: Engine,
     validator: Validator,
@@ -220,7 +323,49 @@ def ingest_batch(
     channel: int,
     batch_id: str,
     raw_records: Sequence[Any],
-    body_digest: str,
+    body_digest: BatchDigest | str,
+    *,
+    request_id: str = "-",
+    source: str = "-",
+    now: dt.datetime | None = None,
+) -> IngestResult:
+    """Ingest one batch, again from the start when another node's concurrent batch took a new key first.
+
+    On PostgreSQL two nodes' batches run side by side (each node's are serialised); when both send
+    a key nobody held, the second insert fails on the unique version and its whole transaction is
+    rolled back. Read again, the key has an owner and the record gets ``E-EXCH-OWNER``, as it would
+    had the batches come one after the other.
+    """
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return _ingest_once(
+                engine,
+                validator,
+                audit,
+                node,
+                channel,
+                batch_id,
+                raw_records,
+                body_digest,
+                request_id=request_id,
+                source=source,
+                now=now,
+            )
+        except IntegrityError:
+            if attempt == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _ingest_once(
+    engine: Engine,
+    validator: Validator,
+    audit: AuditLog,
+    node: NodeIdentity,
+    channel: int,
+    batch_id: str,
+    raw_records: Sequence[Any],
+    body_digest: BatchDigest | str,
     *,
     request_id: str = "-",
     source: str = "-",
@@ -228,6 +373,10 @@ def ingest_batch(
 ) -> IngestResult:
     spec = validator.spec
     targets = link_targets(spec)
+    if isinstance(body_digest, str):
+        body_digest = BatchDigest(body_digest)
+    prechecked = _precheck(validator, node, channel, raw_records)
+    batch_keys = _record_keys(spec, raw_records)
     with engine.connect() as plain:
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
@@ -238,7 +387,6 @@ def ingest_batch(
             received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
             day = received.astimezone(SHANGHAI).date()
             lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
-            batch_keys = _record_keys(spec, raw_records)
             _prefetch(lookups, batch_keys)
             open_keys = _open_rejections(connection, batch_keys)
             tally = _Tally()
@@ -250,15 +398,14 @@ def ingest_batch(
             new_rejections: list[dict[str, Any]] = []
             repaired_keys: list[tuple[str, str]] = []
             outcome_counter: Counter[str] = Counter()
-            for index, raw in enumerate(raw_records):
-                is_object = isinstance(raw, dict)
-                namespace = "test" if is_object and raw.get("category") == "test" else "prod"
+            out_of_scope: Counter[str] = Counter()
+            out_of_scope_records: list[int] = []
+            for index, item in enumerate(prechecked):
+                raw, namespace, table, checked = item.raw, item.namespace, item.table, item.checked
                 lookup = lookups[namespace]
-                table = spec.table(str(raw.get("table"))) if is_object else None
-                findings = _exchange_findings(raw, table, channel, node) if is_object else []
-                checked = validator.check(raw, lookup, line=index + 1)
+                validator.check_against(checked, lookup)
                 verdict = checked.verdict
-                verdict.findings[:0] = findings
+                verdict.findings[:0] = item.exchange
                 key = checked.key
                 if verdict.ok and table is not None and key is not None:
                     head = lookup.head(table.name, key)
@@ -270,8 +417,15 @@ def ingest_batch(
                     verdict.ok and checked.envelope is not None and table is not None and key is not None
                 )
                 table_name = (
-                    table.name if table is not None else str(raw.get("table") if is_object else "-")[:64]
+                    table.name
+                    if table is not None
+                    else str(raw.get("table") if isinstance(raw, dict) else "-")[:64]
                 )
+                codes = {f.code for f in verdict.findings}
+                scope = codes & _OUT_OF_SCOPE
+                if scope:
+                    out_of_scope.update(scope)
+                    out_of_scope_records.append(index)
                 result: dict[str, Any] = {
                     "index": index,
                     "table": table_name,
@@ -281,13 +435,7 @@ def ingest_batch(
                     "findings": [f.to_dict() for f in verdict.findings],
                 }
                 envelope = checked.envelope
-                published = (
-                    envelope.published_at.astimezone(dt.UTC) if envelope and envelope.published_at else None
-                )
-                acquired = _parse_time(raw.get("acquired_at")) if is_object else None
-                acquired = acquired if isinstance(acquired, dt.datetime) else None
-                sent = _parse_time(raw.get("sent_at")) if is_object else None
-                sent = sent if isinstance(sent, dt.datetime) else None
+                published, acquired = item.published, item.acquired
                 bucket = (node.province, table_name, day, channel)
                 production = namespace == "prod"
                 if production:
@@ -332,7 +480,7 @@ def ingest_batch(
                             else None,
                             "published_at": published,
                             "acquired_at": acquired,
-                            "sent_at": sent,
+                            "sent_at": item.sent,
                             "received_at": received,
                             "decided_at": dt.datetime.now(dt.UTC),
                         }
@@ -364,7 +512,7 @@ def ingest_batch(
                     outcome_counter["accepted"] += 1
                 else:
                     if production:
-                        duplicate = any(f.code == "E-XR-DUPLICATE" for f in verdict.findings)
+                        duplicate = "E-XR-DUPLICATE" in codes
                         tally.add(bucket, rejected=1, duplicates=int(duplicate))
                         for code in {f.code for f in verdict.findings if f.is_error}:
                             tally.rules[(node.province, table_name, day, code)] += 1
@@ -410,7 +558,7 @@ def ingest_batch(
                     "node_id": node.node_id,
                     "batch_id": batch_id,
                     "channel": channel,
-                    "body_digest": body_digest,
+                    "body_digest": body_digest.value,
                     "received_at": received,
                     "records": len(raw_records),
                     "accepted": outcome_counter["accepted"],
@@ -442,6 +590,26 @@ def ingest_batch(
                     at=received,
                 ),
             )
+            if out_of_scope:
+                # Art. 19: records of another province, an unregistered system or another node's key
+                # are audited in the transaction that refuses them: both are stored or neither is.
+                audit.append(
+                    connection,
+                    AuditEntry(
+                        action="exchange.out-of-scope",
+                        object=f"node:{node.node_id}/batch:{batch_id}",
+                        outcome="refused",
+                        account=f"node:{node.node_id}",
+                        role="node",
+                        source=source,
+                        request_id=request_id,
+                        detail={
+                            "codes": dict(sorted(out_of_scope.items())),
+                            "records": out_of_scope_records[:100],
+                        },
+                        at=received,
+                    ),
+                )
     return IngestResult(
         receipt, False, outcome_counter["accepted"], outcome_counter["rejected"], outcome_counter
     )

@@ -25,6 +25,8 @@ from sqlalchemy import JSON, Connection, Engine, and_, bindparam, delete, func, 
 from ggzy.node.models import UNDECIDED, batches, outbox, outbox_refs
 from ggzy.node.models import state as node_state
 from ggzy.spec import Spec, TableSpec
+from ggzy.store.bulk import insert_many
+from ggzy.store.database import JsonText
 from ggzy.store.upsert import upsert
 
 __all__ = ["Batch", "NewRecord", "Outbox", "QueueDepths"]
@@ -49,6 +51,7 @@ class NewRecord:
     corrects: int | None = None
     published_at: dt.datetime | None = None
     acquired_at: dt.datetime | None = None
+    serialised: JsonText | None = None  # ``record`` as stored, when intake serialised it already
 
 
 @dataclass(slots=True)
@@ -177,7 +180,7 @@ class Outbox:
                 "op": item.record.get("op", "insert"),
                 "category": item.record.get("category", ""),
                 "channel": item.channel,
-                "record": item.record,
+                "record": item.serialised or item.record,
                 "state": "held" if item.held else "queued",
                 "findings": item.findings or None,
                 "redacted": item.redacted or None,
@@ -197,7 +200,8 @@ class Outbox:
             ids = list(range(first, first + len(rows)))
             for row_id, row in zip(ids, rows, strict=True):
                 row["id"] = row_id
-            connection.execute(insert(outbox), rows)
+            # At the driver level: the same stored values without SQLAlchemy's per-row parameter work.
+            insert_many(connection, outbox, rows)
         else:
             ids = list(
                 connection.execute(
@@ -210,8 +214,7 @@ class Outbox:
             for name in sorted(self._targets.get(item.table.name, ()))
             if isinstance(value := (item.record.get("data") or {}).get(name), str) and value
         ]
-        if refs:
-            connection.execute(insert(outbox_refs), refs)
+        insert_many(connection, outbox_refs, refs)
         return ids
 
     # --- sending ---

@@ -13,13 +13,14 @@ PostgreSQL), the values converted by the columns' own SQLAlchemy types: the same
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from sqlalchemy import Column, Connection, Dialect, Row, Table, TextualSelect, text
+from sqlalchemy.exc import IntegrityError
 
 __all__ = ["insert_many", "match_many"]
 
@@ -56,7 +57,7 @@ def match_many(
         for index in range(len(match)):
             parameters[f"w_{index}"] = [item[index] for item in wanted]
     else:
-        parameters["wanted"] = json.dumps([list(item) for item in wanted], ensure_ascii=False)
+        parameters["wanted"] = orjson.dumps([list(item) for item in wanted]).decode()
     return list(connection.execute(statement, parameters))
 
 
@@ -131,10 +132,15 @@ def insert_many(
     if connection.dialect.name == "postgresql" and not conflict:
         # COPY: one stream instead of a statement per row (executemany), in the same transaction.
         columns = ", ".join(_q(name) for name in names)
+        statement = f"COPY {_q(table.name)} ({columns}) FROM STDIN"
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor, cursor.copy(f"COPY {_q(table.name)} ({columns}) FROM STDIN") as copy:
-            for row in values:
-                copy.write_row(row)
+        try:
+            with cursor, cursor.copy(statement) as copy:
+                for row in values:
+                    copy.write_row(row)
+        except connection.dialect.loaded_dbapi.IntegrityError as exc:
+            # As SQLAlchemy reports it for its own statements, so callers catch one exception.
+            raise IntegrityError(statement, None, exc) from exc
         return
     connection.exec_driver_sql(plan.sql, values)
 

@@ -111,12 +111,25 @@ class Validator:
             return CheckedRecord(verdict, envelope, None)
         key = table.key_of(data)
         verdict.key = key
-        if lookup is not None and self.options.cross_record:
-            findings.extend(check_key(table, envelope.op, key, data, lookup))
-            if envelope.op != "delete":
-                findings.extend(check_parents(table, data, lookup))
-                findings.extend(check_stage_order(self.spec, table, data, lookup))
-        return CheckedRecord(verdict, envelope, key)
+        checked = CheckedRecord(verdict, envelope, key)
+        if lookup is not None:
+            self.check_against(checked, lookup)
+        return checked
+
+    def check_against(self, checked: CheckedRecord, lookup: RecordLookup) -> None:
+        """The cross-record rules, for a record checked without a lookup (``check(raw, None)``).
+
+        ``check(raw, lookup)`` is ``check(raw, None)`` followed by this: the hub runs the rules that
+        need no database before it takes the write lock, and only these under it.
+        """
+        envelope, key = checked.envelope, checked.key
+        if envelope is None or key is None or not self.options.cross_record:
+            return
+        table, data, findings = envelope.table, envelope.data, checked.verdict.findings
+        findings.extend(check_key(table, envelope.op, key, data, lookup))
+        if envelope.op != "delete":
+            findings.extend(check_parents(table, data, lookup))
+            findings.extend(check_stage_order(self.spec, table, data, lookup))
 
     # --- a stream of records (a file, a batch) ---
 

@@ -65,8 +65,8 @@ class FieldContext:
         self.regions = regions
         self.options = options
         self.region_ok = lru_cache(maxsize=8192)(regions.is_valid)
-        self.subject_ok = lru_cache(maxsize=65536)(_subject_code_ok)
-        self.deal_ok = lru_cache(maxsize=65536)(self._deal_code_ok)
+        self.subject_ok = lru_cache(maxsize=8192)(_subject_code_ok)
+        self.deal_ok = lru_cache(maxsize=8192)(self._deal_code_ok)
 
     def _deal_code_ok(self, code: str) -> bool:
         problems = deal_code_problems(code)

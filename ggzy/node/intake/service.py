@@ -47,6 +47,7 @@ from ggzy.security.audit import AuditEntry
 from ggzy.security.keys import load_or_create_key
 from ggzy.settings import NodeSettings
 from ggzy.spec import Domain, InfoClass, Privacy, Spec, TableSpec
+from ggzy.store.database import serialise_record
 from ggzy.store.upsert import dialect_insert
 from ggzy.validation.findings import Finding, make_finding
 from ggzy.validation.structure import Envelope, read_envelope
@@ -76,6 +77,10 @@ _NODE_MESSAGES = {
     "E-NODE-REDACTION": (
         "个人信息脱敏失败，记录未保存",
         "redaction of personal data failed; the record was not stored",
+    ),
+    "E-NODE-TEXT": (
+        "记录含有无法存储和上传的文字（空字符或不成对的代理项\\ud800–\\udfff），记录未保存，请在源系统更正",
+        "the record holds text that cannot be stored or sent (a NUL or an unpaired surrogate); not stored",
     ),
     "E-NODE-DEAL-SERIAL": (
         "当日统一交易标识码流水号已用尽",
@@ -634,6 +639,10 @@ class Intake:
         attachments = pending.raw.get("attachments")
         if attachments:
             record["attachments"] = attachments
+        # Serialised once here: what cannot be written is refused alone, not the whole call.
+        serialised = serialise_record(record)
+        if serialised is None:
+            return _refusal(pending.index, pending.line, "E-NODE-TEXT", table.name)
         key = table.key_of(data)
         pending.key = key
         line_ref = f"{source_ref}:{pending.line}" if pending.line else source_ref
@@ -649,6 +658,7 @@ class Intake:
             source_ref=line_ref,
             published_at=pending.published.astimezone(dt.UTC) if pending.published else None,
             acquired_at=now,
+            serialised=serialised,
         )
 
     # --- the one transaction ---

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -24,7 +25,9 @@ from sqlalchemy import Table, func, select
 
 import ggzy.hub
 from ggzy.hub import feedback
+from ggzy.hub import ingest as ingest_module
 from ggzy.hub.app import create_app
+from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import (
     audit_log,
     batches,
@@ -39,6 +42,7 @@ from ggzy.hub.models import (
 )
 from ggzy.hub.reconcile import bucket_digest
 from ggzy.protocol import HubClient, HubRefused
+from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.crypto import Digest
 from ggzy.security.signing import sign_request
 from ggzy.simulate import province_systems
@@ -217,6 +221,31 @@ def test_trading_records_of_another_province_are_refused_and_audited(hub: HubFix
         assert hub.state.audit.verify(connection) is None
 
 
+def test_the_out_of_scope_audit_entry_is_committed_with_the_batch_or_not_at_all(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # written in a transaction of its own after the batch's, a failure there left the batch stored
+    # and its refusals unaudited
+    append = AuditLog.append
+
+    def failing(self: AuditLog, connection: Any, entry: AuditEntry) -> Any:
+        if entry.action == "exchange.out-of-scope":
+            raise RuntimeError("the audit log cannot be written")
+        return append(self, connection, entry)
+
+    monkeypatch.setattr(AuditLog, "append", failing)
+    beijing = project(1)
+    beijing["data"]["REGION_CODE"] = "110101"
+    with TestClient(hub.app, raise_server_exceptions=False) as http:
+        response = post_signed(hub, CHANNEL_2, batch_body("atomic", [project(2), beijing]), http=http)
+    assert response.status_code == 500
+    counts = row_counts(hub)
+    assert counts["batches"] == counts["records"] == counts["feed"] == 0
+    monkeypatch.setattr(AuditLog, "append", append)
+    assert hub.client.upload(2, "atomic", [project(2), beijing])["accepted"] == 1  # the retry goes through
+    assert len(out_of_scope_audit(hub)) == 1
+
+
 def test_a_bidder_registered_in_another_province_may_be_reported(hub: HubFixture) -> None:
     # the province rule binds trading records; subjects (bidders, agencies) come from anywhere
     subject: dict[str, Any] = json.loads(_template("LEGAL_PERSON_BASE"))
@@ -244,6 +273,34 @@ def test_only_the_node_that_first_sent_a_key_may_change_it(hub: HubFixture, seco
     # the owner may, and the other node's own keys are its own
     assert hub.client.upload(2, "o3", [project(1, op="update", name="业主修改的项目")])["accepted"] == 1
     assert second_node.upload(2, "o4", [project(2)])["accepted"] == 1
+
+
+def test_two_nodes_sending_one_new_key_at_once_end_as_if_one_came_first(
+    hub: HubFixture, second_node: HubClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hub.state.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
+    # fj-02's batch has read the heads (no owner of key 1) when fj-01's batch with the same key
+    # commits; fj-02's insert then fails on the unique version. Without the retry in ingest_batch
+    # that failure is a 500; with it, fj-02's batch is read again and its record refused as the
+    # duplicate it is, as had fj-01's batch come first.
+    codes = frozenset(province_systems("35", 1).platform_codes)
+    first, second = NodeIdentity("fj-01", "35", codes), NodeIdentity("fj-02", "35", codes)
+    state = hub.state
+    read_open_rejections = ingest_module._open_rejections
+    raced: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        if not raced:
+            raced.append(True)
+            ingest_batch(state.engine, state.validator, state.audit, first, 2, "a", [project(1)], "a")
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    result = ingest_batch(state.engine, state.validator, state.audit, second, 2, "b", [project(1)], "b")
+    (outcome,) = result.receipt["results"]
+    assert raced and errors(outcome) == {"E-XR-DUPLICATE"}
+    assert versions(hub, 1) == [(1, "insert")] and head(hub, 1)["node_id"] == "fj-01"
 
 
 # --- keys, duplicates, versions and history (Art. 8) ---------------------------------------------
@@ -313,6 +370,26 @@ def test_a_batch_sent_again_returns_the_same_receipt_and_writes_nothing(hub: Hub
     assert row_counts(hub) == before
     records_line = 'ggzy_hub_records_total{channel="2",outcome="accepted"} 2.0'
     assert records_line in metrics_before and records_line in hub.http.get("/metrics").text
+
+
+def test_a_batch_stored_under_the_older_digest_is_still_recognised_on_retry(hub: HubFixture) -> None:
+    # orjson spells this float 1e-7 where json.dumps wrote 1e-07, so the two digests differ: without
+    # BatchDigest's fallback to the older form, the retry of a batch stored before would be a 409
+    odd = project(1)
+    odd["data"]["TOTAL_INVESTMENT"] = 1e-07
+    sent = [odd, project(2)]
+    first = post_signed(hub, CHANNEL_2, batch_body("old", sent))
+    assert first.status_code == 200
+    legacy = json.dumps(sent, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    with hub.state.engine.begin() as connection:
+        stored = connection.execute(select(batches.c.body_digest)).scalar_one()
+        assert stored != hashlib.sha256(legacy.encode()).hexdigest()
+        connection.execute(batches.update().values(body_digest=hashlib.sha256(legacy.encode()).hexdigest()))
+    before = row_counts(hub)
+    again = post_signed(hub, CHANNEL_2, batch_body("old", sent))
+    assert again.status_code == 200 and again.headers["X-GGZY-Replayed"] == "true"
+    assert again.json() == first.json() and row_counts(hub) == before
+    assert_error(post_signed(hub, CHANNEL_2, batch_body("old", [project(3)])), 409, "E-BATCH-CONFLICT")
 
 
 def test_the_same_batch_id_with_other_records_is_a_conflict(hub: HubFixture) -> None:
@@ -582,6 +659,17 @@ def test_unreadable_json_is_refused_with_a_precise_message(hub: HubFixture) -> N
     long_number = b'{"batch_id": "j", "records": [' + b"7" * 5000 + b"]}"
     assert_error(post_signed(hub, CHANNEL_2, long_number), 400, "E-REQ-JSON")
     assert row_counts(hub)["batches"] == 0
+
+
+def test_a_number_beyond_64_bits_is_read_exactly(hub: HubFixture) -> None:
+    # orjson would read it as the float 1.2345678901234568e+22: the fallback to the exact parser
+    # keeps the value the finding quotes as sent
+    body = batch_body("big", [project(1)]).replace(
+        b'"PROJECT_NAME":', b'"PROJECT_NAME": 12345678901234567890123, "X":'
+    )
+    (result,) = post_signed(hub, CHANNEL_2, body).json()["results"]
+    (finding,) = [f for f in result["findings"] if f["code"] == "E-STRUCT-VALUE-TYPE"]
+    assert finding["value"] == "12345678901234567890123"
 
 
 def test_text_that_cannot_be_stored_is_refused(hub: HubFixture) -> None:

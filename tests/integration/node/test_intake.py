@@ -296,3 +296,20 @@ def test_plugged_into_the_node_service(
     intake.accept([realtime, sample("PROJECT", 2)[1]], "push", "t")
     assert woken == [1, 2]  # the uploader of each channel that got records looks at once
     service.stop(timeout=5)
+
+
+def test_text_that_cannot_be_stored_or_sent_refuses_that_record_alone(ctx: NodeContext) -> None:
+    # a lone surrogate used to fail the whole call's transaction (UnicodeEncodeError in the driver);
+    # NUL would be stored on SQLite and then make the hub refuse every batch carrying it
+    good, surrogate, nul = sample("PROJECT", 3)
+    surrogate["data"]["PROJECT_NAME"] = "坏\ud800名"
+    nul["data"]["PROJECT_NAME"] = "含\x00字符"
+    results = intake_for(ctx).accept([good, surrogate, nul], "push", "test")
+    assert [(r.outcome, r.code) for r in results] == [
+        ("accepted", None),
+        ("refused", "E-NODE-TEXT"),
+        ("refused", "E-NODE-TEXT"),
+    ]
+    assert results[1].message_zh and "代理项" in results[1].message_zh
+    assert [r.id for r in rows(ctx)] == [results[0].id]
+    assert state(ctx, "intake:")["intake:refused:E-NODE-TEXT"] == "2"

@@ -130,3 +130,44 @@ def test_make_deal_code_refuses_bad_parts() -> None:
         make_deal_code("AA1", "91110000600037341L", dt.date(2026, 1, 1), 1)
     with pytest.raises(ValueError):
         make_deal_code("A01", "91110000600037341L", dt.date(2026, 1, 1), 1_000_000)
+
+
+_USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+
+@given(st.text(alphabet=_USCC_CHARS + "IOSVZaz -", min_size=0, max_size=19))
+def test_the_uscc_check_character_is_stdnums(body: str) -> None:
+    # uscc_check_char computes stdnum's answer itself on the alphabet; removing that shortcut's
+    # fallback or mis-typing one weight makes the two disagree
+    from stdnum.cn import uscc as stdnum_uscc
+
+    from ggzy.identifiers.uscc import uscc_check_char
+
+    try:
+        expected = str(stdnum_uscc.calc_check_digit(body[:17]))
+    except ValueError:
+        with pytest.raises(ValueError):
+            uscc_check_char(body)
+        return
+    assert uscc_check_char(body) == expected
+
+
+@given(st.text(alphabet="0123456789X１", min_size=18, max_size=18))
+def test_id_numbers_are_judged_as_stdnum_judges_them(code: str) -> None:
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError
+
+    from ggzy.identifiers.id_number import PROVINCE_PREFIXES
+
+    is_valid_id_number.cache_clear()
+    code = "35" + code[2:]  # a province prefix, so that the check character and birth date decide
+    expected = code[:17].isdigit() and code[17] == ric.calc_check_digit(code)
+    if expected:
+        try:
+            birth = ric.get_birth_date(code)
+        except ValidationError:
+            expected = False
+        else:
+            expected = dt.date(1900, 1, 1) <= birth <= dt.date.today()
+    assert code[:2] in PROVINCE_PREFIXES
+    assert is_valid_id_number(code) == expected
