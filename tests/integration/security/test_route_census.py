@@ -77,6 +77,7 @@ PATH_VALUES = {
     "notice_id": "1",
     "incident_id": "1",
     "plan_id": "1",
+    "activation_id": "1",
     "inspection_id": "1",
     "order_id": "1",
     "post": "security",
