@@ -99,6 +99,38 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _scope(province: str | None) -> str | None:
+    """The province a read may cover: a province's account reads its own province only, as over HTTP."""
+    from ggzy.ops.session import OpsError
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    if principal is None or principal.province is None:
+        return province
+    if province not in (None, principal.province):
+        raise _fail(
+            OpsError(
+                "E-OPS-SCOPE",
+                f"本账号只能查看省份 {principal.province} 的运行管理信息",
+                f"this account reads province {principal.province} only",
+                403,
+            )
+        )
+    return principal.province
+
+
+def _national_only() -> None:
+    """Country-wide lists are for national operators."""
+    from ggzy.ops.session import OpsError
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    if principal is not None and principal.province is not None:
+        raise _fail(
+            OpsError("E-OPS-NATIONAL", "全国范围的清单仅限国家平台操作员查看", "national operators only", 403)
+        )
+
+
 def _read(db: str | None, fn: Callable[[Connection, HubSettings], R]) -> R:
     settings, engine = _hub(db)
     try:
@@ -200,6 +232,7 @@ def availability_command(
         chosen = parse_period(period)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+    province = _scope(province) or province
     result = _read(db, lambda c, s: province_availability(c, province, chosen, s.ops))
     if output_format is Format.JSON:
         _json(result.to_dict())
@@ -264,6 +297,7 @@ def outage_list(
     """列出停用通知（含迟报标记）。"""
     from ggzy.ops.outages import list_notices
 
+    province = _scope(province)
     notices = _read(db, lambda c, s: list_notices(c, province, include_withdrawn=True))
     if output_format is Format.JSON:
         _json([n.to_dict() for n in notices])
@@ -301,6 +335,7 @@ def incident_list(
     """列出运行事件；--unreported 列出各省未报告的事件（国家平台值班人员查看）。"""
     from ggzy.ops.incidents import list_incidents
 
+    province = _scope(province)
     found = _read(db, lambda c, s: list_incidents(c, province, unreported=True if unreported else None))
     if output_format is Format.JSON:
         _json([i.to_dict() for i in found])
@@ -445,6 +480,7 @@ def plan_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出预案及其各版本。"""
     from ggzy.ops.preparedness import list_plans
 
+    province = _scope(province)
     plans = _read(db, lambda c, s: list_plans(c, province))
     rows = [
         [p.id, p.province, p.version, p.title, p.effective_on, p.activation_procedure, p.closing_procedure]
@@ -519,6 +555,7 @@ def drill_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出演练记录。"""
     from ggzy.ops.preparedness import list_drills
 
+    province = _scope(province)
     drills = _read(db, lambda c, s: list_drills(c, province))
     rows = [
         [
@@ -551,6 +588,7 @@ def drill_overdue(db: DbOption = None) -> None:
     from ggzy.ops.preparedness import provinces_without_drill
 
     today = dt.datetime.now(SHANGHAI).date()
+    _national_only()
     flagged = _read(db, lambda c, s: provinces_without_drill(c, today, s.ops.drill_max_age_days))
     out.print(
         _table(
@@ -570,6 +608,7 @@ def roster_show(province: Annotated[str, typer.Argument(help="省份代码")], d
     """查看一个省的人员备案与缺项。"""
     from ggzy.ops.roster import roster_gaps, roster_of
 
+    province = _scope(province) or province
     entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province)))
     rows = [
         [e.to_dict()["post_zh"], e.to_dict()["rank_zh"], e.name, e.phone, e.mobile, e.email] for e in entries
@@ -622,6 +661,7 @@ def roster_gaps_command(db: DbOption = None) -> None:
             rows += [[province, g.code, g.message_zh] for g in roster_gaps(connection, province)]
         return rows
 
+    _national_only()
     out.print(_table("人员备案缺项", ["省份", "代码", "说明"], _read(db, load)))
 
 
@@ -633,6 +673,7 @@ def roster_history_command(
     """人员备案变更记录。"""
     from ggzy.ops.roster import roster_history
 
+    province = _scope(province) or province
     history = _read(db, lambda c, s: roster_history(c, province))
     rows = [
         [
@@ -683,6 +724,7 @@ def register_show(
     """查看一个省的信息上报登记。"""
     from ggzy.ops.register import register_history, register_of
 
+    province = _scope(province) or province
     found = _read(db, lambda c, s: register_history(c, province) if history else register_of(c, province))
     rows = [
         [e["kind_zh"], e["code"], e["version"], json.dumps(e["data"], ensure_ascii=False), e["recorded_at"]]
@@ -744,6 +786,7 @@ def inspect_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出检查。"""
     from ggzy.ops.inspections import list_inspections
 
+    province = _scope(province)
     found = _read(db, lambda c, s: list_inspections(c, province))
     rows = [
         [
@@ -794,6 +837,7 @@ def assess(
         )
         return [assess_province(connection, p, chosen, settings.ops) for p in provinces]
 
+    province = _scope(province)
     assessments = _read(db, load)
     if output_format is Format.JSON:
         _json([a.to_dict() for a in assessments])
@@ -887,6 +931,7 @@ def orders_list(
     from ggzy.ops.exports import orders_report
     from ggzy.ops.rectification import list_orders
 
+    province = _scope(province)
     orders = _read(db, lambda c, s: list_orders(c, dt.datetime.now(dt.UTC), province))
     if output_format is Format.JSON:
         _json(orders)
@@ -917,6 +962,7 @@ def notices(
     from ggzy.ops.exports import notice_report
     from ggzy.ops.rectification import notice_list
 
+    _national_only()
     listed = _read(db, lambda c, s: notice_list(c, dt.datetime.now(dt.UTC)))
     if output_format is Format.JSON:
         _json(listed)

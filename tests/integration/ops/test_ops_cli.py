@@ -101,7 +101,7 @@ def test_operators_file_and_export_from_the_command_line(hub_db: str, tmp_path: 
     assert refused.exit_code == 1 and "E-OPS-NOT-FOUND" in refused.output
 
 
-def test_a_province_operator_files_for_its_own_province_only(
+def test_a_province_operator_files_and_reads_for_its_own_province_only(
     hub_db: str, cli_session: Callable[..., str]
 ) -> None:
     cli_session("operator", db=hub_db, province="36")
@@ -111,6 +111,11 @@ def test_a_province_operator_files_for_its_own_province_only(
     refused = runner.invoke(app, ["ops", "outage", "add", "-p", "35", *window])
     assert refused.exit_code == 1 and "E-OPS-SCOPE" in refused.output, refused.output
     assert "按时通知" in _run("ops", "outage", "add", "-p", "36", *window)
+    refused = runner.invoke(app, ["ops", "roster", "show", "35", "--db", hub_db])
+    assert refused.exit_code == 1 and "E-OPS-SCOPE" in refused.output, refused.output
+    refused = runner.invoke(app, ["ops", "drills", "overdue", "--db", hub_db])
+    assert refused.exit_code == 1 and "E-OPS-NATIONAL" in refused.output, refused.output
+    assert "36" in _run("ops", "outage", "list", "--db", hub_db)  # no province given: its own
 
 
 def test_every_ops_command_declares_its_permission() -> None:
