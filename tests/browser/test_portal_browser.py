@@ -55,7 +55,13 @@ def test_an_operator_signs_in_with_totp_and_sees_every_province(
     assert page.url.endswith("/portal/overview")
     assert page.locator("#province-grid tbody tr").count() == 31
     assert page.locator("#province-grid").get_by_text("福建省").count() == 1
-    assert page.locator(".portal-nav a").all_inner_texts() == ["总览", "交易查询", "反馈查询"]
+    assert page.locator(".portal-nav a").all_inner_texts() == [
+        "总览",
+        "交易查询",
+        "反馈查询",
+        "运行监测",
+        "考核",
+    ]
     assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
     screenshot(page, "overview")
 

@@ -51,7 +51,7 @@ class World:
         headers = {"X-Test-Role": role.value}
         if province is not None:
             headers["X-Test-Province"] = province
-        return self.http.get(path, headers=headers, params=params)
+        return self.http.get(path, headers=headers, params=params or None)
 
 
 def header_authenticator(request: Request) -> Principal | None:
