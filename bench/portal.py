@@ -335,6 +335,10 @@ def pages(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     )
     yield "feedback, rare rule", f"/portal/api/feedback?{month}&rule=E-NOT-A-RULE", national
     yield "feedback xlsx (≤10,000 rows)", f"/portal/api/feedback.xlsx?{month}&province=35", fujian
+    yield "运行监测 35, month", "/portal/ops?province=35&month=2026-10", national
+    yield "考核 35, month", "/portal/assessment?province=35&month=2026-10", national
+    yield "审计 (auditor)", "/portal/audit", {"X-Bench-Role": "auditor"}
+    yield "系统管理 (administrator)", "/portal/admin", {"X-Bench-Role": "sysadmin"}
 
 
 def bench_authenticator(request: Request) -> Principal | None:

@@ -62,8 +62,8 @@ def test_an_operator_signs_in_with_totp_and_sees_every_province(
         "运行监测",
         "考核",
     ]
-    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
     screenshot(page, "overview")
+    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
 
 
 def test_a_province_operator_sees_only_its_province(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
@@ -175,3 +175,14 @@ def test_the_xlsx_export_downloads_and_opens(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "接收时间（北京时间）" and len(rows) > 1
     assert saved.suffix == ".xlsx"
+
+
+def test_operations_and_assessment_pages_show_a_province_month(
+    hub: LiveHub, page_as: Callable[[str, str], Any]
+) -> None:
+    page = page_as("op", "/portal/ops?province=35&month=2026-10")
+    assert page.locator("#availability .card").count() == 4
+    screenshot(page, "ops-35")
+    page.goto(hub.base + "/portal/assessment?province=35&month=2026-10")
+    assert page.locator("#indicators tbody tr").count() >= 10
+    screenshot(page, "assessment-35")
