@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from ggzy.hub.models import feed, portal_cursors, portal_rejections
+from ggzy.hub.models import feed, portal_cursors, portal_rejection_rules, portal_rejections
 from ggzy.store.upsert import insert_ignore, upsert
 
 __all__ = ["CURSOR", "REREAD_WINDOW", "catch_up", "rejection_rows", "run_periodically"]
@@ -89,6 +89,7 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
             continue  # a node removed from the registry: its receipts cannot be placed
         projected.extend(rejection_rows(row.id, row.node_id, province, row.body, row.created_at))
     insert_ignore(connection, portal_rejections, projected, ["feed_id", "item"])
+    _index_rules(connection, [row.id for row in rows])
     upsert(
         connection,
         portal_cursors,
@@ -97,6 +98,22 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
         replace=["position", "updated_at"],
     )
     return len(fresh)
+
+
+def _index_rules(connection: Connection, feed_ids: list[int]) -> None:
+    """The rule rows of the rejections just projected (re-read rows add nothing twice)."""
+    if not feed_ids:
+        return
+    p = portal_rejections.c
+    found = connection.execute(
+        select(p.id, p.day, p.province, p.rules).where(p.feed_id >= min(feed_ids), p.feed_id <= max(feed_ids))
+    )
+    rows = [
+        {"rule_code": code, "day": row.day, "rejection_id": row.id, "province": row.province}
+        for row in found
+        for code in row.rules.split()
+    ]
+    insert_ignore(connection, portal_rejection_rules, rows, ["rule_code", "day", "rejection_id"])
 
 
 def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
