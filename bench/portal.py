@@ -42,6 +42,7 @@ from fastapi.testclient import TestClient
 
 from ggzy.hub.app import create_app
 from ggzy.hub.ingest import NodeIdentity, ingest_batch
+from ggzy.hub.models import nodes as nodes_table
 from ggzy.hub.registry import add_node
 from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
@@ -115,6 +116,10 @@ def seed(path: Path, total: int) -> None:
         for province, node_id in nodes.items():
             codes = list(province_systems(province, 1).platform_codes) if province in ("35", "44") else []
             add_node(connection, node_id, province, platform_codes=codes)
+    with (
+        state.engine.begin() as connection
+    ):  # registered before the month: availability is measured all month
+        connection.execute(nodes_table.update().values(created_at=dt.datetime(2026, 9, 30, tzinfo=dt.UTC)))
     real = ingest_real_trades(state, nodes)
     state.engine.dispose()
     print(f"ingested {real:,} simulated records of real trades through ingest_batch", flush=True)
@@ -182,7 +187,7 @@ def _load(db: sqlite3.Connection, total: int, nodes: dict[str, str]) -> None:
                 reject_rows,
             )
             db.executemany(
-                "INSERT INTO portal_rejection_rules (rule_code, day, rejection_id, province) VALUES (?,?,?,?)",
+                "INSERT INTO portal_rejection_rules (rule_code, province, day, rejection_id) VALUES (?,?,?,?)",
                 rule_rows,
             )
             db.execute("COMMIT")
@@ -223,7 +228,7 @@ def _load(db: sqlite3.Connection, total: int, nodes: dict[str, str]) -> None:
             rules[(province, table.name, bucket_day, code)] += 1
             finding = {"code": code, "severity": "error", "field": table.business_key[0], "value": key[:40],
                        "message_zh": f"{table.business_key[0]} 不符合规则 {code}", "message_en": code}  # fmt: skip
-            rule_rows.append((code, bucket_day, next_rejection, province))
+            rule_rows.append((code, province, bucket_day, next_rejection))
             reject_rows.append(
                 (next_rejection, 0, n, node_id, batch, province, table.name, unique_key, channel, bucket_day, _ts(received),
                  f" {code} ", json.dumps([finding], ensure_ascii=False))

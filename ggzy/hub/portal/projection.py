@@ -113,7 +113,7 @@ def _index_rules(connection: Connection, feed_ids: list[int]) -> None:
         for row in found
         for code in row.rules.split()
     ]
-    insert_ignore(connection, portal_rejection_rules, rows, ["rule_code", "day", "rejection_id"])
+    insert_ignore(connection, portal_rejection_rules, rows, ["rule_code", "province", "day", "rejection_id"])
 
 
 def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:

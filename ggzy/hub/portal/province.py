@@ -65,12 +65,19 @@ def rule_examples(
 ) -> list[dict[str, Any]]:
     """The newest rejected records of the province that broke rule ``code``, with that finding."""
     p, r = portal_rejections.c, portal_rejection_rules.c
-    matching = select(r.rejection_id).where(
-        r.rule_code == code, r.province == province, r.day >= start, r.day <= end
+    # The newest ids from the rule index first (a range of one rule, province and period), then
+    # only those rejections are read.
+    newest = list(
+        connection.execute(
+            select(r.rejection_id)
+            .where(r.rule_code == code, r.province == province, r.day >= start, r.day <= end)
+            .order_by(r.rejection_id.desc())
+            .limit(limit)
+        ).scalars()
     )
     rows = connection.execute(
         select(p.id, p.table_name, p.key, p.received_at, p.findings)
-        .where(p.id.in_(matching))
+        .where(p.id.in_(newest))
         .order_by(p.id.desc())
         .limit(limit)
     )

@@ -57,9 +57,9 @@ def define_portal_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
         "portal_rejection_rules",
         metadata,
         Column("rule_code", String(48), primary_key=True),
+        Column("province", String(2), primary_key=True),
         Column("day", Date, primary_key=True),
         Column("rejection_id", BigInteger, primary_key=True),
-        Column("province", String(2), nullable=False),
     )
     cursors = Table(
         "portal_cursors",

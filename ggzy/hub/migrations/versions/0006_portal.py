@@ -45,10 +45,12 @@ def upgrade() -> None:
     op.create_table(
         "portal_rejection_rules",
         sa.Column("rule_code", sa.String(length=48), nullable=False),
+        sa.Column("province", sa.String(length=2), nullable=False),
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("rejection_id", sa.BigInteger(), nullable=False),
-        sa.Column("province", sa.String(length=2), nullable=False),
-        sa.PrimaryKeyConstraint("rule_code", "day", "rejection_id", name=op.f("pk_portal_rejection_rules")),
+        sa.PrimaryKeyConstraint(
+            "rule_code", "province", "day", "rejection_id", name=op.f("pk_portal_rejection_rules")
+        ),
     )
     op.create_table(
         "portal_cursors",
