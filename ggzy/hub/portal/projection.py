@@ -116,12 +116,25 @@ def _index_rules(connection: Connection, feed_ids: list[int]) -> None:
     insert_ignore(connection, portal_rejection_rules, rows, ["rule_code", "province", "day", "rejection_id"])
 
 
+def _pending(engine: Engine) -> bool:
+    """Whether a receipt waits past the cursor: a read, so an idle hub never takes the write lock."""
+    with engine.connect() as connection:
+        position = _position(connection)
+        f = feed.c
+        waiting = connection.execute(
+            select(f.id).where(f.id > position, f.kind == "receipt").limit(1)
+        ).first()
+        return waiting is not None
+
+
 def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
     """Project every receipt not yet seen; the number of receipts read."""
     from ggzy.hub.models import nodes
 
     total = 0
     for _ in range(max_rounds):
+        if not _pending(engine):
+            break
         with engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
@@ -141,8 +154,8 @@ def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
 async def run_periodically(engine: Engine, interval: float) -> None:
     """Catch up every ``interval`` seconds until cancelled; a failure is logged and retried."""
     while True:
+        await asyncio.sleep(interval)  # not at start-up: the hub's own start needs the database first
         try:
             await asyncio.to_thread(catch_up, engine)
         except Exception:
             logger.exception("portal projection catch-up failed", extra={"action": "portal.catch_up"})
-        await asyncio.sleep(interval)

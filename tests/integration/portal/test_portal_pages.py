@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from portal_world import NOW, World
+from portal_world import NOW, World, world_fixture  # noqa: F401  (the ``world`` fixture)
 from sqlalchemy import select
 
 from ggzy.hub.models import audit_log, records
