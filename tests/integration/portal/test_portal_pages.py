@@ -146,7 +146,7 @@ def test_province_page_shows_heartbeat_history_and_repairs(world: World) -> None
 def test_a_province_operator_cannot_open_another_province(world: World) -> None:
     refused = world.get("/portal/api/provinces/35", province="44")
     assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "E-PORTAL-SCOPE"
+    assert refused.json()["error"]["code"] == "E-AUTH-SCOPE"
     assert world.get("/portal/provinces/35", province="44").status_code == 403
     assert world.get("/portal/api/provinces/44", province="44").status_code == 200
 
