@@ -186,3 +186,13 @@ def test_operations_and_assessment_pages_show_a_province_month(
     page.goto(hub.base + "/portal/assessment?province=35&month=2026-10")
     assert page.locator("#indicators tbody tr").count() >= 10
     screenshot(page, "assessment-35")
+
+
+def test_the_overview_scales_up_on_a_wall_display(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
+    page = page_as("op", "/portal/overview")
+    normal = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    page.set_viewport_size({"width": 2560, "height": 1440})
+    wall = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    assert (normal, wall) == ("15px", "20px")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 2560  # no sideways scrolling
+    screenshot(page, "overview-wall")
