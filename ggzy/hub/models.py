@@ -250,4 +250,4 @@ backup_tables = define_backup_tables(metadata)  # backups made and their restore
 # Operations management (Art. 12, 13, 18, 25–35): see ggzy/ops/models.py.
 ops_tables = define_ops_tables(metadata)
 account_tables = define_account_tables(metadata)
-portal_rejections, portal_cursors = define_portal_tables(metadata)
+portal_rejections, portal_rejection_rules, portal_cursors = define_portal_tables(metadata)

@@ -55,9 +55,15 @@ def test_an_operator_signs_in_with_totp_and_sees_every_province(
     assert page.url.endswith("/portal/overview")
     assert page.locator("#province-grid tbody tr").count() == 31
     assert page.locator("#province-grid").get_by_text("福建省").count() == 1
-    assert page.locator(".portal-nav a").all_inner_texts() == ["总览", "交易查询", "反馈查询"]
-    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
+    assert page.locator(".portal-nav a").all_inner_texts() == [
+        "总览",
+        "交易查询",
+        "反馈查询",
+        "运行监测",
+        "考核",
+    ]
     screenshot(page, "overview")
+    assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log
 
 
 def test_a_province_operator_sees_only_its_province(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
@@ -169,3 +175,24 @@ def test_the_xlsx_export_downloads_and_opens(
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "接收时间（北京时间）" and len(rows) > 1
     assert saved.suffix == ".xlsx"
+
+
+def test_operations_and_assessment_pages_show_a_province_month(
+    hub: LiveHub, page_as: Callable[[str, str], Any]
+) -> None:
+    page = page_as("op", "/portal/ops?province=35&month=2026-10")
+    assert page.locator("#availability .card").count() == 4
+    screenshot(page, "ops-35")
+    page.goto(hub.base + "/portal/assessment?province=35&month=2026-10")
+    assert page.locator("#indicators tbody tr").count() >= 10
+    screenshot(page, "assessment-35")
+
+
+def test_the_overview_scales_up_on_a_wall_display(hub: LiveHub, page_as: Callable[[str, str], Any]) -> None:
+    page = page_as("op", "/portal/overview")
+    normal = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    page.set_viewport_size({"width": 2560, "height": 1440})
+    wall = page.evaluate("() => getComputedStyle(document.documentElement).fontSize")
+    assert (normal, wall) == ("15px", "20px")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 2560  # no sideways scrolling
+    screenshot(page, "overview-wall")

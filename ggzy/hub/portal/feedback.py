@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
-from ggzy.hub.models import portal_rejections
+from ggzy.hub.models import portal_rejection_rules, portal_rejections
 from ggzy.hub.portal.scope import Scope, province_name
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
@@ -48,7 +48,13 @@ class FeedbackFilter:
             found = load_spec().table(self.table)
             where.append(p.table_name == (found.name if found is not None else self.table))
         if self.rule:
-            where.append(p.rules.like(f"% {self.rule.strip()} %", escape="\\"))
+            r = portal_rejection_rules.c
+            matching = select(r.rejection_id).where(
+                r.rule_code == self.rule.strip(), r.day >= self.start, r.day <= self.end
+            )
+            if self.province is not None or not scope.national:
+                matching = matching.where(r.province == (self.province or scope.province))
+            where.append(p.id.in_(matching))
         if self.key:
             where.append(p.key.startswith(self.key, autoescape=True))
         return where

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, case, func, select
+from sqlalchemy import ColumnElement, Connection, Integer, func, select
 
 from ggzy.hub.models import records
 
@@ -51,21 +51,35 @@ def _where(province: str, start: dt.datetime, end: dt.datetime) -> list[ColumnEl
 def delay_histogram(
     connection: Connection, provinces: Sequence[str], start: dt.datetime, end: dt.datetime
 ) -> list[dict[str, Any]]:
-    """Realtime records received in [start, end) by delay bucket, summed over ``provinces``."""
-    seconds = _seconds(connection)
-    whens = [(seconds <= bound, index) for index, (bound, _) in enumerate(BUCKETS) if bound is not None]
-    bucket = case(*whens, else_=len(BUCKETS) - 1).label("bucket")
+    """Realtime records received in [start, end) by delay bucket, summed over ``provinces``.
+
+    The database counts per whole second of delay (one date difference per row); the buckets are
+    made here, so the expression is not evaluated again for every bucket edge.
+    """
+    seconds = (
+        func.floor(_seconds(connection))
+        if connection.dialect.name == "postgresql"
+        else (func.cast(_seconds(connection), Integer))
+    )
+    second = seconds.label("second")
     counts = [0] * len(BUCKETS)
     for province in provinces:
         rows = connection.execute(
-            select(bucket, func.count()).where(*_where(province, start, end)).group_by(bucket)
+            select(second, func.count()).where(*_where(province, start, end)).group_by(second)
         )
-        for index, count in rows:
-            counts[int(index)] += int(count)
+        for value, count in rows:
+            counts[_bucket(float(value))] += int(count)
     return [
         {"label": label, "upper_seconds": bound, "count": count}
         for (bound, label), count in zip(BUCKETS, counts, strict=True)
     ]
+
+
+def _bucket(seconds: float) -> int:
+    for index, (bound, _) in enumerate(BUCKETS):
+        if bound is None or seconds <= bound:
+            return index
+    return len(BUCKETS) - 1
 
 
 def recent_latency(

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, select
 
-from ggzy.hub.models import feed, portal_cursors, portal_rejections
+from ggzy.hub.models import feed, portal_cursors, portal_rejection_rules, portal_rejections
 from ggzy.store.upsert import insert_ignore, upsert
 
 __all__ = ["CURSOR", "REREAD_WINDOW", "catch_up", "rejection_rows", "run_periodically"]
@@ -89,6 +89,7 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
             continue  # a node removed from the registry: its receipts cannot be placed
         projected.extend(rejection_rows(row.id, row.node_id, province, row.body, row.created_at))
     insert_ignore(connection, portal_rejections, projected, ["feed_id", "item"])
+    _index_rules(connection, [row.id for row in rows])
     upsert(
         connection,
         portal_cursors,
@@ -99,12 +100,41 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
     return len(fresh)
 
 
+def _index_rules(connection: Connection, feed_ids: list[int]) -> None:
+    """The rule rows of the rejections just projected (re-read rows add nothing twice)."""
+    if not feed_ids:
+        return
+    p = portal_rejections.c
+    found = connection.execute(
+        select(p.id, p.day, p.province, p.rules).where(p.feed_id >= min(feed_ids), p.feed_id <= max(feed_ids))
+    )
+    rows = [
+        {"rule_code": code, "day": row.day, "rejection_id": row.id, "province": row.province}
+        for row in found
+        for code in row.rules.split()
+    ]
+    insert_ignore(connection, portal_rejection_rules, rows, ["rule_code", "province", "day", "rejection_id"])
+
+
+def _pending(engine: Engine) -> bool:
+    """Whether a receipt waits past the cursor: a read, so an idle hub never takes the write lock."""
+    with engine.connect() as connection:
+        position = _position(connection)
+        f = feed.c
+        waiting = connection.execute(
+            select(f.id).where(f.id > position, f.kind == "receipt").limit(1)
+        ).first()
+        return waiting is not None
+
+
 def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
     """Project every receipt not yet seen; the number of receipts read."""
     from ggzy.hub.models import nodes
 
     total = 0
     for _ in range(max_rounds):
+        if not _pending(engine):
+            break
         with engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
@@ -124,8 +154,8 @@ def catch_up(engine: Engine, *, max_rounds: int = 1000) -> int:
 async def run_periodically(engine: Engine, interval: float) -> None:
     """Catch up every ``interval`` seconds until cancelled; a failure is logged and retried."""
     while True:
+        await asyncio.sleep(interval)  # not at start-up: the hub's own start needs the database first
         try:
             await asyncio.to_thread(catch_up, engine)
         except Exception:
             logger.exception("portal projection catch-up failed", extra={"action": "portal.catch_up"})
-        await asyncio.sleep(interval)

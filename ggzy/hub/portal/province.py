@@ -8,7 +8,13 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ggzy.hub.models import mismatch_reports, open_rejections, portal_rejections, stats_daily
+from ggzy.hub.models import (
+    mismatch_reports,
+    open_rejections,
+    portal_rejection_rules,
+    portal_rejections,
+    stats_daily,
+)
 from ggzy.hub.portal import heartbeats, latency
 from ggzy.hub.portal.scope import Scope
 from ggzy.hub.stats import province_summary
@@ -58,10 +64,20 @@ def rule_examples(
     connection: Connection, province: str, start: dt.date, end: dt.date, code: str, limit: int
 ) -> list[dict[str, Any]]:
     """The newest rejected records of the province that broke rule ``code``, with that finding."""
-    p = portal_rejections.c
+    p, r = portal_rejections.c, portal_rejection_rules.c
+    # The newest ids from the rule index first (a range of one rule, province and period), then
+    # only those rejections are read.
+    newest = list(
+        connection.execute(
+            select(r.rejection_id)
+            .where(r.rule_code == code, r.province == province, r.day >= start, r.day <= end)
+            .order_by(r.rejection_id.desc())
+            .limit(limit)
+        ).scalars()
+    )
     rows = connection.execute(
         select(p.id, p.table_name, p.key, p.received_at, p.findings)
-        .where(p.province == province, p.day >= start, p.day <= end, p.rules.like(f"% {code} %"))
+        .where(p.id.in_(newest))
         .order_by(p.id.desc())
         .limit(limit)
     )

@@ -51,6 +51,8 @@ NAV: tuple[tuple[str, str, Permission], ...] = (
     ("/portal/overview", "总览", Permission.STATS_READ),
     ("/portal/trade", "交易查询", Permission.DATA_READ),
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
+    ("/portal/ops", "运行监测", Permission.OPS_READ),
+    ("/portal/assessment", "考核", Permission.OPS_ASSESS),
     ("/portal/audit", "审计", Permission.AUDIT_READ),
     ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
 )
@@ -351,10 +353,11 @@ def install(app: FastAPI) -> None:
     people.add_templates(TEMPLATES)
     people.env.filters["beijing"] = _beijing
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
-    from ggzy.hub.portal import admin_pages
+    from ggzy.hub.portal import admin_pages, ops_pages
 
     app.include_router(api)
     app.include_router(pages)
     app.include_router(admin_pages.router)
+    app.include_router(ops_pages.router)
     app.mount("/portal/static", StaticFiles(directory=str(STATIC)), name="portal-static")
     app.add_exception_handler(OutOfScope, _out_of_scope)

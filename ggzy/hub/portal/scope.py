@@ -15,9 +15,9 @@ __all__ = ["OutOfScope", "Scope", "province_name", "scope_of"]
 
 
 class OutOfScope(Exception):
-    """The caller asked for a province outside its scope: HTTP 403, ``E-PORTAL-SCOPE``."""
+    """The caller asked for a province outside its scope: HTTP 403, ``E-AUTH-SCOPE``."""
 
-    code = "E-PORTAL-SCOPE"
+    code = "E-AUTH-SCOPE"
 
     def __init__(self, province: str) -> None:
         super().__init__(f"province {province} is outside the caller's scope")

@@ -27,8 +27,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 __all__ = ["define_portal_tables"]
 
 
-def define_portal_tables(metadata: MetaData) -> tuple[Table, Table]:
-    """``(portal_rejections, portal_cursors)`` added to the hub's ``metadata``."""
+def define_portal_tables(metadata: MetaData) -> tuple[Table, Table, Table]:
+    """``(portal_rejections, portal_rejection_rules, portal_cursors)`` added to the hub's ``metadata``."""
     rejections = Table(
         "portal_rejections",
         metadata,
@@ -51,6 +51,16 @@ def define_portal_tables(metadata: MetaData) -> tuple[Table, Table]:
         Index("ix_portal_rejections_day", "day"),
         Index("ix_portal_rejections_table_key", "table_name", "key"),
     )
+    # One row per error code of a rejection: a rule filter reads an index range instead of testing
+    # every rejection of the period (a rare rule would otherwise cost a scan of the month).
+    rules = Table(
+        "portal_rejection_rules",
+        metadata,
+        Column("rule_code", String(48), primary_key=True),
+        Column("province", String(2), primary_key=True),
+        Column("day", Date, primary_key=True),
+        Column("rejection_id", BigInteger, primary_key=True),
+    )
     cursors = Table(
         "portal_cursors",
         metadata,
@@ -58,4 +68,4 @@ def define_portal_tables(metadata: MetaData) -> tuple[Table, Table]:
         Column("position", BigInteger, nullable=False),
         Column("updated_at", DateTime(timezone=True), nullable=False),
     )
-    return rejections, cursors
+    return rejections, rules, cursors

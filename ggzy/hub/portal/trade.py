@@ -27,7 +27,9 @@ from ggzy.spec import Domain, InfoClass, TableSpec, load_spec
 
 __all__ = ["MAX_RECORDS", "find_trade"]
 
-MAX_RECORDS: Final = 2000  # versions read for one trade: a bound on the answer, far above a real trade
+# Rows read for one trade, in all: a bound on the answer's cost, far above any real trade (a few
+# hundred versions); past it the answer says it is truncated.
+MAX_RECORDS: Final = 2000
 TIMELY: Final = dt.timedelta(minutes=10)
 
 
@@ -191,17 +193,20 @@ def find_trade(connection: Connection, scope: Scope, query: str) -> dict[str, An
     rows: dict[tuple[str, str, int], Any] = {(row.table_name, row.key, row.version): row for row in hits}
     rejected: dict[int, Any] = {}
     roots = sorted({c for c in codes if c and not any(c != o and c.startswith(o) for o in codes)})
-    for domain in domains:
-        for table in _stage_tables().get(domain, ()):
-            for code in roots:
-                where = and_(r.table_name == table.name, _prefix(connection, records, code))
-                for row in _read_records(connection, scope, where):
-                    if row.key.startswith(code):
-                        rows[(row.table_name, row.key, row.version)] = row
-                p = portal_rejections.c
-                where = and_(p.table_name == table.name, _prefix(connection, portal_rejections, code))
-                for row in _read_rejections(connection, scope, where):
-                    rejected[row.id] = row
+    searched = [(t, c) for d in sorted(domains) for t in _stage_tables().get(d, ()) for c in roots]
+    truncated = False
+    for table, code in searched:
+        if len(rows) + len(rejected) >= MAX_RECORDS:
+            truncated = True
+            break
+        where = and_(r.table_name == table.name, _prefix(connection, records, code))
+        for row in _read_records(connection, scope, where):
+            if row.key.startswith(code):
+                rows[(row.table_name, row.key, row.version)] = row
+        p = portal_rejections.c
+        where = and_(p.table_name == table.name, _prefix(connection, portal_rejections, code))
+        for row in _read_rejections(connection, scope, where):
+            rejected[row.id] = row
     if kind == "code":
         lot = (
             query
@@ -221,7 +226,9 @@ def find_trade(connection: Connection, scope: Scope, query: str) -> dict[str, An
             for v in _values(row.data, name)
             if v.startswith(query) or query.startswith(v)
         }
-    return _assemble(query, kind, lot, codes, rows.values(), rejected.values(), hits)
+    return _assemble(query, kind, lot, codes, rows.values(), rejected.values(), hits) | {
+        "truncated": truncated
+    }
 
 
 def _event(table: TableSpec, data: dict[str, Any]) -> str | None:

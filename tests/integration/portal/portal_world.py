@@ -1,7 +1,9 @@
 """A simulated month at a hub, two provinces, read through the portal with a test authenticator.
 
-Building the month costs a second or two, so each backend builds it once per test module
-(``world`` fixture in this folder's conftest); tests read it and must not change it.
+Building the month costs a second or two, so each backend builds it once per test module: a test
+module imports ``world_fixture`` (the fixture named ``world``); tests read the world and must not
+change it. (No conftest.py here: the hub tests import their helpers with ``from conftest import``,
+which a second conftest module would shadow.)
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class World:
         headers = {"X-Test-Role": role.value}
         if province is not None:
             headers["X-Test-Province"] = province
-        return self.http.get(path, headers=headers, params=params)
+        return self.http.get(path, headers=headers, params=params or None)
 
 
 def header_authenticator(request: Request) -> Principal | None:
@@ -180,3 +182,17 @@ def postgres_database() -> Iterator[str]:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(
+    name="world", scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def world_fixture(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    folder = tmp_path_factory.mktemp("portal")
+    if request.param == "sqlite":
+        yield from build_world(f"sqlite:///{folder / 'hub.db'}", folder / "keys")
+        return
+    for url in postgres_database():
+        yield from build_world(url, folder / "keys")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from portal_world import NOW, World
+from portal_world import NOW, World, world_fixture  # noqa: F401  (the ``world`` fixture)
 from sqlalchemy import select
 
 from ggzy.hub.models import audit_log, records
@@ -146,7 +146,7 @@ def test_province_page_shows_heartbeat_history_and_repairs(world: World) -> None
 def test_a_province_operator_cannot_open_another_province(world: World) -> None:
     refused = world.get("/portal/api/provinces/35", province="44")
     assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "E-PORTAL-SCOPE"
+    assert refused.json()["error"]["code"] == "E-AUTH-SCOPE"
     assert world.get("/portal/provinces/35", province="44").status_code == 403
     assert world.get("/portal/api/provinces/44", province="44").status_code == 200
 
@@ -275,6 +275,28 @@ def test_the_xlsx_export_opens_with_one_row_per_finding(world: World) -> None:
     assert {row[1] for row in rows[1:]} == {"35 福建省"}
 
 
+# --- 运行监测 and 考核 (issue 6's services) ---
+
+
+def test_operations_page_shows_the_province_availability_from_its_heartbeats(world: World) -> None:
+    page = world.get("/portal/ops?province=35&month=2026-10")
+    assert page.status_code == 200
+    assert (
+        "前置机可用率" in page.text and "/api/v1/ops/availability?province=35&amp;period=2026-10" in page.text
+    )
+    assert world.get("/portal/ops", province="44", month="2026-10").status_code == 200
+    refused = world.http.get(
+        "/portal/ops", params={"province": "35"}, headers={"X-Test-Role": "operator", "X-Test-Province": "44"}
+    )
+    assert refused.status_code == 403
+
+
+def test_assessment_is_for_national_operators(world: World) -> None:
+    page = world.get("/portal/assessment?province=35&month=2026-10")
+    assert page.status_code == 200 and "数据合格率" in page.text and "通报" in page.text
+    assert world.get("/portal/assessment", province="44").status_code == 403  # province staff judge no one
+
+
 # --- 审计 and 系统管理 ---
 
 
@@ -318,6 +340,8 @@ PORTAL_ROUTES = (
     ("/portal/provinces/35", Role.OPERATOR),
     ("/portal/trade", Role.OPERATOR),
     ("/portal/feedback", Role.OPERATOR),
+    ("/portal/ops?province=35&month=2026-10", Role.OPERATOR),
+    ("/portal/assessment?province=35&month=2026-10", Role.OPERATOR),
     ("/portal/audit", Role.AUDITOR),
     ("/portal/audit/export", Role.AUDITOR),
     ("/portal/admin", Role.SYSADMIN),

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 
 from ggzy.hub.app import build_state
-from ggzy.hub.models import feed, portal_rejections
+from ggzy.hub.models import feed, portal_rejection_rules, portal_rejections
 from ggzy.hub.portal.projection import REREAD_WINDOW, catch_up
 from ggzy.hub.registry import add_node
 from ggzy.settings import HubSettings
@@ -44,11 +44,11 @@ def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(db_url: st
             )  # fmt: skip
     assert catch_up(state.engine) == 3
 
-    def count() -> int:
+    def count(table: Table = portal_rejections) -> int:
         with state.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(portal_rejections)).scalar_one())
+            return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
 
-    assert count() == 6
+    assert count() == 6 and count(portal_rejection_rules) == 6  # one error code each
     assert catch_up(state.engine) == 0 and count() == 6  # idempotent
     # A batch whose id was handed out earlier but committed after the catch-up (PostgreSQL sequences).
     assert 30 - REREAD_WINDOW < 15
@@ -64,7 +64,7 @@ def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(db_url: st
              "body": receipt("b4", ["rejected"]), "created_at": now},
         )  # fmt: skip
     catch_up(state.engine)
-    assert count() == 8
+    assert count() == 8 and count(portal_rejection_rules) == 8
     with state.engine.connect() as connection:
         row = connection.execute(
             select(portal_rejections).where(portal_rejections.c.batch_id == "late")

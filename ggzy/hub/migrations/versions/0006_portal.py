@@ -1,4 +1,4 @@
-"""portal: projection of rejected records, its cursor, and the latency index on records
+"""portal: projection of rejected records with their rule codes, its cursor, and the latency index on records
 
 Revision ID: 0006
 Revises: 0005
@@ -43,6 +43,16 @@ def upgrade() -> None:
     op.create_index("ix_portal_rejections_day", "portal_rejections", ["day"])
     op.create_index("ix_portal_rejections_table_key", "portal_rejections", ["table_name", "key"])
     op.create_table(
+        "portal_rejection_rules",
+        sa.Column("rule_code", sa.String(length=48), nullable=False),
+        sa.Column("province", sa.String(length=2), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("rejection_id", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "rule_code", "province", "day", "rejection_id", name=op.f("pk_portal_rejection_rules")
+        ),
+    )
+    op.create_table(
         "portal_cursors",
         sa.Column("name", sa.String(length=32), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
@@ -63,6 +73,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_records_province_received_latency")
         batch_op.create_index("ix_records_province_received", ["province", "received_at"])
     op.drop_table("portal_cursors")
+    op.drop_table("portal_rejection_rules")
     op.drop_index("ix_portal_rejections_table_key", table_name="portal_rejections")
     op.drop_index("ix_portal_rejections_day", table_name="portal_rejections")
     op.drop_index("ix_portal_rejections_province_day", table_name="portal_rejections")

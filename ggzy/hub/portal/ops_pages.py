@@ -1,0 +1,106 @@
+"""运行监测 and 考核: one province's operations (issue 6's services) as pages for the operators.
+
+A page shows one province and one month at a time: availability reads that province's heartbeats
+of the month, which stays bounded where a page of every province would not. A province's own
+staff see only their province; the assessment page (national judgement) needs ``ops:assess``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
+
+from ggzy.hub.portal.scope import scope_of
+from ggzy.ops.periods import Period, month_period
+from ggzy.security.permissions import Permission, Principal, require
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+OpsReader = Annotated[Principal, Depends(require(Permission.OPS_READ))]
+Assessor = Annotated[Principal, Depends(require(Permission.OPS_ASSESS))]
+ProvinceQuery = Annotated[str | None, Query(max_length=2, pattern=r"^\d{2}$")]
+MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM")]
+
+
+def _choose(
+    request: Request, principal: Principal, province: str | None, month: str | None
+) -> tuple[str, Period]:
+    from ggzy.hub.portal.routes import _now
+
+    scope = scope_of(principal)
+    chosen = province or principal.province or "11"
+    scope.check(chosen)
+    now = _now(request).astimezone(SHANGHAI)
+    year, number = (int(part) for part in month.split("-")) if month else (now.year, now.month)
+    return chosen, month_period(year, number)
+
+
+@router.get("/ops", response_class=HTMLResponse)
+async def ops_page(
+    request: Request, principal: OpsReader, province: ProvinceQuery = None, month: MonthQuery = None
+) -> HTMLResponse:
+    from ggzy.hub.portal.routes import _now, render
+    from ggzy.ops.availability import province_availability
+    from ggzy.ops.incidents import list_incidents
+    from ggzy.ops.outages import list_notices
+
+    chosen, period = _choose(request, principal, province, month)
+    hub = request.app.state.hub
+    now = _now(request)
+
+    def load() -> dict[str, Any]:
+        with hub.engine.connect() as connection:
+            availability = province_availability(
+                connection, chosen, period, hub.settings.ops, clock=lambda: now
+            )
+            return {
+                "availability": availability.to_dict(),
+                "incidents": list_incidents(connection, chosen, period.interval(), limit=100),
+                "notices": list_notices(connection, chosen, period.interval()),
+            }
+
+    data = await run_in_threadpool(load)
+    return render(
+        request, "ops.html", principal, province=chosen, period=period, scope=scope_of(principal), **data
+    )
+
+
+@router.get("/assessment", response_class=HTMLResponse)
+async def assessment_page(
+    request: Request, principal: Assessor, province: ProvinceQuery = None, month: MonthQuery = None
+) -> HTMLResponse:
+    from ggzy.hub.portal.routes import _now, render
+    from ggzy.ops.assessment import assess_province
+    from ggzy.ops.rectification import check_article35, list_orders, notice_list
+
+    chosen, period = _choose(request, principal, province, month)
+    hub = request.app.state.hub
+    now = _now(request)
+
+    def load() -> dict[str, Any]:
+        with hub.engine.connect() as connection:
+            assessment = assess_province(connection, chosen, period, hub.settings.ops, clock=lambda: now)
+            return {
+                "assessment": assessment.to_dict(),
+                "violations": check_article35(assessment),
+                "orders": list_orders(connection, now, chosen),
+                "notices": notice_list(connection, now),
+            }
+
+    data = await run_in_threadpool(load)
+    return render(
+        request,
+        "assessment.html",
+        principal,
+        province=chosen,
+        period=period,
+        scope=scope_of(principal),
+        **data,
+    )
