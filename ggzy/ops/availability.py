@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, null, select
 
 from ggzy.hub.models import node_heartbeats, nodes, ops_tables
 from ggzy.ops.outages import list_notices
@@ -167,7 +167,20 @@ def province_availability(
                 node_heartbeats.c.platform_ok,
                 node_heartbeats.c.failed_attempts,
                 node_heartbeats.c.total_attempts,
-                node_heartbeats.c.payload,
+                # A beat's payload (its link window) only matters when that window may meet approved
+                # maintenance, i.e. for beats received after the first approved window starts;
+                # decoding all of them was most of a month's cost.
+                (
+                    case(
+                        (
+                            node_heartbeats.c.received_at >= min(s for s, _e in approved),
+                            node_heartbeats.c.payload,
+                        ),
+                        else_=null(),
+                    )
+                    if approved
+                    else null()
+                ).label("payload"),
             )
             .where(
                 node_heartbeats.c.province == province,
@@ -213,8 +226,14 @@ def _network(
     target: float,
 ) -> AvailabilityFigure:
     failed = total = 0
+    first_approved = min((start for start, _end in approved), default=None)
     for beat, received in zip(beats, times, strict=True):
         if not measured[0] <= received < measured[1]:
+            continue
+        if first_approved is None or received + dt.timedelta(microseconds=1) <= first_approved:
+            # Its window [since, received] ends before any approved maintenance begins.
+            failed += int(beat.failed_attempts)
+            total += int(beat.total_attempts)
             continue
         since_text = (beat.payload or {}).get("link", {}).get("since")
         try:

@@ -48,8 +48,21 @@ def _session_token(request: Request) -> str:
     return request.cookies.get(SESSION_COOKIE, "")
 
 
+NEXT_COOKIE = "ggzy_next"  # the page asked for, kept while the sign-in walks its stages
+
+
 def _signed_in(request: Request, stage: str, target: str | None) -> Response:
     response = RedirectResponse(_after(stage, target), status_code=303)
+    if stage in STAGE_PAGES and _safe_next(target) != HOME:
+        people_of(request).set_cookie(request, response, NEXT_COOKIE, _safe_next(target), max_age=900)
+    return response
+
+
+def _continue(request: Request, stage: str) -> Response:
+    """The next stage's page, or, once signed in, the page first asked for."""
+    response = RedirectResponse(_after(stage, request.cookies.get(NEXT_COOKIE)), status_code=303)
+    if stage not in STAGE_PAGES and NEXT_COOKIE in request.cookies:
+        people_of(request).clear_cookie(request, response, NEXT_COOKIE)
     return response
 
 
@@ -98,7 +111,7 @@ async def totp_form(request: Request, code: Annotated[str, Form(max_length=16)])
         )
     except AuthError as error:
         return people.render(request, "totp.html", {"error": error}, status=error.status)
-    return RedirectResponse(_after(stage), status_code=303)
+    return _continue(request, stage)
 
 
 @router.get("/password", summary="修改口令页面", include_in_schema=False)
@@ -126,7 +139,7 @@ async def password_form(
         )
     except AuthError as error:
         return people.render(request, "password.html", {"error": error}, status=error.status)
-    return RedirectResponse(_after(stage), status_code=303)
+    return _continue(request, stage)
 
 
 @router.get("/enrol", summary="绑定动态口令页面", include_in_schema=False)
@@ -145,7 +158,7 @@ async def enrol_form(request: Request, code: Annotated[str, Form(max_length=16)]
         )
     except AuthError as error:
         return people.render(request, "enrol_failed.html", {"error": error}, status=error.status)
-    return RedirectResponse(_after(stage), status_code=303)
+    return _continue(request, stage)
 
 
 @router.post("/sign-out", summary="退出登录", include_in_schema=False)

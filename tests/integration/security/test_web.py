@@ -110,6 +110,36 @@ def test_the_pages_walk_a_first_sign_in_to_the_end(fresh: tuple[TestClient, dict
     assert old_cookie.get("/auth/api/me").json()["error"]["code"] == "E-AUTH-REQUIRED"  # ended on the server
 
 
+def _walk_first_sign_in(http: TestClient, password: str, next_page: str) -> str:
+    """Sign in through every stage from ``/auth/sign-in?next=…``; where the last stage lands."""
+    token = csrf_of(http.get(f"/auth/sign-in?next={next_page}").text)
+    http.post(
+        "/auth/sign-in",
+        data={"account": "admin", "password": password, "csrf_token": token, "next": next_page},
+        follow_redirects=False,
+    )
+    page = http.get("/auth/password").text
+    new = {"current": password, "new": "Quiet-Lantern-58", "repeat": "Quiet-Lantern-58"}
+    http.post("/auth/password", data=new | {"csrf_token": csrf_of(page)}, follow_redirects=False)
+    enrol = http.get("/auth/enrol").text
+    secret = re.search(r'<code class="secret">([A-Z2-7]+)</code>', enrol).group(1)  # type: ignore[union-attr]
+    code = {"code": pyotp.TOTP(secret).now(), "csrf_token": csrf_of(enrol)}
+    return str(http.post("/auth/enrol", data=code, follow_redirects=False).headers["location"])
+
+
+def test_the_last_stage_lands_on_the_page_first_asked_for(
+    fresh: tuple[TestClient, dict[str, str], object],
+) -> None:
+    http, passwords, _app = fresh
+    assert _walk_first_sign_in(http, passwords["admin"], "/portal/admin") == "/portal/admin"
+    assert "ggzy_next" not in http.cookies  # used once
+
+
+def test_an_offsite_next_is_not_followed(fresh: tuple[TestClient, dict[str, str], object]) -> None:
+    http, passwords, _app = fresh
+    assert _walk_first_sign_in(http, passwords["admin"], "//evil.example/x") == "/auth/account"
+
+
 def test_cookies_are_secure_under_tls(fresh: tuple[TestClient, dict[str, str], object]) -> None:
     _http, passwords, app = fresh
     https = TestClient(app, base_url="https://hub.example", client=INSIDE)  # type: ignore[arg-type]
