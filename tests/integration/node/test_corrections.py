@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from hubfixtures import province_records
 from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -32,24 +30,6 @@ from ggzy.node.outbox import NewRecord
 from ggzy.protocol import HubClient
 from ggzy.settings import NodeSettings
 from ggzy.validation import make_finding
-
-
-def _hub_conftest() -> ModuleType:
-    """The hub tests' fixtures (a hub on each backend), loaded under a name of their own."""
-    name = "ggzy_hub_test_fixtures"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "hub" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_fixtures = _hub_conftest()
-hub = _fixtures.hub  # the pytest fixture, used by name below
-province_records = _fixtures.province_records
 
 CHAIN = ("PROJECT", "TENDER_PROJECT", "SECTION")
 

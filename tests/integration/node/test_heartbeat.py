@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from hubfixtures import province_records
 from sqlalchemy import insert, select
 
 from ggzy import __version__
@@ -24,24 +22,6 @@ from ggzy.node.status import DiskUsage
 from ggzy.protocol import HubClient, HubRefused
 from ggzy.settings import NodeSettings
 from ggzy.store.database import writing
-
-
-def _hub_conftest() -> ModuleType:
-    """The hub tests' fixtures (a hub on each backend), loaded under a name of their own."""
-    name = "ggzy_hub_test_fixtures"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "hub" / "conftest.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_fixtures = _hub_conftest()
-hub = _fixtures.hub  # the pytest fixture, used by name below
-province_records = _fixtures.province_records
 
 
 def node_for(hub_fixture: Any, tmp_path: Path, **options: Any) -> NodeContext:
