@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # ECharts for the portal comes from the npm registry (version and integrity pinned in web/package-lock.json)
-# and is served by the hub itself: an intranet without internet loads nothing from a CDN.
-VENDOR := ggzy/hub/portal/static/vendor
+# and is served by the hub and the node themselves (the shared web layer's static files): an intranet
+# without internet loads nothing from a CDN.
+VENDOR := ggzy/web/static/vendor
 ECHARTS := $(VENDOR)/echarts.min.js
 
 .PHONY: run test lint typecheck unit bench docs clean assets

@@ -80,6 +80,9 @@ class PeopleWeb:
         )
         self.env.globals["ROLE_PERMISSIONS"] = ROLE_PERMISSIONS
         self.env.globals["csrf_field"] = _csrf_field
+        from ggzy.web.portal import beijing
+
+        self.env.filters["beijing"] = beijing
 
     # -- for pages ------------------------------------------------------------------------------
 

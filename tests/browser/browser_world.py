@@ -24,10 +24,10 @@ import pyotp
 import pytest
 import uvicorn
 
-from ggzy.hub.portal.routes import STATIC
 from ggzy.security.accounts import Caller, NewAccount
 from ggzy.security.accounts.service import utc_now
 from ggzy.security.permissions import Principal, Role
+from ggzy.web.portal import ECHARTS
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "integration" / "portal"))
 from portal_world import World, build_world
@@ -40,8 +40,8 @@ PASSWORD = "Quiet-Lantern-58"
 def browser_problem() -> str | None:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         return f"chromium not found at {CHROMIUM} (apt-get install chromium)"
-    if not (STATIC / "vendor" / "echarts.min.js").exists():
-        return "ggzy/hub/portal/static/vendor/echarts.min.js is not built (run `make assets`)"
+    if not ECHARTS.exists():
+        return "ggzy/web/static/vendor/echarts.min.js is not built (run `make assets`)"
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:

@@ -9,26 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ggzy.web.portal import base_option as _base
+from ggzy.web.portal import percent as _percent
+
 __all__ = ["delay_histogram", "heartbeat_history", "rate_trend", "rules_bar", "volumes_by_channel"]
 
 _CHANNELS = {1: "第一通道（实时）", 2: "第二通道（历史）"}
-_PALETTE = ["#1f6fb2", "#e07b39", "#3a9d5d", "#c0392b", "#7e57c2", "#8d6e63"]
-_TEXT = {"fontFamily": "inherit"}
-
-
-def _base(title: str) -> dict[str, Any]:
-    return {
-        "title": {"text": title, "left": "left", "textStyle": {"fontSize": 15, **_TEXT}},
-        "color": _PALETTE,
-        "tooltip": {"trigger": "axis"},
-        "grid": {"left": 56, "right": 24, "top": 56, "bottom": 40, "containLabel": True},
-        "textStyle": _TEXT,
-        "aria": {"enabled": True, "decal": {"show": True}},
-    }
-
-
-def _percent(value: float | None) -> float | None:
-    return None if value is None else round(value * 100, 2)
 
 
 def volumes_by_channel(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from fastapi.staticfiles import StaticFiles
 
 from ggzy.hub.portal import charts
 from ggzy.hub.portal.feedback import FeedbackFilter, export_xlsx, search
@@ -28,26 +27,17 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
 from ggzy.web import people_of
+from ggzy.web.portal import NavItem, render_page
 
 __all__ = ["NAV", "api", "install", "pages"]
 
 HERE = Path(__file__).parent
-STATIC = HERE / "static"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
-TEMPLATES = HERE / "templates"  # pages are "portal/<name>.html", extending the web layer's base.html
-
-
-def _beijing(value: str | None) -> str:
-    """An ISO time as Beijing wall-clock time, the way operators read it."""
-    if not value:
-        return "—"
-    moment = dt.datetime.fromisoformat(value)
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+TEMPLATES = HERE / "templates"  # pages are "portal/<name>.html"; layout, macros, css, js: ggzy/web
 
 
 # (path, label, permission): the navigation shows an entry only to a role that holds its permission.
-NAV: tuple[tuple[str, str, Permission], ...] = (
+NAV: tuple[NavItem, ...] = (
     ("/portal/overview", "总览", Permission.STATS_READ),
     ("/portal/trade", "交易查询", Permission.DATA_READ),
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
@@ -247,15 +237,8 @@ async def export_feedback(
 # --- HTML ---
 
 
-def _nav(principal: Principal) -> list[dict[str, str]]:
-    return [{"href": href, "label": label} for href, label, needed in NAV if principal.may(needed)]
-
-
 def render(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
-    values = {"nav": _nav(principal), "path": request.url.path, "province_name": province_name, **context}
-    response = people_of(request).render(request, f"portal/{template}", values)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return render_page(request, f"portal/{template}", principal, NAV, province_name=province_name, **context)
 
 
 @pages.get("")
@@ -344,14 +327,15 @@ def _out_of_scope(request: Request, error: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Mount the portal's routes, templates, static files and error handling on the hub's app.
+    """Mount the portal's routes, templates and error handling on the hub's app.
 
     Needs the web layer (:func:`ggzy.web.install_people_layer`) installed first: its sign-in,
-    base template, security headers and refusal handlers serve the portal too.
+    templates (``portal/_layout.html``, ``_macros.html``, ``audit.html``), static files (``portal.css``,
+    ``portal.js``, ECharts under ``/static/vendor``), security headers and refusal handlers serve the
+    portal too, as they serve the node's.
     """
     people = app.state.people
     people.add_templates(TEMPLATES)
-    people.env.filters["beijing"] = _beijing
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
     from ggzy.hub.portal import admin_pages, ops_pages
 
@@ -359,5 +343,4 @@ def install(app: FastAPI) -> None:
     app.include_router(pages)
     app.include_router(admin_pages.router)
     app.include_router(ops_pages.router)
-    app.mount("/portal/static", StaticFiles(directory=str(STATIC)), name="portal-static")
     app.add_exception_handler(OutOfScope, _out_of_scope)

@@ -1,0 +1,75 @@
+"""What the hub's portal and the node's smaller one share, besides the sign-in layer itself.
+
+- templates under ``ggzy/web/templates/portal/``: ``_layout.html`` (navigation, the portal's css and
+  scripts), ``_macros.html`` (rate cells, charts, durations, page links) and ``audit.html`` (the
+  安全审计员's search page, the same on both sides);
+- static files under ``/static``: ``portal.css``, ``portal.js`` (draws every chart from the JSON option
+  embedded beside it) and ``vendor/echarts.min.js`` (built by ``make assets``, never from a CDN);
+- :func:`base_option` and :func:`percent` for ECharts options built as plain dicts;
+- :func:`beijing`, the template filter showing a stored UTC time as Beijing wall-clock time;
+- :func:`nav_for` and :func:`render_page` for a portal's navigation and pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from ggzy.security.permissions import Permission, Principal
+
+__all__ = ["ECHARTS", "NavItem", "base_option", "beijing", "nav_for", "percent", "render_page"]
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+# Where `make assets` puts the charting library both portals load (git-ignored, package data).
+ECHARTS = Path(__file__).parent / "static" / "vendor" / "echarts.min.js"
+
+NavItem = tuple[str, str, Permission]  # (path, label, permission needed to see the entry)
+
+_PALETTE = ["#1f6fb2", "#e07b39", "#3a9d5d", "#c0392b", "#7e57c2", "#8d6e63"]
+_TEXT = {"fontFamily": "inherit"}
+
+
+def beijing(value: str | dt.datetime | None) -> str:
+    """An ISO time (or an aware/UTC datetime) as Beijing wall-clock time, the way operators read it."""
+    if not value:
+        return "—"
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def base_option(title: str) -> dict[str, Any]:
+    """The common frame of every chart: title, palette, tooltip, grid, accessible decals."""
+    return {
+        "title": {"text": title, "left": "left", "textStyle": {"fontSize": 15, **_TEXT}},
+        "color": _PALETTE,
+        "tooltip": {"trigger": "axis"},
+        "grid": {"left": 56, "right": 24, "top": 56, "bottom": 40, "containLabel": True},
+        "textStyle": _TEXT,
+        "aria": {"enabled": True, "decal": {"show": True}},
+    }
+
+
+def percent(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 2)
+
+
+def nav_for(items: Sequence[NavItem], principal: Principal) -> list[dict[str, str]]:
+    """The entries of ``items`` the principal's role may open (the others are not even shown)."""
+    return [{"href": href, "label": label} for href, label, needed in items if principal.may(needed)]
+
+
+def render_page(
+    request: Request, template: str, principal: Principal, nav: Sequence[NavItem], **context: Any
+) -> HTMLResponse:
+    from ggzy.web.layer import people_of
+
+    values = {"nav": nav_for(nav, principal), "path": request.url.path, **context}
+    response = people_of(request).render(request, template, values)
+    response.headers["Cache-Control"] = "no-store"
+    return response
