@@ -361,6 +361,11 @@ class NodeSettings(BaseModel):
         30, description="已被接收的数据在本地保留天数 (keep accepted records this long)."
     )
     reconcile_at: str = Field("02:30", description="每日自动对账时间（北京时间）(daily reconciliation time).")
+    history_days: int = Field(
+        14,
+        ge=1,
+        description="门户图表保留的心跳与磁盘历史天数 (days of heartbeat/disk history kept for the portal).",
+    )
     platform_health_url: str | None = Field(
         None, description="省级平台健康检查地址 (provincial platform health URL)."
     )

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, func, select, tuple_
+from sqlalchemy import Engine, Select, and_, func, select, tuple_
 
 from ggzy.interchange import Category
 from ggzy.interchange.readers import read_path
@@ -98,8 +98,7 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
 
 
-def iter_rejects(engine: Engine, flt: RejectFilter) -> Iterator[RejectRow]:
-    """Rejected and held rows matching ``flt``, newest first."""
+def _rejects_statement(flt: RejectFilter) -> Select[Any]:
     o = outbox.c
     when = func.coalesce(o.decided_at, o.acquired_at)
     where: list[Any] = [o.state.in_(OPEN_STATES)]
@@ -109,20 +108,26 @@ def iter_rejects(engine: Engine, flt: RejectFilter) -> Iterator[RejectRow]:
         where.append(when >= _day_start(flt.start))
     if flt.end:
         where.append(when < _day_start(flt.end + dt.timedelta(days=1)))
-    statement = (
+    return (
         select(o.id, o.table_name, o.key, o.state, o.op, o.channel, o.findings, when.label("at"))
         .where(and_(*where))
         .order_by(when.desc(), o.id.desc())
     )
+
+
+def _reject_row(row: Any) -> RejectRow:
+    at = row.at if isinstance(row.at, dt.datetime) else dt.datetime.fromisoformat(str(row.at))
+    return RejectRow(
+        row.id, utc(at), row.table_name, row.key, row.state, row.op, row.channel, list(row.findings or [])
+    )
+
+
+def iter_rejects(engine: Engine, flt: RejectFilter) -> Iterator[RejectRow]:
+    """Rejected and held rows matching ``flt``, newest first."""
     with engine.connect() as connection:
-        for row in connection.execution_options(yield_per=500).execute(statement):
-            findings = list(row.findings or [])
-            if not flt.matches_rule(findings):
-                continue
-            at = row.at if isinstance(row.at, dt.datetime) else dt.datetime.fromisoformat(str(row.at))
-            yield RejectRow(
-                row.id, utc(at), row.table_name, row.key, row.state, row.op, row.channel, findings
-            )
+        for row in connection.execution_options(yield_per=500).execute(_rejects_statement(flt)):
+            if flt.matches_rule(list(row.findings or [])):
+                yield _reject_row(row)
 
 
 def list_rejects(
@@ -130,11 +135,18 @@ def list_rejects(
 ) -> tuple[list[RejectRow], int]:
     """One page (1-based) of ``iter_rejects`` and the number of matching rows."""
     first = (max(page, 1) - 1) * page_size
+    if flt.rule is None:
+        # Nothing to look for inside the findings: the database counts and cuts the page.
+        statement = _rejects_statement(flt)
+        with engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(statement.subquery())).scalar_one()
+            rows = connection.execute(statement.limit(page_size).offset(first)).all()
+        return [_reject_row(row) for row in rows], int(total)
     shown: list[RejectRow] = []
     total = 0
-    for row in iter_rejects(engine, flt):
+    for item in iter_rejects(engine, flt):
         if first <= total < first + page_size:
-            shown.append(row)
+            shown.append(item)
         total += 1
     return shown, total
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import Connection, Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, delete, func, insert, select
 
 from ggzy import __version__
-from ggzy.node.models import alerts, batches, link_attempts, state
+from ggzy.node.models import alerts, batches, link_attempts, node_samples, state
 from ggzy.node.status import UsageFunction, aware, disk_usage, used_ratio
 from ggzy.node.uploader import open_alerts, raise_alert, record_link_attempt, resolve_alerts
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
@@ -45,6 +45,7 @@ __all__ = [
     "heartbeat_loop",
     "last_error",
     "probe_platform",
+    "record_sample",
     "send_heartbeat",
 ]
 
@@ -240,6 +241,30 @@ def _check_clock(ctx: NodeContext, skew: float, now: dt.datetime) -> None:
         )
 
 
+def record_sample(ctx: NodeContext, payload: dict[str, Any], ok: bool, at: dt.datetime) -> None:
+    """Keep what a beat said (and whether it got through) for the portal's charts; prune old samples."""
+    queues = payload.get("queues") or {}
+
+    def waiting(channel: str) -> int:
+        counts = queues.get(channel) or {}
+        return int(counts.get("queued", 0)) + int(counts.get("sent", 0))
+
+    disk = payload.get("disk") or {}
+    with writing(ctx.engine) as connection:
+        connection.execute(
+            insert(node_samples),
+            {
+                "at": at,
+                "beat_ok": ok,
+                "disk_used_ratio": disk.get("used_ratio"),
+                "waiting_1": waiting("1"),
+                "waiting_2": waiting("2"),
+            },
+        )
+        cutoff = at - dt.timedelta(days=ctx.settings.history_days)
+        connection.execute(delete(node_samples).where(node_samples.c.at < cutoff))
+
+
 def send_heartbeat(
     ctx: NodeContext,
     client: HubClient,
@@ -261,11 +286,13 @@ def send_heartbeat(
         record_link_attempt(ctx.engine, False, elapsed, at=moment + dt.timedelta(seconds=elapsed))
         message = f"心跳发送失败 heartbeat failed: {exc}"
         note_error(ctx.engine, message, moment)
+        record_sample(ctx, payload, False, moment)
         return HeartbeatResult(False, payload, error=message)
     elapsed = time.perf_counter() - started
     # The attempt is stamped after ``moment``, so it is counted in the next beat's window.
     record_link_attempt(ctx.engine, True, elapsed, at=moment + dt.timedelta(seconds=elapsed))
     _write_state(ctx.engine, _SINCE, moment.isoformat())
+    record_sample(ctx, payload, True, moment)
     server_time: dt.datetime | None = None
     skew: float | None = None
     with contextlib.suppress(ValueError):

@@ -18,6 +18,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     Index,
@@ -125,6 +126,41 @@ link_attempts = Table(
     Column("at", Timestamp, nullable=False, index=True),
     Column("ok", Boolean, nullable=False),
     Column("seconds", Float, nullable=False),
+)
+
+# One row per heartbeat attempted: the node's recent history for its portal (beats sent or failed,
+# disk usage, records waiting per channel). Kept ``node.history_days``; pruned as beats are written.
+node_samples = Table(
+    "node_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Timestamp, nullable=False, index=True),
+    Column("beat_ok", Boolean, nullable=False),
+    Column("disk_used_ratio", Float),
+    Column("waiting_1", Integer, nullable=False),
+    Column("waiting_2", Integer, nullable=False),
+)
+
+# Each table's outcome in each reconciliation run (Art. 8), for the portal's 对账 page; the audit
+# entry of the run keeps only totals.
+reconcile_results = Table(
+    "reconcile_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_at", Timestamp, nullable=False),
+    Column("day", Date, nullable=False),  # the Asia/Shanghai acquisition day compared
+    Column("table_name", String(64), nullable=False),
+    Column("local_count", Integer, nullable=False),
+    Column("hub_count", Integer, nullable=False),
+    Column("consistent", Boolean, nullable=False),
+    Column("missing_at_hub", Integer, nullable=False),
+    Column("unknown_locally", Integer, nullable=False),
+    Column("version_mismatch", Integer, nullable=False),
+    Column("in_flight", Integer, nullable=False),
+    Column("resent", Integer, nullable=False),
+    Column("report_id", Integer),
+    Column("account", String(128), nullable=False),
+    Index("ix_reconcile_results_day", "day", "table_name"),
 )
 
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records

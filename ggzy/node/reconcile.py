@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, insert, select, tuple_
 
 from ggzy.interchange import Category
-from ggzy.node.models import UNDECIDED, outbox
+from ggzy.node.models import UNDECIDED, outbox, reconcile_results
 from ggzy.node.outbox import NewRecord
 from ggzy.node.uploader import raise_alert, resolve_alerts, utc
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
@@ -380,7 +380,30 @@ def _settle(
 
 def _record(ctx: NodeContext, result: ReconcileResult, account: str) -> None:
     differing = [t for t in result.tables if not t.consistent]
+    run_at = dt.datetime.now(dt.UTC)
     with writing(ctx.engine) as connection:
+        if result.tables:
+            connection.execute(
+                insert(reconcile_results),
+                [
+                    {
+                        "run_at": run_at,
+                        "day": result.day,
+                        "table_name": t.table,
+                        "local_count": t.local_count,
+                        "hub_count": t.hub_count,
+                        "consistent": t.consistent,
+                        "missing_at_hub": len(t.missing_at_hub),
+                        "unknown_locally": len(t.unknown_locally),
+                        "version_mismatch": len(t.hub_behind) + len(t.hub_ahead),
+                        "in_flight": len(t.in_flight),
+                        "resent": t.resent,
+                        "report_id": t.report_id,
+                        "account": account[:128],
+                    }
+                    for t in result.tables
+                ],
+            )
         ctx.audit.append(
             connection,
             AuditEntry(

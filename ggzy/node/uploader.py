@@ -50,6 +50,7 @@ __all__ = [
     "Priority",
     "StepOutcome",
     "UploadClient",
+    "late_realtime",
     "latency_summary",
     "raise_alert",
     "record_link_attempt",
@@ -198,6 +199,23 @@ def latency_summary(
     )
 
 
+def late_realtime(engine: Engine, moment: dt.datetime, threshold_seconds: float) -> tuple[int, float | None]:
+    """Realtime records still undecided ``threshold_seconds`` after publication, and the oldest one's age."""
+    o = outbox.c
+    with engine.connect() as connection:
+        late, oldest = connection.execute(
+            select(func.count(), func.min(o.published_at)).where(
+                o.channel == 1,
+                o.state.in_(("queued", "sent")),
+                o.source != "reupload",
+                o.published_at < moment - dt.timedelta(seconds=threshold_seconds),
+            )
+        ).one()
+    if not late:
+        return 0, None
+    return int(late), (moment - utc(oldest)).total_seconds()
+
+
 class LatencyWatch:
     """Raises a "latency" alert while an undecided realtime record is older than the threshold.
 
@@ -216,20 +234,10 @@ class LatencyWatch:
     def check(self) -> tuple[int, float | None]:
         """(late records, age of the oldest in seconds); raises or resolves the alert accordingly."""
         moment = self.now()
-        o = outbox.c
-        with self.engine.connect() as connection:
-            late, oldest = connection.execute(
-                select(func.count(), func.min(o.published_at)).where(
-                    o.channel == 1,
-                    o.state.in_(("queued", "sent")),
-                    o.source != "reupload",
-                    o.published_at < moment - dt.timedelta(seconds=self.threshold),
-                )
-            ).one()
-        if not late:
+        late, age = late_realtime(self.engine, moment, self.threshold)
+        if age is None:
             resolve_alerts(self.engine, "latency", at=moment)
             return 0, None
-        age = (moment - utc(oldest)).total_seconds()
         level = "critical" if age >= TEN_MINUTES else "warning"
         raise_alert(
             self.engine,
