@@ -1,7 +1,8 @@
 """The node's people routes: the shared sign-in layer and what the node's staff read over HTTP.
 
 ``GET /api/v1/people/status`` (``ops:read``) is the same snapshot ``ggzy node status`` shows; every
-read is audited in the node's own chain.
+read is audited in the node's own chain. The node's portal pages (``ggzy.node.portal``, under
+``/portal``) are mounted here too.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def install_node_people(app: FastAPI, ctx: NodeContext, security: SecuritySettin
     )
     install_people_layer(app, service, security, site=f"交换前置系统 {ctx.settings.node_id}")
     app.include_router(router)
+    from ggzy.node.portal import install as install_portal
+
+    install_portal(app)
 
 
 @router.get("/status", summary="节点状态：队列、速率、时延、磁盘、告警 (node status)")

@@ -38,8 +38,10 @@ def plug(service: NodeService) -> None:
 
     intake = Intake(ctx, disk_guard=service.components.get("disk_guard"), on_stored=wake_uploaders)
     service.components["intake"] = intake
+    app = create_intake_app(ctx, intake)
+    app.state.node_service = service  # the portal's 总览 shows the uploaders' circuit breakers
     config = uvicorn.Config(
-        create_intake_app(ctx, intake),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level="warning",

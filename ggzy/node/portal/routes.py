@@ -1,0 +1,423 @@
+"""The node portal's pages under ``/portal`` on the node's local app (the intake API's app).
+
+Every route declares its permission with ``require(Permission.X)``; every page read (and every
+export) is written to the node's own audit chain, as ``GET /api/v1/people/status`` is. An auditor
+sees only 审计, an administrator only 系统管理, an operator the business pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from ggzy.node.context import NodeContext
+from ggzy.node.portal import queries
+from ggzy.security.audit import AuditEntry
+from ggzy.security.permissions import Forbidden, Permission, Principal, require
+from ggzy.store.database import writing
+from ggzy.web import caller_of, people_of
+from ggzy.web.portal import SHANGHAI, NavItem, render_page
+
+__all__ = ["NAV", "install", "router"]
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"  # pages are "node/<name>.html"; layout, macros, audit page: ggzy/web
+PAGE_SIZE = 50
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# (path, label, permission): the navigation shows an entry only to a role that holds its permission.
+NAV: tuple[NavItem, ...] = (
+    ("/portal/overview", "总览", Permission.OPS_READ),
+    ("/portal/rejects", "退回记录", Permission.DATA_READ),
+    ("/portal/reconcile", "对账", Permission.DATA_READ),
+    ("/portal/audit", "审计", Permission.AUDIT_READ),
+    ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
+)
+
+router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
+
+OpsReader = Annotated[Principal, Depends(require(Permission.OPS_READ))]
+DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
+Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
+AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
+Administrator = Annotated[Principal, Depends(require(Permission.ACCOUNTS_MANAGE))]
+Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
+
+DateQuery = Annotated[dt.date | None, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含）")]
+EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含）")]
+TableQuery = Annotated[str | None, Query(max_length=64, description="数据表名，如 SECTION")]
+RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码，如 E-FIELD-REQUIRED")]
+PageQuery = Annotated[int, Query(ge=1, le=100_000, description="页码")]
+Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
+Text = Annotated[str | None, Query(max_length=128)]
+
+
+def _ctx(request: Request) -> NodeContext:
+    ctx: NodeContext = request.app.state.node_ctx
+    return ctx
+
+
+def _now(request: Request) -> dt.datetime:
+    clock: Callable[[], dt.datetime] | None = getattr(request.app.state, "portal_clock", None)
+    return clock() if clock is not None else dt.datetime.now(dt.UTC)
+
+
+def audit_read(
+    request: Request, principal: Principal, action: str, obj: str, detail: dict[str, Any] | None = None
+) -> None:
+    """A person read (or exported) a page of the node portal: one entry in the node's audit chain."""
+    ctx = _ctx(request)
+    caller = caller_of(request)
+    with writing(ctx.engine) as connection:
+        ctx.audit.append(
+            connection,
+            AuditEntry(
+                action=action,
+                object=obj[:512],
+                outcome="success",
+                account=principal.account,
+                role=principal.role.value,
+                source=caller.source,
+                request_id=caller.request_id,
+                detail=detail or {},
+            ),
+        )
+
+
+def render(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
+    return render_page(request, f"node/{template}", principal, NAV, **context)
+
+
+@router.get("")
+async def home(principal: Anyone) -> RedirectResponse:
+    """Each role lands on the first page it may open."""
+    for href, _, needed in NAV:
+        if principal.may(needed):
+            return RedirectResponse(href, status_code=303)
+    return RedirectResponse("/auth/account", status_code=303)
+
+
+# --- 总览 ---
+
+
+def _breakers(request: Request) -> dict[int, str] | None:
+    """The uploaders' breakers, when ``ggzy node run`` serves this app beside them (else unknown)."""
+    service = getattr(request.app.state, "node_service", None)
+    if service is None:
+        return None
+    return {channel: uploader.breaker.state.value for channel, uploader in service.uploaders.items()}
+
+
+@router.get("/overview", response_class=HTMLResponse)
+async def overview_page(request: Request, principal: OpsReader) -> HTMLResponse:
+    ctx = _ctx(request)
+    now = _now(request)
+    usage = getattr(request.app.state, "disk_usage", None)
+
+    def load() -> dict[str, Any]:
+        options = {"usage": usage} if usage is not None else {}
+        data = queries.overview(ctx, now, _breakers(request), **options)
+        data["history"] = queries.history(ctx.engine, now)
+        audit_read(request, principal, "status.read", f"node:{ctx.settings.node_id}", {"page": "overview"})
+        return data
+
+    data = await run_in_threadpool(load)
+    charts = {
+        "history": queries.history_chart(data["history"], data["disk"]),
+        "waiting": queries.waiting_chart(data["history"]),
+    }
+    return render(
+        request,
+        "overview.html",
+        principal,
+        data=data,
+        charts=charts,
+        disk_level_zh=queries.DISK_LEVEL_ZH,
+        breaker_zh=queries.BREAKER_ZH,
+    )
+
+
+# --- 退回记录 ---
+
+
+def _reject_filter(table: str | None, rule: str | None, start: dt.date | None, end: dt.date | None) -> Any:
+    from ggzy.node.corrections import RejectFilter
+
+    if start and end and start > end:
+        start, end = end, start
+    return RejectFilter(table=table or None, rule=(rule or "").strip() or None, start=start, end=end)
+
+
+def _filter_detail(flt: Any) -> dict[str, Any]:
+    return {
+        "table": flt.table,
+        "rule": flt.rule,
+        "from": flt.start.isoformat() if flt.start else None,
+        "to": flt.end.isoformat() if flt.end else None,
+    }
+
+
+@router.get("/rejects", response_class=HTMLResponse)
+async def rejects_page(
+    request: Request,
+    principal: DataReader,
+    table: TableQuery = None,
+    rule: RuleQuery = None,
+    start: DateQuery = None,
+    end: EndQuery = None,
+    page: PageQuery = 1,
+) -> HTMLResponse:
+    from ggzy.node.corrections import REPAIR_TARGET, list_rejects, repair_summary
+
+    ctx = _ctx(request)
+    flt = _reject_filter(table, rule, start, end)
+
+    def load() -> tuple[Any, int, Any]:
+        rows, total = list_rejects(ctx.engine, flt, page, PAGE_SIZE)
+        summary = repair_summary(ctx.engine, flt.start, flt.end)
+        audit_read(request, principal, "data.read.rejects", "rejects", _filter_detail(flt) | {"page": page})
+        return rows, total, summary
+
+    rows, total, summary = await run_in_threadpool(load)
+    query = {k: v for k, v in _filter_detail(flt).items() if v}
+    return render(
+        request,
+        "rejects.html",
+        principal,
+        rows=rows,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        flt=flt,
+        query=query,
+        summary=summary,
+        repair_target=REPAIR_TARGET,
+        tables=sorted(ctx.spec.tables.values(), key=lambda t: int(t.data_no)),
+        table_zh={t.name: t.name_zh for t in ctx.spec.tables.values()},
+        may_export=principal.may(Permission.REPORTS_EXPORT),
+    )
+
+
+@router.get("/rejects.xlsx")
+async def rejects_export(
+    request: Request,
+    principal: Exporter,
+    table: TableQuery = None,
+    rule: RuleQuery = None,
+    start: DateQuery = None,
+    end: EndQuery = None,
+) -> Response:
+    """The same workbook as ``ggzy node rejects export``: one row per finding."""
+    from ggzy.node.corrections import export_rejects_xlsx
+
+    if not principal.may(Permission.DATA_READ):
+        raise Forbidden(principal, Permission.DATA_READ)
+    ctx = _ctx(request)
+    flt = _reject_filter(table, rule, start, end)
+
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "rejects.xlsx"
+            written = export_rejects_xlsx(ctx.engine, flt, path)
+            content = path.read_bytes()
+        audit_read(
+            request, principal, "data.export.rejects", "rejects.xlsx", _filter_detail(flt) | {"rows": written}
+        )
+        return content
+
+    content = await run_in_threadpool(build)
+    today = _now(request).astimezone(SHANGHAI)
+    name = f"rejects-{ctx.settings.node_id}-{today:%Y%m%d}.xlsx"
+    return Response(
+        content,
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+# --- 对账 ---
+
+
+@router.get("/reconcile", response_class=HTMLResponse)
+async def reconcile_page(
+    request: Request, principal: DataReader, days: Annotated[int, Query(ge=1, le=366)] = 31
+) -> HTMLResponse:
+    ctx = _ctx(request)
+    today = _now(request).astimezone(SHANGHAI).date()
+
+    def load() -> tuple[list[dict[str, Any]], list[Any]]:
+        from ggzy.node.uploader import open_alerts
+
+        results = queries.recent_reconciliations(ctx.engine, today, days)
+        alerts = open_alerts(ctx.engine, "reconcile")
+        audit_read(request, principal, "data.read.reconcile", "reconcile", {"days": days})
+        return results, alerts
+
+    results, alerts = await run_in_threadpool(load)
+    return render(
+        request,
+        "reconcile.html",
+        principal,
+        results=results,
+        alerts=alerts,
+        days=days,
+        today=today,
+        table_zh={t.name: t.name_zh for t in ctx.spec.tables.values()},
+        reconcile_at=ctx.settings.reconcile_at,
+    )
+
+
+# --- 审计 (auditor only) ---
+
+
+def _audit_query(
+    since: dt.date | None, until: dt.date | None, account: str | None, action: str | None, outcome: str | None
+) -> Any:
+    from ggzy.security.audit_search import AuditQuery
+
+    def moment(day: dt.date | None) -> dt.datetime | None:
+        return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC) if day else None
+
+    return AuditQuery(
+        since=moment(since),
+        until=moment(until + dt.timedelta(days=1)) if until else None,
+        account=account or None,
+        action=action or None,
+        outcome=outcome or None,
+    )
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    principal: AuditReader,
+    since: Day = None,
+    until: Day = None,
+    account: Text = None,
+    action: Text = None,
+    outcome: Text = None,
+    page: PageQuery = 1,
+    verify: bool = False,
+) -> HTMLResponse:
+    from ggzy.security.audit_search import COLUMNS, search_audit
+
+    ctx = _ctx(request)
+    query = _audit_query(since, until, account, action, outcome)
+    filters = {"since": since, "until": until, "account": account, "action": action, "outcome": outcome}
+
+    def load() -> tuple[Any, Any]:
+        with ctx.engine.connect() as connection:
+            found = search_audit(connection, ctx.audit.table, query, page=page, page_size=PAGE_SIZE)
+            problem = ctx.audit.verify(connection) if verify else None
+        detail = {k: str(v) for k, v in filters.items() if v} | {"verify": verify}
+        audit_read(request, principal, "audit.search", "audit_log", detail)
+        return found, problem
+
+    found, problem = await run_in_threadpool(load)
+    return render_page(
+        request,
+        "portal/audit.html",
+        principal,
+        NAV,
+        found=found,
+        columns=COLUMNS,
+        filters={k: v for k, v in filters.items() if v},
+        verified=verify,
+        problem=problem,
+    )
+
+
+@router.get("/audit/export")
+async def audit_export(
+    request: Request,
+    principal: AuditExporter,
+    since: Day = None,
+    until: Day = None,
+    account: Text = None,
+    action: Text = None,
+    outcome: Text = None,
+    fmt: Annotated[str, Query(alias="format", pattern="^(xlsx|csv)$")] = "xlsx",
+) -> Response:
+    from ggzy.security.audit_search import ExportFormat, export_audit
+
+    ctx = _ctx(request)
+    query = _audit_query(since, until, account, action, outcome)
+    chosen = ExportFormat(fmt)
+
+    def build() -> bytes:
+        with tempfile.TemporaryDirectory() as folder, ctx.engine.connect() as connection:
+            path = Path(folder) / f"audit.{chosen.value}"
+            count = export_audit(connection, ctx.audit.table, query, path, chosen)
+            content = path.read_bytes()
+        audit_read(request, principal, "audit.export", "audit_log", {"format": chosen.value, "rows": count})
+        return content
+
+    content = await run_in_threadpool(build)
+    media = "text/csv" if chosen is ExportFormat.CSV else XLSX
+    return Response(
+        content,
+        media_type=media,
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-log-{ctx.settings.node_id}.{chosen.value}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# --- 系统管理 (administrator only) ---
+
+# Where secrets live is not shown, nor a database password; pull sources by name only.
+_HIDDEN = {"key_file", "api_tls_key", "pull"}
+
+
+def settings_rows(settings: Any) -> list[tuple[str, str]]:
+    from ggzy.store import redact_url
+
+    rows: list[tuple[str, str]] = []
+    for name, value in settings.model_dump().items():
+        if name in _HIDDEN or "password" in name or "secret" in name:
+            continue
+        shown = redact_url(value) if name.endswith("_url") and name != "hub_url" and value else value
+        rows.append((f"node.{name}", str(shown)))
+    rows.append(("node.pull", "、".join(source.name for source in settings.pull) or "（未配置）"))
+    return rows
+
+
+@router.get("/admin", response_class=HTMLResponse)
+async def admin_page(request: Request, principal: Administrator) -> HTMLResponse:
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import list_tokens
+
+    ctx = _ctx(request)
+    service = people_of(request).service
+
+    def load() -> tuple[Any, Any]:
+        accounts = service.list(principal)
+        with ctx.engine.connect() as connection:
+            tokens = list_tokens(connection, api_tokens)
+        audit_read(request, principal, "accounts.list", "accounts", {"page": "admin"})
+        return accounts, tokens
+
+    accounts, tokens = await run_in_threadpool(load)
+    return render(
+        request,
+        "admin.html",
+        principal,
+        accounts=accounts,
+        tokens=tokens,
+        settings=settings_rows(ctx.settings),
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Mount the node portal on the node's app (after :func:`ggzy.node.people.install_node_people`)."""
+    app.state.people.add_templates(TEMPLATES)
+    app.include_router(router)
