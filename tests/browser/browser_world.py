@@ -75,7 +75,7 @@ class LiveHub:
     sessions: dict[str, Any] = field(default_factory=dict)
 
 
-def _enrol(service: object, account: str, one_time: str) -> Person:
+def enrol(service: object, account: str, one_time: str) -> Person:
     """The first sign-in (new password, TOTP enrolment) done ahead, so the browser signs in as usual.
 
     Enrolment happens on a clock 90 s behind: the code the browser types later is then a fresh
@@ -111,28 +111,34 @@ def _accounts(world: World) -> dict[str, Person]:
     passwords["op44"] = service.create(
         admin, NewAccount("op44", "广东操作员", Role.OPERATOR, staff_number="B4", province="44"), caller
     )
-    return {name: _enrol(service, name, one_time) for name, one_time in passwords.items()}
+    return {name: enrol(service, name, one_time) for name, one_time in passwords.items()}
+
+
+def serve(app: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; yields its base URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the app did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def live_hub(folder: Path) -> Iterator[LiveHub]:
     for world in build_world(f"sqlite:///{folder / 'hub.db'}", folder / "keys", header_sign_in=False):
         people = _accounts(world)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(world.app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the hub did not start")
-            time.sleep(0.05)
-        try:
-            yield LiveHub(world, f"http://127.0.0.1:{port}", people)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        for base in serve(world.app):
+            yield LiveHub(world, base, people)
 
 
 def sign_in(page: object, hub: LiveHub, who: str, target: str) -> None:
