@@ -6,6 +6,7 @@ here are counted from how it was built.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from io import BytesIO
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodeportal_world import DAY, HUB_LACKS, RULE_A, RULE_B, NodeWorld, node_world_fixture  # noqa: F401
+from nodeportal_world import DAY, HUB_LACKS, NOW, RULE_A, RULE_B, NodeWorld, node_world_fixture  # noqa: F401
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -235,3 +236,26 @@ def test_the_administrator_sees_accounts_tokens_and_settings_but_no_secret(node_
     assert node_world.intake_token not in html
     assert "node.key_file" not in html and "node.key" not in html
     assert "A3501002611010001" not in html  # no business data
+
+
+def test_heartbeat_samples_older_than_history_days_are_pruned(db_url: str, tmp_path: Path) -> None:
+    from ggzy.node.context import build_context
+    from ggzy.node.heartbeat import record_sample
+    from ggzy.node.models import node_samples
+    from ggzy.settings import NodeSettings
+
+    settings = NodeSettings(db_url=db_url, key_file=tmp_path / "k", disk_path=tmp_path, history_days=2)
+    ctx = build_context(settings, key=b"k")
+    try:
+        payload = {"queues": {"1": {"queued": 3, "sent": 1, "held": 5}, "2": {}}, "disk": {"used_ratio": 0.5}}
+        for days, ok in ((3, True), (1, False), (0, True)):
+            record_sample(ctx, payload, ok, NOW - dt.timedelta(days=days))
+        with ctx.engine.connect() as connection:
+            kept = connection.execute(
+                select(node_samples.c.beat_ok, node_samples.c.waiting_1, node_samples.c.waiting_2).order_by(
+                    node_samples.c.at
+                )
+            ).all()
+        assert [tuple(row) for row in kept] == [(False, 4, 0), (True, 4, 0)]  # held is not waiting to be sent
+    finally:
+        ctx.engine.dispose()
