@@ -500,16 +500,25 @@ def repair_summary(engine: Engine, start: dt.date | None = None, end: dt.date | 
             pair = (row.table_name, row.key)
             first_rejection.setdefault(pair, (row.id, utc(row.decided_at)))
             last_rejection[pair] = row.id
-        pairs = sorted(first_rejection)
+        by_table: dict[str, list[str]] = defaultdict(list)
+        for table, key in sorted(first_rejection):
+            by_table[table].append(key)
         accepted: dict[tuple[str, str], list[tuple[int, dt.datetime]]] = defaultdict(list)
-        for begin in range(0, len(pairs), _CHUNK):
-            chunk = pairs[begin : begin + _CHUNK]
-            for row in connection.execute(
-                select(o.id, o.table_name, o.key, o.decided_at)
-                .where(tuple_(o.table_name, o.key).in_(chunk), o.state == "accepted")
-                .order_by(o.id)
-            ):
-                accepted[(row.table_name, row.key)].append((row.id, utc(row.decided_at)))
+        for table, keys in by_table.items():
+            for begin in range(0, len(keys), _CHUNK):
+                # One table and a list of keys, so SQLite searches ix_outbox_key; ``state || ''`` keeps it
+                # from scanning every accepted row of ix_outbox_state_decided instead (a row-value IN
+                # over (table, key) pairs cannot use the key index at all).
+                for row in connection.execute(
+                    select(o.id, o.table_name, o.key, o.decided_at)
+                    .where(
+                        o.table_name == table,
+                        o.key.in_(keys[begin : begin + _CHUNK]),
+                        o.state.concat("") == "accepted",
+                    )
+                    .order_by(o.id)
+                ):
+                    accepted[(row.table_name, row.key)].append((row.id, utc(row.decided_at)))
     repaired = 0
     durations: list[float] = []
     still_open: list[tuple[str, str]] = []
