@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from ggzy.backup.models import define_backup_tables
@@ -73,7 +74,14 @@ outbox = Table(
     Column("decided_at", Timestamp),
     Index("ix_outbox_send", "channel", "state", "expedite", "id"),
     Index("ix_outbox_key", "table_name", "key"),
-    Index("ix_outbox_state_decided", "state", "decided_at"),
+    # Decided rows only: intake inserts undecided ones, and every reader compares decided_at.
+    Index(
+        "ix_outbox_state_decided",
+        "state",
+        "decided_at",
+        sqlite_where=text("decided_at IS NOT NULL"),
+        postgresql_where=text("decided_at IS NOT NULL"),
+    ),
 )
 
 # Values of the fields that other tables link to, so that a record is never sent before the

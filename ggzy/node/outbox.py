@@ -109,8 +109,8 @@ def _grouped_in(columns: Sequence[Any], values: Sequence[tuple[str, ...]]) -> It
 
 def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     """Times are stored in UTC: SQLite keeps no offset, so a +08:00 time would be read back 8 h off."""
-    if moment is None or moment.tzinfo is None:
-        return moment  # naive: already UTC by this module's convention
+    if moment is None or moment.tzinfo is None or moment.tzinfo is dt.UTC:
+        return moment  # naive: already UTC by this module's convention; the same object stays the same
     return moment.astimezone(dt.UTC)
 
 

@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, Dialect, Row, Table, TextualSelect, text
+from sqlalchemy import Column, Connection, DateTime, Dialect, Row, Table, TextualSelect, text
 from sqlalchemy.exc import IntegrityError
 
 __all__ = ["insert_many", "match_many"]
@@ -175,13 +175,31 @@ def _converter(
     namespace: dict[str, Any] = {}
     items = []
     for index, name in enumerate(names):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
         if process is None:
             items.append(f"row[{name!r}]")
         else:
-            namespace[f"p{index}"] = process
+            namespace[f"p{index}"] = _last_one(process) if isinstance(column_type, DateTime) else process
             items.append(f"p{index}(row[{name!r}])")
     source = f"def convert(row):\n    return ({', '.join(items)},)\n"
     exec(compile(source, f"<insert {table.name}>", "exec"), namespace)  # names come from the schema
     convert: Callable[[Mapping[str, Any]], tuple[Any, ...]] = namespace["convert"]
     return convert
+
+
+def _last_one(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its last value: the rows of one call share their times (the moment
+    of intake or of the verdict), and formatting a timestamp is the dearest bind processing on SQLite."""
+    last: tuple[Any, Any] = (object(), None)  # one tuple, swapped whole: safe across threads
+
+    def remembered(value: Any) -> Any:
+        nonlocal last
+        seen = last
+        if seen[0] is value:
+            return seen[1]
+        result = process(value)
+        last = (value, result)
+        return result
+
+    return remembered

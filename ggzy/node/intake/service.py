@@ -32,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from typing import cast as typed
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, Connection, Engine, Text, cast, select
@@ -496,8 +497,7 @@ class Intake:
         records, so a source's position moves exactly when its records are safe.
         """
         items = [_as_item(item, source, n + 1) for n, item in enumerate(raw_items)]
-        with self._lock:
-            results = self._accept(items, source, source_ref, dict(state_updates or {}))
+        results = self._accept(items, source, source_ref, dict(state_updates or {}))
         if self.on_stored is not None and any(r.id is not None for r in results):
             self.on_stored(results)
         return results
@@ -511,7 +511,8 @@ class Intake:
         results: list[IntakeResult | None] = [None] * len(items)
         if items and not self.disk_guard():
             refused = [_refusal(i, item.line, "E-NODE-DISK-FULL") for i, item in enumerate(items)]
-            self._commit([], refused, [], source, source_ref, state_updates={}, redacted=Counter())
+            with self._lock:
+                self._commit([], refused, [], source, source_ref, state_updates={}, redacted=Counter())
             return refused
         pendings: list[_Pending] = []
         for index, item in enumerate(items):
@@ -520,12 +521,54 @@ class Intake:
                 results[index] = pending_or_refusal
             else:
                 pendings.append(pending_or_refusal)
-        if self.deal_codes is not None:
-            codes, serial_refusals = self.deal_codes.assign(pendings, now.astimezone(SHANGHAI).date())
-            state_updates.update(codes)
-            for pending in [p for p in pendings if p.index in serial_refusals]:
-                results[pending.index] = _refusal(pending.index, pending.line, serial_refusals[pending.index])
-            pendings = [p for p in pendings if p.index not in serial_refusals]
+        if self.deal_codes is None:
+            # Checking needs no lock: concurrent calls (the push API's requests) check their records
+            # while another call writes (SQLite writes without holding the interpreter lock).
+            stored, redacted = self._prepare_all(pendings, results, now, source, source_ref)
+            with self._lock:
+                ids = self._commit_stored(stored, results, source, source_ref, state_updates, redacted)
+        else:
+            # Serials are taken in commit order: assignment, checks and the write hold the lock together.
+            with self._lock:
+                codes, serial_refusals = self.deal_codes.assign(pendings, now.astimezone(SHANGHAI).date())
+                state_updates.update(codes)
+                for pending in pendings:
+                    if pending.index in serial_refusals:
+                        results[pending.index] = _refusal(
+                            pending.index, pending.line, serial_refusals[pending.index]
+                        )
+                pendings = [p for p in pendings if p.index not in serial_refusals]
+                stored, redacted = self._prepare_all(pendings, results, now, source, source_ref)
+                ids = self._commit_stored(stored, results, source, source_ref, state_updates, redacted)
+        for (pending, record), row_id in zip(stored, ids, strict=True):
+            held = record.held and bool(record.findings)
+            first = record.findings[0] if held else None
+            results[pending.index] = IntakeResult(
+                pending.index,
+                Outcome.HELD if record.held else Outcome.ACCEPTED,
+                pending.line,
+                record.table.name,
+                row_id,
+                record.key,
+                record.channel,
+                pending.category,
+                first["code"] if first else None,
+                first["message_zh"] if first else None,
+                first["message_en"] if first else None,
+                record.findings,
+                record.redacted,
+            )
+        assert all(r is not None for r in results)
+        return typed(list[IntakeResult], results)  # every slot filled, as asserted
+
+    def _prepare_all(
+        self,
+        pendings: list[_Pending],
+        results: list[IntakeResult | None],
+        now: dt.datetime,
+        source: str,
+        source_ref: str,
+    ) -> tuple[list[tuple[_Pending, NewRecord]], Counter[str]]:
         stored: list[tuple[_Pending, NewRecord]] = []
         redacted: Counter[str] = Counter()
         acquired_text = now.isoformat()
@@ -535,9 +578,22 @@ class Intake:
                 results[pending.index] = outcome
                 continue
             stored.append((pending, outcome))
-            for name in pending.redacted:
-                redacted[f"{pending.envelope.table.name}:{name}"] += 1
-        ids = self._commit(
+            if pending.redacted:
+                table_name = pending.envelope.table.name
+                for name in pending.redacted:
+                    redacted[f"{table_name}:{name}"] += 1
+        return stored, redacted
+
+    def _commit_stored(
+        self,
+        stored: list[tuple[_Pending, NewRecord]],
+        results: list[IntakeResult | None],
+        source: str,
+        source_ref: str,
+        state_updates: dict[str, str],
+        redacted: Counter[str],
+    ) -> list[int]:
+        return self._commit(
             [record for _, record in stored],
             [r for r in results if r is not None],
             [p for p, _ in stored],
@@ -546,24 +602,6 @@ class Intake:
             state_updates=state_updates,
             redacted=redacted,
         )
-        for (pending, record), row_id in zip(stored, ids, strict=True):
-            results[pending.index] = IntakeResult(
-                pending.index,
-                Outcome.HELD if record.held else Outcome.ACCEPTED,
-                line=pending.line,
-                table=record.table.name,
-                id=row_id,
-                key=record.key,
-                channel=record.channel,
-                category=pending.category,
-                code=record.findings[0]["code"] if record.held and record.findings else None,
-                message_zh=record.findings[0]["message_zh"] if record.held and record.findings else None,
-                message_en=record.findings[0]["message_en"] if record.held and record.findings else None,
-                findings=record.findings,
-                redacted=list(pending.redacted),
-            )
-        assert all(r is not None for r in results)
-        return [r for r in results if r is not None]
 
     # --- one record ---
 
