@@ -1,7 +1,7 @@
 """outbox: index decided rows only (intake never touches ix_outbox_state_decided)
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-27 22:40:00.000000
 
 Every reader of ``ix_outbox_state_decided`` (clean-up, repair rate, status, latency) compares
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
