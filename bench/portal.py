@@ -124,8 +124,16 @@ def seed(path: Path, total: int) -> None:
     state.engine.dispose()
     print(f"ingested {real:,} simulated records of real trades through ingest_batch", flush=True)
 
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=OFF")
+    db = sqlite3.connect(path, isolation_level=None, timeout=60)
+    # The engine's WAL checkpointer thread holds the file until it has been idle a few seconds.
+    for attempt in range(60):
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 59:
+                raise
+            time.sleep(0.5)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-400000")
     indexes = db.execute(
