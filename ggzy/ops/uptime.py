@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, text, update
 
 from ggzy.hub.models import heartbeat_days, heartbeat_platform_failing, heartbeat_runs, node_heartbeats
 from ggzy.ops.periods import SHANGHAI, Interval, day_period, intersect, merge, subtract, utc
@@ -56,9 +56,30 @@ _R = heartbeat_runs.c
 _D = heartbeat_days.c
 _F = heartbeat_platform_failing.c
 _TICK = dt.timedelta(microseconds=1)
-# Stands for "until the next beat" while intervals are merged in Python; stored as NULL.
-_OPEN = dt.datetime.max.replace(tzinfo=dt.UTC)
+# Stands for "until the next beat" while intervals are merged in Python (stored as NULL), and
+# bounds queries that have no next beat.
+_OPEN = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
 _READ_CHUNK = 20_000
+
+# The statements of every beat, built once: building SQLAlchemy expressions per beat cost more
+# than running them.
+_NEAR_RUNS = select(_R.id, _R.first_at, _R.last_at, _R.beats, _R.max_gap_seconds).where(
+    _R.node_id == bindparam("node_id"),
+    _R.province == bindparam("province"),
+    _R.last_at >= bindparam("low"),
+    _R.first_at <= bindparam("high"),
+)
+_ONE_MORE_BEAT = update(heartbeat_runs).where(_R.id == bindparam("run_id")).values(beats=_R.beats + 1)
+_NEXT_BEAT = select(func.min(_H.received_at)).where(
+    _H.province == bindparam("province"), _H.received_at > bindparam("at")
+)
+_STILL_FAILING = select(_F.id, _F.started_at, _F.ended_at).where(
+    _F.province == bindparam("province"), _F.ended_at.is_(None), _F.started_at <= bindparam("until")
+)
+_FAILING_UNTIL = select(_F.id, _F.started_at, _F.ended_at).where(
+    _F.province == bindparam("province"), _F.ended_at >= bindparam("at"), _F.started_at <= bindparam("until")
+)
+_DAY_UPSERT: dict[str, Any] = {}
 
 
 def grace_of(settings: OpsSettings) -> dt.timedelta:
@@ -117,15 +138,11 @@ def note_heartbeat(connection: Connection, beat: Beat, grace: dt.timedelta) -> N
 def _extend_runs(connection: Connection, beat: Beat, grace: dt.timedelta) -> None:
     at = beat.received_at
     near = connection.execute(
-        select(_R.id, _R.first_at, _R.last_at, _R.beats, _R.max_gap_seconds).where(
-            _R.node_id == beat.node_id,
-            _R.province == beat.province,
-            _R.last_at >= at - grace,
-            _R.first_at <= at + grace,
-        )
+        _NEAR_RUNS,
+        {"node_id": beat.node_id, "province": beat.province, "low": at - grace, "high": at + grace},
     ).all()
     if len(near) == 1 and utc(near[0].first_at) <= at <= utc(near[0].last_at):
-        connection.execute(update(heartbeat_runs).where(_R.id == near[0].id).values(beats=_R.beats + 1))
+        connection.execute(_ONE_MORE_BEAT, {"run_id": near[0].id})
         return
     pieces = sorted(
         [(utc(r.first_at), utc(r.last_at), int(r.beats), float(r.max_gap_seconds)) for r in near]
@@ -150,20 +167,12 @@ def _extend_runs(connection: Connection, beat: Beat, grace: dt.timedelta) -> Non
         connection.execute(delete(heartbeat_runs).where(_R.id.in_(merged)))
 
 
-def _add_to_day(connection: Connection, beat: Beat) -> None:
-    statement = dialect_insert(connection, heartbeat_days).values(
-        province=beat.province,
-        day=beat.received_at.astimezone(SHANGHAI).date(),
-        node_id=beat.node_id,
-        beats=1,
-        failed_attempts=beat.failed,
-        total_attempts=beat.total,
-        platform_beats=int(beat.platform_ok is not None),
-        link_since=min(beat.link_since, beat.received_at),
-    )
-    new = statement.excluded
-    connection.execute(
-        statement.on_conflict_do_update(
+def _day_upsert(connection: Connection) -> Any:
+    dialect = connection.dialect.name
+    if dialect not in _DAY_UPSERT:
+        statement = dialect_insert(connection, heartbeat_days)
+        new = statement.excluded
+        _DAY_UPSERT[dialect] = statement.on_conflict_do_update(
             index_elements=["province", "day", "node_id"],
             set_={
                 "beats": _D.beats + new.beats,
@@ -173,29 +182,32 @@ def _add_to_day(connection: Connection, beat: Beat) -> None:
                 "link_since": case((new.link_since < _D.link_since, new.link_since), else_=_D.link_since),
             },
         )
+    return _DAY_UPSERT[dialect]
+
+
+def _add_to_day(connection: Connection, beat: Beat) -> None:
+    connection.execute(
+        _day_upsert(connection),
+        {
+            "province": beat.province,
+            "day": beat.received_at.astimezone(SHANGHAI).date(),
+            "node_id": beat.node_id,
+            "beats": 1,
+            "failed_attempts": beat.failed,
+            "total_attempts": beat.total,
+            "platform_beats": int(beat.platform_ok is not None),
+            "link_since": min(beat.link_since, beat.received_at),
+        },
     )
 
 
 def _set_platform_state(connection: Connection, beat: Beat) -> None:
     """The state from this beat until the next later beat of the province is this beat's verdict."""
     at = beat.received_at
-    following = connection.execute(
-        select(func.min(_H.received_at)).where(_H.province == beat.province, _H.received_at > at)
-    ).scalar()
+    following = connection.execute(_NEXT_BEAT, {"province": beat.province, "at": at}).scalar()
     until = utc(following) if following is not None else _OPEN
-    before_next = [_F.started_at <= until] if following is not None else []
-    touching = [
-        *connection.execute(
-            select(_F.id, _F.started_at, _F.ended_at).where(
-                _F.province == beat.province, _F.ended_at.is_(None), *before_next
-            )
-        ),
-        *connection.execute(
-            select(_F.id, _F.started_at, _F.ended_at).where(
-                _F.province == beat.province, _F.ended_at >= at, *before_next
-            )
-        ),
-    ]
+    bounds = {"province": beat.province, "at": at, "until": until}
+    touching = [*connection.execute(_STILL_FAILING, bounds), *connection.execute(_FAILING_UNTIL, bounds)]
     current = [(utc(r.started_at), utc(r.ended_at) if r.ended_at is not None else _OPEN) for r in touching]
     changed = subtract(current, [(at, until)])
     if beat.platform_ok is False:
