@@ -290,9 +290,10 @@ def rebuild_heartbeat_aggregates(
             if started is None:
                 last = failing_rows[-1] if failing_rows else None
                 if last is not None and last["province"] == row.province and last["ended_at"] == at:
-                    failing_rows.pop()  # failing again in the same microsecond: one interval, as kept
-                    at = last["started_at"]
-                failing[row.province] = at
+                    # Failing again in the same microsecond: one interval, as note_heartbeat keeps it.
+                    failing[row.province] = failing_rows.pop()["started_at"]
+                else:
+                    failing[row.province] = at
         elif started is not None:
             if at > started:
                 failing_rows.append({"province": row.province, "started_at": started, "ended_at": at})
