@@ -8,7 +8,8 @@ production records for 31 provinces, one node each, built from simulated records
 fields and JSON data; keys and deal codes made unique per copy), with
 ``record_heads``, ``stats_daily`` and ``stats_rules`` computed from exactly the rows written, 4 % of
 the submissions rejected into ``portal_rejections`` with their findings, and one heartbeat every
-30 s for every node all month (2.7M rows). A few hundred simulated trades are ingested for real
+30 s for every node all month (2.7M rows), then the availability aggregates built from them by
+the pass hub migration 0007 makes (``rebuild_heartbeat_aggregates``). A few hundred simulated trades are ingested for real
 (``ingest_batch``) first, so the transaction search has whole lifecycles to find. Indexes are
 dropped during the load and rebuilt from the migration's own DDL. Not seeded: ``batches`` and
 ``feed`` (no page reads them; the projection's cursor is set past them). The database is cached in
@@ -44,10 +45,13 @@ from ggzy.hub.app import create_app
 from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import nodes as nodes_table
 from ggzy.hub.registry import add_node
+from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate
 from ggzy.spec import InfoClass, load_regions, load_spec
+from ggzy.store import make_engine
+from ggzy.store.database import writing
 
 CACHE = Path(__file__).parent / ".cache"
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -124,8 +128,16 @@ def seed(path: Path, total: int) -> None:
     state.engine.dispose()
     print(f"ingested {real:,} simulated records of real trades through ingest_batch", flush=True)
 
-    db = sqlite3.connect(path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=OFF")
+    db = sqlite3.connect(path, isolation_level=None, timeout=60)
+    # The engine's WAL checkpointer thread holds the file until it has been idle a few seconds.
+    for attempt in range(60):
+        try:
+            db.execute("PRAGMA journal_mode=OFF")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 59:
+                raise
+            time.sleep(0.5)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-400000")
     indexes = db.execute(
@@ -145,6 +157,12 @@ def seed(path: Path, total: int) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     db.close()
     print(f"indexes rebuilt in {time.perf_counter() - started:.0f} s", flush=True)
+    started = time.perf_counter()
+    engine = make_engine(settings.db_url)
+    with writing(engine) as connection:  # what hub migration 0007 does with the beats it finds
+        rebuild_heartbeat_aggregates(connection, grace_of(settings.ops))
+    engine.dispose()
+    print(f"heartbeat aggregates built in {time.perf_counter() - started:.0f} s", flush=True)
 
 
 def _load(db: sqlite3.Connection, total: int, nodes: dict[str, str]) -> None:

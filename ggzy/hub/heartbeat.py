@@ -1,7 +1,8 @@
 """Node heartbeats (Art. 13, 16): what each node says about its queues, disk and links, kept per beat.
 
 Every heartbeat is one row of ``node_heartbeats``; operations derive a node's availability (the
-gaps between beats, the failed link attempts it reports) and capacity trends from those rows. The
+gaps between beats, the failed link attempts it reports) from aggregates kept with each beat
+(``ggzy.ops.uptime``) and capacity trends from the rows. The
 Prometheus gauge of queue depths shows the latest beat of each node seen by this process.
 """
 
@@ -15,6 +16,9 @@ from sqlalchemy import Connection, insert, select
 
 from ggzy.hub.metrics import HubMetrics
 from ggzy.hub.models import node_heartbeats
+from ggzy.ops.periods import utc
+from ggzy.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
+from ggzy.settings import OpsSettings
 
 __all__ = [
     "DiskReport",
@@ -77,9 +81,21 @@ class HeartbeatReport(BaseModel):
 
 
 def record_heartbeat(
-    connection: Connection, node_id: str, province: str, report: HeartbeatReport, received_at: dt.datetime
+    connection: Connection,
+    node_id: str,
+    province: str,
+    report: HeartbeatReport,
+    received_at: dt.datetime,
+    *,
+    grace: dt.timedelta | None = None,
 ) -> int:
+    """Store one beat and bring the availability aggregates up to date in the same transaction.
+
+    ``grace`` is the down threshold in force (``OpsSettings``): how far apart beats may be and
+    still extend one run of up time.
+    """
     platform_ok = report.platform.ok if report.platform is not None and report.platform.configured else None
+    lock_province(connection, province)
     result = connection.execute(
         insert(node_heartbeats).returning(node_heartbeats.c.id),
         {
@@ -97,7 +113,19 @@ def record_heartbeat(
             "payload": report.model_dump(mode="json"),
         },
     )
-    return int(result.scalar_one())
+    heartbeat_id = int(result.scalar_one())
+    since = report.link.since
+    beat = Beat(
+        node_id,
+        province,
+        received_at,
+        report.link.failed,
+        report.link.total,
+        platform_ok,
+        utc(since) if since is not None else received_at,
+    )
+    note_heartbeat(connection, beat, grace if grace is not None else grace_of(OpsSettings()))
+    return heartbeat_id
 
 
 def update_metrics(metrics: HubMetrics, node_id: str, report: HeartbeatReport) -> None:

@@ -241,6 +241,51 @@ node_heartbeats = Table(
     Column("last_error", Text),
     Column("payload", Json, nullable=False),
     Index("ix_node_heartbeats_node_received", "node_id", "received_at"),
+    # A province's beats by time: the successor of a beat (aggregate upkeep) and partial days.
+    Index("ix_node_heartbeats_province_received", "province", "received_at"),
+)
+
+# Aggregates of the heartbeats, kept in the transaction that stores each beat (ggzy/ops/uptime.py),
+# so that availability reads a few intervals and one row per node and day instead of every beat.
+# Runs of a node's beats with no gap above the down threshold in force when they were kept.
+heartbeat_runs = Table(
+    "heartbeat_runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("first_at", Timestamp, nullable=False),
+    Column("last_at", Timestamp, nullable=False),
+    Column("beats", Integer, nullable=False),
+    Column("max_gap_seconds", Float, nullable=False),  # at least the largest gap between its beats
+    Index("ix_heartbeat_runs_node_last", "node_id", "province", "last_at"),
+    Index("ix_heartbeat_runs_province_last", "province", "last_at"),
+)
+
+# Per node and Asia/Shanghai day of receipt: sums of what the beats reported.
+heartbeat_days = Table(
+    "heartbeat_days",
+    metadata,
+    Column("province", String(2), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("node_id", String(64), primary_key=True),
+    Column("beats", Integer, nullable=False),
+    Column("failed_attempts", BigInteger, nullable=False),
+    Column("total_attempts", BigInteger, nullable=False),
+    Column("platform_beats", Integer, nullable=False),  # beats carrying a platform verdict
+    Column("link_since", Timestamp, nullable=False),  # earliest start of a link window reported
+)
+
+# Per province: from a beat whose platform verdict failed to the next beat whose verdict did not
+# (None: the latest beat still fails). Independent of the down threshold.
+heartbeat_platform_failing = Table(
+    "heartbeat_platform_failing",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("province", String(2), nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp),
+    Index("ix_heartbeat_platform_failing_province_ended", "province", "ended_at"),
 )
 
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records

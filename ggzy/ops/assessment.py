@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ggzy.hub.models import node_heartbeats, nodes
+from ggzy.hub.models import nodes
 from ggzy.hub.stats import province_summary
 from ggzy.ops.availability import ProvinceAvailability, province_availability
 from ggzy.ops.backups import BackupSource, HeartbeatBackupSource
@@ -29,6 +29,7 @@ from ggzy.ops.periods import Period
 from ggzy.ops.preparedness import last_drill, list_plans
 from ggzy.ops.roster import roster_at, roster_gaps
 from ggzy.ops.session import Clock, system_clock
+from ggzy.ops.uptime import beat_totals
 from ggzy.settings import OpsSettings
 from ggzy.spec import load_regions
 
@@ -206,13 +207,7 @@ def assess_province(
     registered = connection.execute(
         select(func.count()).where(nodes.c.province == province, nodes.c.created_at < end)
     ).scalar_one()
-    beats = connection.execute(
-        select(func.count()).where(
-            node_heartbeats.c.province == province,
-            node_heartbeats.c.received_at >= period.start,
-            node_heartbeats.c.received_at < end,
-        )
-    ).scalar_one()
+    beats = beat_totals(connection, province, (period.start, end)).beats if period.start < end else 0
     indicators.append(
         Indicator(
             "frontend_deployed",

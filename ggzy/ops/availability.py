@@ -17,6 +17,10 @@ Time-based, from what is stored, with the clock injected:
 
 Downtime that no notice covers is reported as *unnotified*; downtime covered only by a late notice
 as *late-notice* downtime (both count against availability).
+
+The beats are not read one by one: :mod:`ggzy.ops.uptime` keeps runs of up time, per-day sums and
+the platform verdict's changes with every beat, and gives the same figures (a period reads its runs
+and days; only days that approved maintenance can touch, and partial days at its ends, read beats).
 """
 
 from __future__ import annotations
@@ -27,18 +31,20 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, case, func, null, select
+from sqlalchemy import Connection, func, select
 
-from ggzy.hub.models import node_heartbeats, nodes, ops_tables
+from ggzy.hub.models import nodes, ops_tables
 from ggzy.ops.outages import list_notices
 from ggzy.ops.periods import Interval, Period, clip, duration, intersect, merge, subtract, utc
 from ggzy.ops.session import Clock, system_clock
+from ggzy.ops.uptime import BeatTotals, beat_totals, grace_of, platform_failing, up_spans
 from ggzy.settings import OpsSettings
 
 __all__ = ["AvailabilityFigure", "ProvinceAvailability", "province_availability", "up_intervals"]
 
 INCIDENTS = ops_tables.incidents
 PROBES = ops_tables.probes
+_TICK = dt.timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +131,7 @@ def province_availability(
     clock: Clock = system_clock,
 ) -> ProvinceAvailability:
     settings = settings or OpsSettings()
-    grace = dt.timedelta(seconds=settings.heartbeat_seconds * settings.down_after_beats)
+    grace = grace_of(settings)
     targets = {"node": 0.98, "network": 0.99, "system": 0.99} | settings.targets
     registered = connection.execute(
         select(func.min(nodes.c.created_at)).where(nodes.c.province == province)
@@ -160,45 +166,22 @@ def province_availability(
     counted = subtract([measured], approved)
     counted_seconds = duration(counted)
 
-    beats = list(
-        connection.execute(
-            select(
-                node_heartbeats.c.received_at,
-                node_heartbeats.c.platform_ok,
-                node_heartbeats.c.failed_attempts,
-                node_heartbeats.c.total_attempts,
-                # A beat's payload (its link window) only matters when that window may meet approved
-                # maintenance, i.e. for beats received after the first approved window starts;
-                # decoding all of them was most of a month's cost.
-                (
-                    case(
-                        (
-                            node_heartbeats.c.received_at >= min(s for s, _e in approved),
-                            node_heartbeats.c.payload,
-                        ),
-                        else_=null(),
-                    )
-                    if approved
-                    else null()
-                ).label("payload"),
-            )
-            .where(
-                node_heartbeats.c.province == province,
-                node_heartbeats.c.received_at > start - grace,
-                node_heartbeats.c.received_at < end,
-            )
-            .order_by(node_heartbeats.c.received_at)
-        )
-    )
-    times = [utc(beat.received_at) for beat in beats]
-    up = intersect(up_intervals(times, grace), counted)
+    # From the aggregates kept with every beat (ggzy/ops/uptime.py): runs, days and verdict changes,
+    # not the month's beats; days that approved maintenance can touch are read beat by beat.
+    spans = up_spans(connection, province, measured, grace)
+    up = intersect(spans, counted)
     down = subtract(counted, up)
     node = AvailabilityFigure(duration(up), counted_seconds, targets["node"], "seconds")
-
-    network = _network(connection, province, beats, times, measured, approved, targets["network"])
-    system, probe_configured = _system(
-        connection, province, beats, times, grace, measured, counted, end, targets["system"]
+    totals = beat_totals(connection, province, measured, approved)
+    network = _network(connection, province, totals, measured, targets["network"])
+    # A verdict given within the down threshold before the start still holds at the start.
+    configured = bool(totals.platform_beats) or bool(
+        beat_totals(connection, province, (start - grace + _TICK, start)).platform_beats
     )
+    system = _system(
+        connection, province, intersect(platform_failing(connection, province, measured), spans),
+        configured, measured, counted, end, targets["system"],
+    )  # fmt: skip
     return ProvinceAvailability(
         province=province,
         period=period,
@@ -210,71 +193,37 @@ def province_availability(
         node_down=down,
         unnotified_down_seconds=duration(subtract(down, late)),
         late_notice_down_seconds=duration(intersect(down, late)),
-        heartbeats=sum(1 for t in times if start <= t < end),
+        heartbeats=totals.beats,
         faults=faults,
-        probe_configured=probe_configured,
+        probe_configured=configured,
     )
 
 
 def _network(
-    connection: Connection,
-    province: str,
-    beats: Sequence[Any],
-    times: Sequence[dt.datetime],
-    measured: Interval,
-    approved: Sequence[Interval],
-    target: float,
+    connection: Connection, province: str, totals: BeatTotals, measured: Interval, target: float
 ) -> AvailabilityFigure:
-    failed = total = 0
-    first_approved = min((start for start, _end in approved), default=None)
-    for beat, received in zip(beats, times, strict=True):
-        if not measured[0] <= received < measured[1]:
-            continue
-        if first_approved is None or received + dt.timedelta(microseconds=1) <= first_approved:
-            # Its window [since, received] ends before any approved maintenance begins.
-            failed += int(beat.failed_attempts)
-            total += int(beat.total_attempts)
-            continue
-        since_text = (beat.payload or {}).get("link", {}).get("since")
-        try:
-            since = utc(dt.datetime.fromisoformat(since_text)) if since_text else received
-        except ValueError:
-            since = received
-        if intersect([(since, received + dt.timedelta(microseconds=1))], approved):
-            continue  # attempts made during approved maintenance say nothing about the network
-        failed += int(beat.failed_attempts)
-        total += int(beat.total_attempts)
     probe_rows = connection.execute(
         select(PROBES.c.ok, func.count())
         .where(PROBES.c.province == province, PROBES.c.at >= measured[0], PROBES.c.at < measured[1])
         .group_by(PROBES.c.ok)
     )
     probes = {bool(ok): int(count) for ok, count in probe_rows}
-    reached = (total - failed) + probes.get(True, 0)
-    attempts = total + probes.get(True, 0) + probes.get(False, 0)
+    reached = (totals.total - totals.failed) + probes.get(True, 0)
+    attempts = totals.total + probes.get(True, 0) + probes.get(False, 0)
     return AvailabilityFigure(reached, attempts, target, "attempts")
 
 
 def _system(
     connection: Connection,
     province: str,
-    beats: Sequence[Any],
-    times: Sequence[dt.datetime],
-    grace: dt.timedelta,
+    probe_failing: list[Interval],
+    configured: bool,
     measured: Interval,
     counted: Sequence[Interval],
     end: dt.datetime,
     target: float,
-) -> tuple[AvailabilityFigure, bool]:
-    failing: list[Interval] = []
-    configured = False
-    for index, (beat, received) in enumerate(zip(beats, times, strict=True)):
-        if beat.platform_ok is None:
-            continue
-        configured = True
-        if not beat.platform_ok:
-            following = times[index + 1] if index + 1 < len(times) else received + grace
-            failing.append((received, min(following, received + grace)))
+) -> AvailabilityFigure:
+    failing = list(probe_failing)
     reported = connection.execute(
         select(INCIDENTS.c.started_at, INCIDENTS.c.ended_at).where(
             INCIDENTS.c.province == province,
@@ -287,7 +236,5 @@ def _system(
     down = intersect(failing, counted)
     counted_seconds = duration(counted)
     if not configured and not failing:
-        return AvailabilityFigure(0, 0, target, "seconds"), False
-    return AvailabilityFigure(
-        counted_seconds - duration(down), counted_seconds, target, "seconds"
-    ), configured
+        return AvailabilityFigure(0, 0, target, "seconds")
+    return AvailabilityFigure(counted_seconds - duration(down), counted_seconds, target, "seconds")

@@ -13,6 +13,7 @@ from ggzy.hub.api.common import hub_of, read_body, signed_node
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError
 from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat, update_metrics
+from ggzy.ops.uptime import grace_of
 
 router = APIRouter(prefix="/api/v1/heartbeat", tags=["heartbeat"])
 
@@ -43,7 +44,14 @@ async def heartbeat(request: Request) -> dict[str, Any]:
         with hub.engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
-                return record_heartbeat(connection, node.node_id, node.province, report, received_at)
+                return record_heartbeat(
+                    connection,
+                    node.node_id,
+                    node.province,
+                    report,
+                    received_at,
+                    grace=grace_of(hub.settings.ops),
+                )
 
     heartbeat_id = await run_in_threadpool(store)
     update_metrics(hub.metrics, node.node_id, report)

@@ -14,6 +14,7 @@ from ggzy.hub.models import node_heartbeats, nodes
 from ggzy.hub.registry import add_node
 from ggzy.ops.periods import SHANGHAI
 from ggzy.ops.session import Actor, OpsSession
+from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.security.audit import AuditLog
 from ggzy.settings import OpsSettings
 from ggzy.store.database import writing
@@ -55,12 +56,15 @@ class OpsDb:
 
     def beat(self, node_id: str, province: str, at: dt.datetime, **options: Any) -> None:
         with writing(self.engine) as connection:
-            record_heartbeat(connection, node_id, province, _report(at, **options), at)
+            record_heartbeat(
+                connection, node_id, province, _report(at, **options), at, grace=grace_of(self.settings)
+            )
 
     def beats(
         self, node_id: str, province: str, start: dt.datetime, end: dt.datetime, **options: Any
     ) -> None:
-        """A beat every ``heartbeat_seconds`` in [start, end), stored as ``record_heartbeat`` stores one."""
+        """A beat every ``heartbeat_seconds`` in [start, end), stored as ``record_heartbeat`` stores one
+        (in bulk; the province's aggregates are then rebuilt as the migration builds them)."""
         step = dt.timedelta(seconds=self.settings.heartbeat_seconds)
         rows = []
         moment = start
@@ -86,6 +90,7 @@ class OpsDb:
             moment += step
         with writing(self.engine) as connection:
             connection.execute(insert(node_heartbeats), rows)
+            rebuild_heartbeat_aggregates(connection, grace_of(self.settings), province)
 
 
 def _report(
