@@ -39,6 +39,7 @@ from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.fieldcrypt import encrypt_sensitive
 from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
+from ggzy.store.database import JsonText, compact_json
 from ggzy.store.upsert import insert_ignore, upsert
 from ggzy.validation import Finding, Validator, make_finding
 from ggzy.validation.engine import CheckedRecord
@@ -91,6 +92,11 @@ class IngestResult:
     accepted: int = 0
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    receipt_json: str | None = None  # the receipt as stored, when it was serialised here
+
+    def body(self) -> bytes:
+        """The receipt as the response body (the stored text, not serialised a second time)."""
+        return (self.receipt_json if self.receipt_json is not None else compact_json(self.receipt)).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,6 +557,8 @@ def _ingest_once(
                 "rejected": outcome_counter["rejected"],
                 "results": results,
             }
+            # A 1,000-record receipt is about 100 kB of JSON: written once for both columns and the answer.
+            receipt_json = JsonText(compact_json(receipt))
             _write(connection, rows, heads, refs_changed, stored_before, new_rejections, repaired_keys, tally)
             connection.execute(
                 insert(batches),
@@ -563,7 +571,7 @@ def _ingest_once(
                     "records": len(raw_records),
                     "accepted": outcome_counter["accepted"],
                     "rejected": outcome_counter["rejected"],
-                    "receipt": receipt,
+                    "receipt": receipt_json,
                 },
             )
             connection.execute(
@@ -572,7 +580,7 @@ def _ingest_once(
                     "node_id": node.node_id,
                     "kind": "receipt",
                     "batch_id": batch_id,
-                    "body": receipt,
+                    "body": receipt_json,
                     "created_at": received,
                 },
             )
@@ -611,7 +619,12 @@ def _ingest_once(
                     ),
                 )
     return IngestResult(
-        receipt, False, outcome_counter["accepted"], outcome_counter["rejected"], outcome_counter
+        receipt,
+        False,
+        outcome_counter["accepted"],
+        outcome_counter["rejected"],
+        outcome_counter,
+        receipt_json.text,
     )
 
 

@@ -17,7 +17,6 @@ from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
 from ggzy.hub.errors import HubError
 from ggzy.hub.feedback import read_feed
 from ggzy.hub.ingest import BatchRefused, NodeIdentity, ingest_batch, records_digest
-from ggzy.store.database import compact_json
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
@@ -234,7 +233,7 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
         hub.metrics.records.labels("accepted", str(channel)).inc(result.accepted)
         hub.metrics.records.labels("rejected", str(channel)).inc(result.rejected)
     return Response(
-        compact_json(result.receipt).encode(),
+        result.body(),
         media_type="application/json",
         headers={"X-GGZY-Replayed": "true" if result.replayed else "false"},
     )
