@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ggzy.hub.auth import claim_nonce
 from ggzy.hub.feedback import lock_node
 from ggzy.hub.lookup import BatchLookup, Head, link_targets
 from ggzy.hub.models import (
@@ -50,6 +51,7 @@ __all__ = [
     "BatchRefused",
     "IngestResult",
     "NodeIdentity",
+    "NonceReplayed",
     "ingest_batch",
     "records_digest",
 ]
@@ -83,6 +85,10 @@ class BatchRefused(Exception):
     def __init__(self, code: str, status: int, message_zh: str, message_en: str) -> None:
         super().__init__(message_en)
         self.code, self.status, self.message_zh, self.message_en = code, status, message_zh, message_en
+
+
+class NonceReplayed(Exception):
+    """The request's nonce was claimed before (``E-AUTH-REPLAY``); nothing was stored."""
 
 
 @dataclass(slots=True)
@@ -334,6 +340,7 @@ def ingest_batch(
     request_id: str = "-",
     source: str = "-",
     now: dt.datetime | None = None,
+    nonce: tuple[str, dt.datetime] | None = None,
 ) -> IngestResult:
     """Ingest one batch, again from the start when another node's concurrent batch took a new key first.
 
@@ -356,6 +363,7 @@ def ingest_batch(
                 request_id=request_id,
                 source=source,
                 now=now,
+                nonce=nonce,
             )
         except IntegrityError:
             if attempt == _ATTEMPTS:
@@ -376,6 +384,7 @@ def _ingest_once(
     request_id: str = "-",
     source: str = "-",
     now: dt.datetime | None = None,
+    nonce: tuple[str, dt.datetime] | None = None,
 ) -> IngestResult:
     spec = validator.spec
     targets = link_targets(spec)
@@ -387,6 +396,10 @@ def _ingest_once(
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             lock_node(connection, node.node_id)
+            # The request's nonce (authentication's last check) is claimed in the batch's own
+            # transaction: first, so a replay is refused before anything else, even a stored receipt.
+            if nonce is not None and not claim_nonce(connection, node.node_id, *nonce):
+                raise NonceReplayed
             stored = _stored_receipt(connection, node.node_id, batch_id, body_digest)
             if stored is not None:
                 return IngestResult(stored, replayed=True)
