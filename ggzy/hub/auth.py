@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 
 from ggzy.hub.errors import HubError
 from ggzy.hub.models import nonces
@@ -20,9 +21,18 @@ from ggzy.security.signing import (
     SignatureAlgorithm,
     verify_signature,
 )
+from ggzy.store.database import writing
 from ggzy.store.upsert import dialect_insert
 
-__all__ = ["authenticate", "purge_nonces"]
+__all__ = [
+    "Authenticated",
+    "authenticate",
+    "authenticate_deferred",
+    "claim_nonce",
+    "purge_nonces",
+    "remember_nonce",
+    "replay_refusal",
+]
 
 _NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 # ASCII digits only: str.isdigit() also accepts "²" (int() then fails) and 400-digit numbers overflow float.
@@ -38,9 +48,30 @@ def request_path(request: Request) -> str:
     return request.url.path + (f"?{query}" if query else "")
 
 
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A node whose request passed every check but the nonce, which its caller claims (see below)."""
+
+    node: NodeRecord
+    nonce: str
+    now: dt.datetime
+
+
 def authenticate(
     request: Request, body: bytes, engine: Engine, skew_seconds: int, now: dt.datetime
 ) -> NodeRecord:
+    """Every check of the request, the nonce last, remembered in a transaction of its own."""
+    checked = authenticate_deferred(request, body, engine, skew_seconds, now)
+    remember_nonce(engine, checked.node.node_id, checked.nonce, now)
+    return checked.node
+
+
+def authenticate_deferred(
+    request: Request, body: bytes, engine: Engine, skew_seconds: int, now: dt.datetime
+) -> Authenticated:
+    """Every check but the nonce: the caller claims it with :func:`claim_nonce` in the transaction
+    that acts on the request (an upload's batch transaction: one commit, one fsync, instead of two),
+    or with :func:`remember_nonce` when it answers without acting, before its own refusal."""
     headers = request.headers
     node_id = headers.get(HEADER_NODE)
     stamp = headers.get(HEADER_TIMESTAMP)
@@ -105,31 +136,37 @@ def authenticate(
             f"来源地址{address}不在本节点登记的网段内",
             "source address outside the node's networks",
         )
-    _remember_nonce(engine, node.node_id, nonce, now)
-    return node
+    return Authenticated(node, nonce, now)
 
 
-def _remember_nonce(engine: Engine, node_id: str, nonce: str, now: dt.datetime) -> None:
-    with engine.connect() as plain:
-        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
-        with connection.begin():
-            statement = (
-                dialect_insert(connection, nonces)
-                .on_conflict_do_nothing(index_elements=["node_id", "nonce"])
-                .returning(nonces.c.nonce)
-            )
-            # RETURNING, not rowcount: psycopg reports rowcount -1 for this INSERT, which let every
-            # replay through on PostgreSQL. A conflict returns no row.
-            inserted = connection.execute(
-                statement, {"node_id": node_id, "nonce": nonce, "seen_at": now}
-            ).first()
-    if inserted is None:
-        raise _refuse(
-            401,
-            "E-AUTH-REPLAY",
-            "该请求已处理过（随机数重复），疑似重放",
-            "nonce seen before: replayed request",
-        )
+def claim_nonce(connection: Connection, node_id: str, nonce: str, now: dt.datetime) -> bool:
+    """Remember the nonce in ``connection``'s transaction; False when this node used it before."""
+    statement = (
+        dialect_insert(connection, nonces)
+        .on_conflict_do_nothing(index_elements=["node_id", "nonce"])
+        .returning(nonces.c.nonce)
+    )
+    # RETURNING, not rowcount: psycopg reports rowcount -1 for this INSERT, which let every
+    # replay through on PostgreSQL. A conflict returns no row.
+    inserted = connection.execute(statement, {"node_id": node_id, "nonce": nonce, "seen_at": now}).first()
+    return inserted is not None
+
+
+def replay_refusal() -> HubError:
+    return _refuse(
+        401,
+        "E-AUTH-REPLAY",
+        "该请求已处理过（随机数重复），疑似重放",
+        "nonce seen before: replayed request",
+    )
+
+
+def remember_nonce(engine: Engine, node_id: str, nonce: str, now: dt.datetime) -> None:
+    """Claim the nonce in a transaction of its own; refuse the request when it is a replay."""
+    with writing(engine) as connection:
+        claimed = claim_nonce(connection, node_id, nonce, now)
+    if not claimed:
+        raise replay_refusal()
 
 
 def purge_nonces(engine: Engine, older_than: dt.datetime) -> int:

@@ -21,6 +21,7 @@ import orjson
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from ggzy.hub.auth import claim_nonce
 from ggzy.hub.feedback import lock_node
 from ggzy.hub.lookup import BatchLookup, Head, link_targets
 from ggzy.hub.models import (
@@ -39,6 +40,7 @@ from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.fieldcrypt import encrypt_sensitive
 from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
+from ggzy.store.database import JsonText, compact_json
 from ggzy.store.upsert import insert_ignore, upsert
 from ggzy.validation import Finding, Validator, make_finding
 from ggzy.validation.engine import CheckedRecord
@@ -49,6 +51,7 @@ __all__ = [
     "BatchRefused",
     "IngestResult",
     "NodeIdentity",
+    "NonceReplayed",
     "ingest_batch",
     "records_digest",
 ]
@@ -84,6 +87,10 @@ class BatchRefused(Exception):
         self.code, self.status, self.message_zh, self.message_en = code, status, message_zh, message_en
 
 
+class NonceReplayed(Exception):
+    """The request's nonce was claimed before (``E-AUTH-REPLAY``); nothing was stored."""
+
+
 @dataclass(slots=True)
 class IngestResult:
     receipt: dict[str, Any]
@@ -91,6 +98,11 @@ class IngestResult:
     accepted: int = 0
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    receipt_json: str | None = None  # the receipt as stored, when it was serialised here
+
+    def body(self) -> bytes:
+        """The receipt as the response body (the stored text, not serialised a second time)."""
+        return (self.receipt_json if self.receipt_json is not None else compact_json(self.receipt)).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +340,7 @@ def ingest_batch(
     request_id: str = "-",
     source: str = "-",
     now: dt.datetime | None = None,
+    nonce: tuple[str, dt.datetime] | None = None,
 ) -> IngestResult:
     """Ingest one batch, again from the start when another node's concurrent batch took a new key first.
 
@@ -350,6 +363,7 @@ def ingest_batch(
                 request_id=request_id,
                 source=source,
                 now=now,
+                nonce=nonce,
             )
         except IntegrityError:
             if attempt == _ATTEMPTS:
@@ -370,6 +384,7 @@ def _ingest_once(
     request_id: str = "-",
     source: str = "-",
     now: dt.datetime | None = None,
+    nonce: tuple[str, dt.datetime] | None = None,
 ) -> IngestResult:
     spec = validator.spec
     targets = link_targets(spec)
@@ -381,6 +396,10 @@ def _ingest_once(
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             lock_node(connection, node.node_id)
+            # The request's nonce (authentication's last check) is claimed in the batch's own
+            # transaction: first, so a replay is refused before anything else, even a stored receipt.
+            if nonce is not None and not claim_nonce(connection, node.node_id, *nonce):
+                raise NonceReplayed
             stored = _stored_receipt(connection, node.node_id, batch_id, body_digest)
             if stored is not None:
                 return IngestResult(stored, replayed=True)
@@ -551,6 +570,8 @@ def _ingest_once(
                 "rejected": outcome_counter["rejected"],
                 "results": results,
             }
+            # A 1,000-record receipt is about 100 kB of JSON: written once for both columns and the answer.
+            receipt_json = JsonText(compact_json(receipt))
             _write(connection, rows, heads, refs_changed, stored_before, new_rejections, repaired_keys, tally)
             connection.execute(
                 insert(batches),
@@ -563,7 +584,7 @@ def _ingest_once(
                     "records": len(raw_records),
                     "accepted": outcome_counter["accepted"],
                     "rejected": outcome_counter["rejected"],
-                    "receipt": receipt,
+                    "receipt": receipt_json,
                 },
             )
             connection.execute(
@@ -572,7 +593,7 @@ def _ingest_once(
                     "node_id": node.node_id,
                     "kind": "receipt",
                     "batch_id": batch_id,
-                    "body": receipt,
+                    "body": receipt_json,
                     "created_at": received,
                 },
             )
@@ -611,7 +632,12 @@ def _ingest_once(
                     ),
                 )
     return IngestResult(
-        receipt, False, outcome_counter["accepted"], outcome_counter["rejected"], outcome_counter
+        receipt,
+        False,
+        outcome_counter["accepted"],
+        outcome_counter["rejected"],
+        outcome_counter,
+        receipt_json.text,
     )
 
 

@@ -12,7 +12,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["InMemoryLookup", "RecordLookup", "StoredRecord", "content_digest"]
+import orjson
+
+__all__ = [
+    "DIGEST_V2",
+    "InMemoryLookup",
+    "RecordLookup",
+    "StoredRecord",
+    "content_digest",
+    "legacy_content_digest",
+    "same_digest",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +38,7 @@ class StoredRecord:
 
     def same_content(self, op: str, data: Mapping[str, str]) -> bool:
         if self.digest is not None:
-            return self.digest == content_digest(op, data)
+            return same_digest(self.digest, op, data)
         return self.op == op and self.data == data
 
 
@@ -42,10 +52,35 @@ class RecordLookup(Protocol):
         ...
 
 
+# Digests of the current form start with this tag: hex never does, so a stored digest says its form.
+DIGEST_V2 = "v2"
+
+
 def content_digest(op: str, data: Mapping[str, str]) -> str:
-    """A stable digest of a record's content: equal digests mean a duplicate upload."""
+    """A stable digest of a record's content: equal digests mean a duplicate upload.
+
+    The key-sorted compact JSON of ``[op, data]`` written by orjson (C, about a quarter of the cost
+    of joining the pairs in Python), 120 bits of BLAKE2b, tagged ``v2`` to fit the same 32
+    characters. Digests stored before have no tag: :func:`same_digest` compares those in their form.
+    """
+    try:
+        canonical = orjson.dumps((op, data), option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # text that is not UTF-8 (a lone surrogate): the older form decides, as before
+        return legacy_content_digest(op, data)
+    return DIGEST_V2 + hashlib.blake2b(canonical, digest_size=15).hexdigest()
+
+
+def legacy_content_digest(op: str, data: Mapping[str, str]) -> str:
+    """The untagged form stored before ``v2``: pairs joined with separators, 128 bits of BLAKE2b."""
     canonical = "\x1f".join(f"{k}\x1e{data[k]}" for k in sorted(data))
     return hashlib.blake2b(f"{op}\x1d{canonical}".encode(), digest_size=16).hexdigest()
+
+
+def same_digest(stored: str, op: str, data: Mapping[str, str]) -> bool:
+    """Whether a stored digest, of either form, is that of this content."""
+    if stored.startswith(DIGEST_V2):
+        return stored == content_digest(op, data)
+    return stored == legacy_content_digest(op, data)
 
 
 class InMemoryLookup:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from ggzy.hub.auth import authenticate
+from ggzy.hub.auth import Authenticated, authenticate, authenticate_deferred
 from ggzy.hub.errors import HubError
 from ggzy.hub.registry import NodeRecord
 from ggzy.security.audit import AuditEntry
@@ -16,7 +16,7 @@ from ggzy.security.audit import AuditEntry
 if TYPE_CHECKING:
     from ggzy.hub.app import HubState
 
-__all__ = ["audit_refusal", "hub_of", "read_body", "signed_node"]
+__all__ = ["audit_refusal", "hub_of", "read_body", "signed_node", "signed_node_deferred"]
 
 
 def hub_of(request: Request) -> HubState:
@@ -52,6 +52,15 @@ async def signed_node(request: Request, body: bytes) -> NodeRecord:
     now = dt.datetime.now(dt.UTC)
     return await run_in_threadpool(
         authenticate, request, body, hub.engine, hub.settings.clock_skew_seconds, now
+    )
+
+
+async def signed_node_deferred(request: Request, body: bytes) -> Authenticated:
+    """As :func:`signed_node`, but the nonce is left for the caller to claim (see ``authenticate_deferred``)."""
+    hub = hub_of(request)
+    now = dt.datetime.now(dt.UTC)
+    return await run_in_threadpool(
+        authenticate_deferred, request, body, hub.engine, hub.settings.clock_skew_seconds, now
     )
 
 

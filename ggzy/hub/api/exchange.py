@@ -6,18 +6,21 @@ import datetime as dt
 import json
 import re
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
+from ggzy.hub.api.common import hub_of, read_body, signed_node, signed_node_deferred, source_of
+from ggzy.hub.auth import Authenticated, remember_nonce, replay_refusal
 from ggzy.hub.errors import HubError
 from ggzy.hub.feedback import read_feed
-from ggzy.hub.ingest import BatchRefused, NodeIdentity, ingest_batch, records_digest
-from ggzy.store.database import compact_json
+from ggzy.hub.ingest import BatchRefused, NodeIdentity, NonceReplayed, ingest_batch, records_digest
+
+if TYPE_CHECKING:
+    from ggzy.hub.app import HubState
 
 router = APIRouter(prefix="/api/v1", tags=["exchange"])
 
@@ -207,9 +210,14 @@ def _stamp_sent_at(records: list[Any], sent_at: str | None) -> list[Any]:
 async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2)]) -> Response:
     hub = hub_of(request)
     body = await read_body(request, hub.settings.max_body_bytes)
-    node = await signed_node(request, body)
-    check_content_type(request)
-    batch_id, records, sent_at = _parse_batch(body, hub.settings.max_batch_records)
+    checked = await signed_node_deferred(request, body)
+    node = checked.node
+    try:
+        check_content_type(request)
+        batch_id, records, sent_at = _parse_batch(body, hub.settings.max_batch_records)
+    except HubError:
+        await _settle_nonce(hub, checked)  # a replay answers as such, before the body's faults
+        raise
     identity = NodeIdentity(node.node_id, node.province, frozenset(node.platform_codes))
     digest = records_digest(records)  # before stamping: a retry with a later sent_at is the same batch
     started = time.perf_counter()
@@ -226,18 +234,38 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
             digest,
             request_id=request.state.request_id,
             source=source_of(request),
+            nonce=(checked.nonce, checked.now),
         )
+    except NonceReplayed:
+        raise replay_refusal() from None
     except BatchRefused as refused:
+        await _settle_nonce(hub, checked)  # rolled back with the batch
         raise HubError(refused.status, refused.code, refused.message_zh, refused.message_en) from None
+    except Exception:
+        await _settle_nonce(hub, checked, quietly=True)
+        raise
     hub.metrics.batch_seconds.labels(str(channel)).observe(time.perf_counter() - started)
     if not result.replayed:
         hub.metrics.records.labels("accepted", str(channel)).inc(result.accepted)
         hub.metrics.records.labels("rejected", str(channel)).inc(result.rejected)
     return Response(
-        compact_json(result.receipt).encode(),
+        result.body(),
         media_type="application/json",
         headers={"X-GGZY-Replayed": "true" if result.replayed else "false"},
     )
+
+
+async def _settle_nonce(hub: HubState, checked: Authenticated, *, quietly: bool = False) -> None:
+    """Remember the nonce of an upload answered without its batch transaction (which claims it
+    otherwise): a replay of it is refused as one. ``quietly``: a failure here must not hide the
+    error being answered."""
+    try:
+        await run_in_threadpool(remember_nonce, hub.engine, checked.node.node_id, checked.nonce, checked.now)
+    except HubError:
+        raise
+    except Exception:
+        if not quietly:
+            raise
 
 
 @router.get("/feedback", summary="反馈：按顺序读取本节点的回执、补传要求和通知 (feedback feed)")

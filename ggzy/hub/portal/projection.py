@@ -16,9 +16,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, and_, func, select
 
-from ggzy.hub.models import feed, portal_cursors, portal_rejection_rules, portal_rejections
+from ggzy.hub.models import batches, feed, portal_cursors, portal_rejection_rules, portal_rejections
 from ggzy.store.upsert import insert_ignore, upsert
 
 __all__ = ["CURSOR", "REREAD_WINDOW", "catch_up", "rejection_rows", "run_periodically"]
@@ -72,9 +72,13 @@ def _position(connection: Connection) -> int:
 def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
     """One bounded round; the number of receipts read past the cursor."""
     position = _position(connection)
-    f = feed.c
+    f, b = feed.c, batches.c
+    # The batch's count of rejected records says which receipts have any: only those are read and
+    # parsed (a receipt is ~100 bytes a record; most batches have no rejection). A receipt without
+    # its batch row (none is written so) is read all the same.
     rows = connection.execute(
-        select(f.id, f.node_id, f.body, f.created_at)
+        select(f.id, f.node_id, f.created_at, b.rejected)
+        .select_from(feed.outerjoin(batches, and_(b.node_id == f.node_id, b.batch_id == f.batch_id)))
         .where(f.id > max(position - REREAD_WINDOW, 0), f.kind == "receipt")
         .order_by(f.id)
         .limit(_ROUND + REREAD_WINDOW)
@@ -82,12 +86,23 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
     fresh = [row for row in rows if row.id > position]
     if not fresh:
         return 0
+    wanted = [
+        row.id
+        for row in rows
+        if row.node_id in provinces  # a node removed from the registry: its receipts cannot be placed
+        and (row.rejected is None or row.rejected > 0)
+    ]
+    bodies = (
+        dict(connection.execute(select(f.id, f.body).where(f.id.in_(wanted))).tuples().all())
+        if wanted
+        else {}
+    )
     projected: list[dict[str, Any]] = []
     for row in rows:
-        province = provinces.get(row.node_id)
-        if province is None:
-            continue  # a node removed from the registry: its receipts cannot be placed
-        projected.extend(rejection_rows(row.id, row.node_id, province, row.body, row.created_at))
+        if row.id in bodies:
+            projected.extend(
+                rejection_rows(row.id, row.node_id, provinces[row.node_id], bodies[row.id], row.created_at)
+            )
     insert_ignore(connection, portal_rejections, projected, ["feed_id", "item"])
     _index_rules(connection, [row.id for row in rows])
     upsert(

@@ -46,6 +46,13 @@ def key_of(hub: HubFixture) -> bytes:
     return bytes.fromhex(hub.node.key)
 
 
+def signed_upload(hub: HubFixture, body: bytes) -> dict[str, str]:
+    return {
+        **sign_request("fj-01", key_of(hub), "POST", UPLOAD, body).as_dict(),
+        "Content-Type": "application/json",
+    }
+
+
 def assert_refused(hub: HubFixture, response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     """The refusal has the one error shape, and this very request left a whole-chain audit entry."""
     assert response.status_code == status, response.text
@@ -177,6 +184,26 @@ def test_a_replayed_upload_is_refused_before_it_reaches_the_batch(hub: HubFixtur
     audit_before = count(hub, audit_log)
     assert_refused(hub, hub.http.post(UPLOAD, content=body, headers=headers), 401, "E-AUTH-REPLAY")
     assert count(hub, audit_log) == audit_before + 1  # only the refusal: no second upload entry
+
+
+def test_an_upload_refused_for_its_body_or_batch_id_still_uses_up_its_nonce(hub: HubFixture) -> None:
+    # An upload's nonce is claimed in its batch transaction; an upload answered without one (a body
+    # fault, a batch id conflict rolled back) remembers it on its own, so its replay is a replay.
+    stored = json.dumps({"batch_id": "b-1", "records": province_records(transactions=1)[:1]}).encode()
+    assert hub.http.post(UPLOAD, content=stored, headers=signed_upload(hub, stored)).status_code == 200
+    conflict = json.dumps({"batch_id": "b-1", "records": province_records(transactions=1)[1:2]}).encode()
+    cases = [
+        (stored, {"Content-Type": "text/plain"}, 415, "E-REQ-CONTENT-TYPE"),
+        (b'{"batch_id": "b-2", "records": [', {}, 400, "E-REQ-JSON"),
+        (conflict, {}, 409, "E-BATCH-CONFLICT"),
+    ]
+    for body, extra, status, code in cases:
+        headers = {**signed_upload(hub, body), **extra}
+        refused = hub.http.post(UPLOAD, content=body, headers=headers)
+        assert (refused.status_code, refused.json()["error"]["code"]) == (status, code)
+        replay = hub.http.post(UPLOAD, content=body, headers=headers)
+        assert_refused(hub, replay, 401, "E-AUTH-REPLAY")
+    assert count(hub, batches) == 1
 
 
 def test_malformed_nonces_are_refused(hub: HubFixture) -> None:

@@ -48,6 +48,7 @@ from ggzy.security.signing import sign_request
 from ggzy.simulate import province_systems
 from ggzy.store.database import writing
 from ggzy.validation import RULES
+from ggzy.validation.lookup import DIGEST_V2, legacy_content_digest
 
 CHANNEL_1 = "/api/v1/channels/1/batches"
 CHANNEL_2 = "/api/v1/channels/2/batches"
@@ -328,6 +329,28 @@ def test_the_same_record_sent_again_is_a_duplicate_and_counted_as_one(hub: HubFi
     assert versions(hub, 1) == [(1, "insert")]
     (daily,) = rows(hub, stats_daily, stats_daily.c.table_name == "PROJECT")
     assert (daily["received"], daily["accepted"], daily["rejected"], daily["duplicates"]) == (2, 1, 1, 1)
+
+
+def test_a_head_stored_under_the_older_content_digest_still_recognises_a_duplicate(hub: HubFixture) -> None:
+    # Heads stored before the tagged (v2) digest keep the older form: a resend of the same content
+    # must still be a duplicate, and a changed record still a new version.
+    hub.client.upload(2, "old-1", [project(1), project(2)])
+    with writing(hub.state.engine) as connection:
+        for number in (1, 2):
+            stored = head(hub, number)
+            assert stored["digest"].startswith(DIGEST_V2) and len(stored["digest"]) == 32
+            record = project(number)
+            older = legacy_content_digest(record.get("op", "insert"), record["data"])
+            assert older != stored["digest"]
+            connection.execute(
+                record_heads.update().where(record_heads.c.key == code_of(number)).values(digest=older)
+            )
+    same, changed = hub.client.upload(2, "old-2", [project(1), project(2, op="update", name="新名称")])[
+        "results"
+    ]
+    assert errors(same) == {"E-XR-DUPLICATE"}
+    assert errors(changed) == set() and changed["version"] == 2
+    assert head(hub, 2)["digest"].startswith(DIGEST_V2)
 
 
 def test_every_accepted_version_is_kept_and_the_newest_is_current(hub: HubFixture) -> None:
