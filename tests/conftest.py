@@ -27,6 +27,14 @@ from sqlalchemy.engine import make_url
 from ggzy.store import make_engine
 from ggzy.store.migrate import upgrade
 
+# Passwords are hashed with argon2id at the lowest cost SecuritySettings accepts (1 pass over 8 MiB)
+# instead of the production 2 passes over 19 MiB: the suite hashes hundreds of passwords and tests
+# what is done with them, not the cost. Set through the settings like any deployment would;
+# test_passwords.py checks the production defaults. Child processes (hub, node) drop GGZY_* and run
+# at production cost.
+os.environ.setdefault("GGZY_SECURITY__ARGON2_TIME_COST", "1")
+os.environ.setdefault("GGZY_SECURITY__ARGON2_MEMORY_KIB", str(8 * 1024))
+
 POSTGRES_URL = os.environ.get("GGZY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("GGZY_REQUIRE_POSTGRES") == "1"
 
@@ -52,6 +60,17 @@ def require_postgres() -> None:
     if REQUIRE_POSTGRES:
         pytest.fail(message + "; GGZY_REQUIRE_POSTGRES=1 demands it", pytrace=False)
     pytest.skip(message + "; PostgreSQL tests skipped")
+
+
+@pytest.fixture(autouse=True)
+def password_cost() -> None:
+    """The hasher at the configured cost before each test (account services built directly, without
+    ``account_service``, use whatever cost the process was last configured with)."""
+    from ggzy.security.passwords import configure_hasher
+    from ggzy.settings import get_settings
+
+    security = get_settings().security
+    configure_hasher(security.argon2_time_cost, security.argon2_memory_kib, security.argon2_parallelism)
 
 
 class PostgresDatabases:
