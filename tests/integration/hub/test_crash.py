@@ -12,6 +12,10 @@ SIGKILL at seeded moments and restarted:
   records.
 
 Afterwards the store must agree exactly with the receipts the node holds.
+
+The first start is ``uvicorn ggzy.hub.server:app``; the restarts are forked from a process that has
+imported everything already (``HubZygote``), so twelve restarts cost seconds, not minutes. Each
+restarted hub still builds its app, engine and connections from scratch.
 """
 
 from __future__ import annotations
@@ -139,7 +143,7 @@ def test_kill_9_mid_upload_never_loses_or_duplicates_an_acknowledged_record(
     assert len(records) == BATCH_SIZE * BATCHES, "the simulation gives enough records"
     planned = [(f"crash-{n:03d}", records[n * BATCH_SIZE : (n + 1) * BATCH_SIZE]) for n in range(BATCHES)]
     watch = make_engine(hub_db_url)  # the killer's view of the database, to see a batch committed
-    with running_hubs(hub_db_url, tmp_path) as [hub]:
+    with running_hubs(hub_db_url, tmp_path, warm_restarts=True) as [hub]:
         node = register_node(hub_db_url, "fj-01", PROVINCE, SEED)
         killer = Killer(hub, watch)
         acknowledged: list[Acknowledged] = []
