@@ -123,7 +123,8 @@ for module in pkgutil.walk_packages(ggzy.__path__, "ggzy."):
 import uvicorn, uvicorn.config, uvicorn.main, uvicorn.server, uvicorn.lifespan.on
 import uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto
 from ggzy.spec import load_spec
-load_spec()
+from ggzy.validation import Validator
+Validator(load_spec())  # the spec and the compiled checks are kept by the forks
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed children
 print("ready", flush=True)
 for line in sys.stdin:

@@ -266,6 +266,8 @@ from ggzy.spec import load_spec
 from ggzy.store.database import writing
 
 load_spec()  # the slow part of a start, done once before forking
+from ggzy.validation import Validator, ValidationOptions
+Validator(load_spec(), ValidationOptions(cross_record=False))  # compiled checks, kept by the forks
 settings = Settings().node
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed children
 print("ready", flush=True)
