@@ -74,12 +74,13 @@ def password_cost() -> None:
 
 
 class PostgresDatabases:
-    """Creates the tests' databases on the server and drops them on a thread of their own.
+    """Makes the tests' databases on the server one step ahead, and drops them, on threads of their own.
 
     A database at the head of the hub's or the node's migrations is copied from a template migrated
     once per session (``CREATE DATABASE … TEMPLATE``): migrating costs more than creating, and most
-    storage tests start from the head. The drop of a finished test's database (a checkpoint and
-    file removals on the server) overlaps the next test instead of adding to it.
+    storage tests start from the head. While a test runs, the next database of its kind is being
+    created and the previous test's is being dropped (server work: WAL, checkpoints, files), so a
+    test waits for neither. Every test still gets a database nobody used before.
     """
 
     def __init__(self) -> None:
@@ -87,9 +88,13 @@ class PostgresDatabases:
         self.session = uuid.uuid4().hex[:8]
         self.templates: dict[str, str] = {}
         self.guard = threading.Lock()
+        self.spares: dict[str, queue.Queue[str | Exception]] = {}  # made ahead, per kind ("" empty)
+        self.wanted: queue.Queue[str | None] = queue.Queue()
         self.doomed: queue.Queue[str | None] = queue.Queue()
         self.failures: list[str] = []
+        self.maker = threading.Thread(target=self._make_all, name="pg-maker", daemon=True)
         self.dropper = threading.Thread(target=self._drop_all, name="pg-dropper", daemon=True)
+        self.maker.start()
         self.dropper.start()
 
     def url(self, name: str) -> str:
@@ -99,26 +104,42 @@ class PostgresDatabases:
         with self.admin.connect() as connection:
             connection.execute(text(statement))
 
-    def template(self, kind: str) -> str:
+    def _template(self, kind: str) -> str:
         """The template database of ``kind`` ("hub" or "node"), migrated on first use."""
-        with self.guard:
-            if kind not in self.templates:
-                name = f"ggzy_tmpl_{kind}_{self.session}"
-                self._execute(f'CREATE DATABASE "{name}"')
-                engine = make_engine(self.url(name))
-                try:
-                    upgrade(engine, migrations_of(kind))
-                finally:
-                    engine.dispose()  # a template must have no connections when it is copied
-                self.templates[kind] = name
-            return self.templates[kind]
+        if kind not in self.templates:
+            name = f"ggzy_tmpl_{kind}_{self.session}"
+            self._execute(f'CREATE DATABASE "{name}"')
+            engine = make_engine(self.url(name))
+            try:
+                upgrade(engine, migrations_of(kind))
+            finally:
+                engine.dispose()  # a template must have no connections when it is copied
+            self.templates[kind] = name
+        return self.templates[kind]
 
     def create(self, kind: str | None = None) -> str:
         """A new database, empty (``kind`` None) or at the head of ``kind``'s migrations; its name."""
-        name = f"ggzy_t_{uuid.uuid4().hex[:12]}"
-        template = f' TEMPLATE "{self.template(kind)}"' if kind else ""
-        self._execute(f'CREATE DATABASE "{name}"{template}')
-        return name
+        key = kind or ""
+        with self.guard:
+            if key not in self.spares:
+                self.spares[key] = queue.Queue()
+                self.wanted.put(key)
+        made = self.spares[key].get()
+        self.wanted.put(key)  # the next test's, made while this one runs
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def _make_all(self) -> None:
+        while (key := self.wanted.get()) is not None:
+            name = f"ggzy_t_{uuid.uuid4().hex[:12]}"
+            try:
+                template = f' TEMPLATE "{self._template(key)}"' if key else ""
+                self._execute(f'CREATE DATABASE "{name}"{template}')
+            except Exception as exc:  # raised in the test that takes it
+                self.spares[key].put(exc)
+            else:
+                self.spares[key].put(name)
 
     def drop(self, name: str) -> None:
         self.doomed.put(name)
@@ -131,6 +152,12 @@ class PostgresDatabases:
                 self.failures.append(f"{name}: {exc}")
 
     def close(self) -> None:
+        self.wanted.put(None)
+        self.maker.join()
+        for spares in self.spares.values():
+            while not spares.empty():
+                if isinstance(unused := spares.get(), str):
+                    self.drop(unused)
         self.doomed.put(None)
         self.dropper.join()
         for name in self.templates.values():
