@@ -3,11 +3,17 @@
 ``db_url`` runs a test on SQLite (a file under tmp_path) and on PostgreSQL (a fresh database on the
 server named by GGZY_TEST_POSTGRES_URL, default 127.0.0.1:5432). Without a reachable PostgreSQL the
 PostgreSQL half is skipped with a message; with GGZY_REQUIRE_POSTGRES=1 (CI) it fails instead.
+``hub_db_url`` and ``node_db_url`` do the same with a database already at the head of the hub's or the
+node's migrations (copied from a template made once per session); a test of the migrations
+themselves takes the empty ``db_url``.
 """
 
 from __future__ import annotations
 
 import os
+import queue
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -17,6 +23,17 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from ggzy.store import make_engine
+from ggzy.store.migrate import upgrade
+
+# Passwords are hashed with argon2id at the lowest cost SecuritySettings accepts (1 pass over 8 MiB)
+# instead of the production 2 passes over 19 MiB: the suite hashes hundreds of passwords and tests
+# what is done with them, not the cost. Set through the settings like any deployment would;
+# test_passwords.py checks the production defaults. Child processes (hub, node) drop GGZY_* and run
+# at production cost.
+os.environ.setdefault("GGZY_SECURITY__ARGON2_TIME_COST", "1")
+os.environ.setdefault("GGZY_SECURITY__ARGON2_MEMORY_KIB", str(8 * 1024))
 
 POSTGRES_URL = os.environ.get("GGZY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("GGZY_REQUIRE_POSTGRES") == "1"
@@ -45,28 +62,201 @@ def require_postgres() -> None:
     pytest.skip(message + "; PostgreSQL tests skipped")
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@pytest.fixture(autouse=True)
+def password_cost() -> None:
+    """The hasher at the configured cost before each test (account services built directly, without
+    ``account_service``, use whatever cost the process was last configured with)."""
+    from ggzy.security.passwords import configure_hasher
+    from ggzy.settings import get_settings
+
+    security = get_settings().security
+    configure_hasher(security.argon2_time_cost, security.argon2_memory_kib, security.argon2_parallelism)
+
+
+class PostgresDatabases:
+    """Makes the tests' databases on the server one step ahead, and drops them, on threads of their own.
+
+    A database at the head of the hub's or the node's migrations is copied from a template migrated
+    once per session (``CREATE DATABASE … TEMPLATE``): migrating costs more than creating, and most
+    storage tests start from the head. While a test runs, the next database of its kind is being
+    created and the previous test's is being dropped (server work: WAL, checkpoints, files), so a
+    test waits for neither. Every test still gets a database nobody used before.
+    """
+
+    def __init__(self) -> None:
+        self.admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+        self.session = uuid.uuid4().hex[:8]
+        self.templates: dict[str, str] = {}
+        self.guard = threading.Lock()
+        self.spares: dict[str, queue.Queue[str | Exception]] = {}  # made ahead, per kind ("" empty)
+        self.wanted: queue.Queue[str | None] = queue.Queue()
+        self.doomed: queue.Queue[str | None] = queue.Queue()
+        self.failures: list[str] = []
+        self.maker = threading.Thread(target=self._make_all, name="pg-maker", daemon=True)
+        self.dropper = threading.Thread(target=self._drop_all, name="pg-dropper", daemon=True)
+        self.maker.start()
+        self.dropper.start()
+
+    def url(self, name: str) -> str:
+        return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+    def _execute(self, statement: str) -> None:
+        with self.admin.connect() as connection:
+            connection.execute(text(statement))
+
+    def _template(self, kind: str) -> str:
+        """The template database of ``kind`` ("hub" or "node"), migrated on first use."""
+        if kind not in self.templates:
+            name = f"ggzy_tmpl_{kind}_{self.session}"
+            self._execute(f'CREATE DATABASE "{name}"')
+            engine = make_engine(self.url(name))
+            try:
+                upgrade(engine, migrations_of(kind))
+            finally:
+                engine.dispose()  # a template must have no connections when it is copied
+            self.templates[kind] = name
+        return self.templates[kind]
+
+    def create(self, kind: str | None = None) -> str:
+        """A new database, empty (``kind`` None) or at the head of ``kind``'s migrations; its name."""
+        key = kind or ""
+        with self.guard:
+            if key not in self.spares:
+                self.spares[key] = queue.Queue()
+                self.wanted.put(key)
+        made = self.spares[key].get()
+        self.wanted.put(key)  # the next test's, made while this one runs
+        if isinstance(made, Exception):
+            raise made
+        return made
+
+    def _make_all(self) -> None:
+        while (key := self.wanted.get()) is not None:
+            name = f"ggzy_t_{uuid.uuid4().hex[:12]}"
+            try:
+                template = f' TEMPLATE "{self._template(key)}"' if key else ""
+                self._execute(f'CREATE DATABASE "{name}"{template}')
+            except Exception as exc:  # raised in the test that takes it
+                self.spares[key].put(exc)
+            else:
+                self.spares[key].put(name)
+
+    def drop(self, name: str) -> None:
+        self.doomed.put(name)
+
+    def _drop_all(self) -> None:
+        while (name := self.doomed.get()) is not None:
+            try:
+                self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except Exception as exc:  # reported at the end of the session, the thread goes on
+                self.failures.append(f"{name}: {exc}")
+
+    def close(self) -> None:
+        self.wanted.put(None)
+        self.maker.join()
+        for spares in self.spares.values():
+            while not spares.empty():
+                if isinstance(unused := spares.get(), str):
+                    self.drop(unused)
+        self.doomed.put(None)
+        self.dropper.join()
+        for name in self.templates.values():
+            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
+        assert not self.failures, f"test databases not dropped: {self.failures}"
+
+
+def migrations_of(kind: str) -> Path:
+    if kind == "hub":
+        from ggzy.hub.app import MIGRATIONS as HUB
+
+        return HUB
+    from ggzy.node.context import MIGRATIONS as NODE
+
+    return NODE
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
     require_postgres()
-    name = f"ggzy_t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    databases = PostgresDatabases()
+    yield databases
+    databases.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture
+def postgres_database(postgres_databases: PostgresDatabases) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = postgres_databases.create()
+    yield postgres_databases.url(name)
+    postgres_databases.drop(name)
+
+
+class SqliteTemplates:
+    """SQLite files at the head of the hub's and the node's migrations, migrated on first use."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.made: dict[str, Path] = {}
+
+    def copy(self, kind: str, target: Path) -> str:
+        if kind not in self.made:
+            path = self.folder / f"{kind}.db"
+            engine = make_engine(f"sqlite:///{path}")
+            try:
+                upgrade(engine, migrations_of(kind))
+            finally:
+                engine.dispose()
+            self.made[kind] = path
+        # the backup API copies a consistent image, whatever is still in the template's WAL
+        source = sqlite3.connect(self.made[kind])
+        copy = sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplates:
+    return SqliteTemplates(tmp_path_factory.mktemp("sqlite-templates"))
+
+
+def _migrated_url(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterator[str]:
+    if request.param == "sqlite":
+        templates: SqliteTemplates = request.getfixturevalue("sqlite_templates")
+        yield templates.copy(kind, tmp_path / "test.db")
+        return
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    name = databases.create(kind)
+    yield databases.url(name)
+    databases.drop(name)
+
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
     url: str = request.getfixturevalue("postgres_database")
     return url
+
+
+@pytest.fixture(params=BACKENDS)
+def hub_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at the head of the hub's migrations, on each backend (migrating it again is a no-op)."""
+    yield from _migrated_url(request, tmp_path, "hub")
+
+
+@pytest.fixture(params=BACKENDS)
+def node_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database at the head of the node's migrations, on each backend."""
+    yield from _migrated_url(request, tmp_path, "node")
 
 
 # --- people on the command line ------------------------------------------------------------------

@@ -28,7 +28,7 @@ from ggzy.hub.models import account_tables, audit_tables
 from ggzy.security.accounts import AccountService, account_service
 from ggzy.security.audit import AuditLog, open_audit_log
 from ggzy.security.fieldcrypt import FieldEncryptor, install_field_encryption
-from ggzy.settings import HubSettings, SecuritySettings
+from ggzy.settings import HubSettings, SecuritySettings, get_settings
 from ggzy.store import check_durability, make_engine
 from ggzy.store.migrate import is_current, upgrade
 from ggzy.validation import Validator
@@ -69,7 +69,7 @@ def build_state(
             engine,
             account_tables,
             audit,
-            security or SecuritySettings(),
+            security or get_settings().security,
             settings.key_dir / "accounts.key",
             national=True,
         ),
@@ -83,7 +83,8 @@ def create_app(
     state: HubState | None = None,
     security: SecuritySettings | None = None,
 ) -> FastAPI:
-    security = security or SecuritySettings()
+    # without an explicit one, the configured [security] section (env, ggzy.toml), not bare defaults
+    security = security or get_settings().security
     hub = state or build_state(settings, migrate=migrate, security=security)
 
     @asynccontextmanager

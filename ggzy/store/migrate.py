@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -23,11 +24,22 @@ def _config(location: Path, engine: Engine | None = None) -> Config:
 
 
 def upgrade(engine: Engine, location: Path, revision: str = "head") -> None:
+    # A database already at head (every start but the first after a release) needs no migration
+    # environment: one read of alembic_version instead of loading every revision script.
+    if revision == "head" and current_revision(engine) == head_revision(location):
+        return
     command.upgrade(_config(location, engine), revision)
 
 
-def head_revision(location: Path) -> str | None:
+@cache
+def _head(location: Path) -> str | None:
     return ScriptDirectory.from_config(_config(location)).get_current_head()
+
+
+def head_revision(location: Path) -> str | None:
+    """The newest revision shipped in ``location`` (read once per process: a release does not change
+    its migrations under a running process)."""
+    return _head(Path(location).resolve())
 
 
 def current_revision(engine: Engine) -> str | None:

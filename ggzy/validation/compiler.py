@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from types import CodeType
 from typing import Any
 
 from ggzy.spec import FieldSpec, Kind, Privacy, TableSpec
@@ -80,6 +82,14 @@ def _value_expression(index: int, spec: FieldSpec, ctx: FieldContext, names: dic
     return " and ".join(parts) or None
 
 
+@lru_cache(maxsize=1024)
+def _compiled(source: str, filename: str) -> CodeType:
+    # Compiling is most of the cost of a Validator; a process that builds several (an app per test,
+    # a CLI command beside a service) compiles each table's check once. Code objects are immutable,
+    # and each exec gets its own namespace.
+    return compile(source, filename, "exec")
+
+
 def compile_table(table: TableSpec, ctx: FieldContext) -> CompiledTable:
     names: dict[str, Any] = {}
     names["_known"] = frozenset(f.name for f in table.fields)
@@ -102,5 +112,5 @@ def compile_table(table: TableSpec, ctx: FieldContext) -> CompiledTable:
     lines.append("    return missing, suspect, not data.keys() <= _known")
     source = "\n".join(lines)
     namespace: dict[str, Any] = dict(names)
-    exec(compile(source, f"<ggzy check {table.name}>", "exec"), namespace)
+    exec(_compiled(source, f"<ggzy check {table.name}>"), namespace)
     return CompiledTable(table, tuple(table.fields), namespace["check"], source)

@@ -35,7 +35,7 @@ from fastapi.responses import JSONResponse
 from ggzy.interchange import Category, InputError, SourceItem, decode_bytes, read_jsonl, read_xml
 from ggzy.node.context import NodeContext
 from ggzy.node.intake.service import Intake, IntakeResult, Outcome
-from ggzy.settings import SecuritySettings
+from ggzy.settings import SecuritySettings, get_settings
 
 __all__ = ["IntakeApiError", "create_intake_app", "intake_caller"]
 
@@ -213,7 +213,8 @@ def create_intake_app(
 
     from ggzy.node.people import install_node_people
 
-    install_node_people(app, ctx, security or SecuritySettings())
+    # without an explicit one, the configured [security] section (env, node.toml), not bare defaults
+    install_node_people(app, ctx, security or get_settings().security)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:

@@ -69,9 +69,9 @@ def _upload(state: object, node: object, batch: str, seed: int, transactions: in
     return int(result.receipt["accepted"])
 
 
-def test_backup_damage_restore_loses_nothing_accepted_before(db_url: str, tmp_path: Path) -> None:
-    site = _site(db_url, tmp_path)
-    state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+def test_backup_damage_restore_loses_nothing_accepted_before(hub_db_url: str, tmp_path: Path) -> None:
+    site = _site(hub_db_url, tmp_path)
+    state = build_state(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys"))
     with writing(state.engine) as connection:
         registered = add_node(
             connection, "fj-01", "35", platform_codes=list(province_systems("35", 1).platform_codes)
@@ -100,9 +100,9 @@ def test_backup_damage_restore_loses_nothing_accepted_before(db_url: str, tmp_pa
     state.engine.dispose()
 
 
-def test_verify_records_its_result_and_finds_damage(db_url: str, tmp_path: Path) -> None:
-    site = _site(db_url, tmp_path)
-    build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys")).engine.dispose()
+def test_verify_records_its_result_and_finds_damage(hub_db_url: str, tmp_path: Path) -> None:
+    site = _site(hub_db_url, tmp_path)
+    build_state(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys")).engine.dispose()
     settings = _backup_settings(tmp_path)
     made = create_backup(site, settings)
     result = verify_backup(site, settings)

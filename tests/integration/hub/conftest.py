@@ -41,8 +41,8 @@ class HubFixture:
 
 
 @pytest.fixture
-def hub(db_url: str, tmp_path: Path) -> Iterator[HubFixture]:
-    settings = HubSettings(db_url=db_url, key_dir=tmp_path / "keys")
+def hub(hub_db_url: str, tmp_path: Path) -> Iterator[HubFixture]:
+    settings = HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys")
     app = create_app(settings)
     state: HubState = app.state.hub
     with TestClient(app) as http:

@@ -40,6 +40,7 @@ from ggzy.store.migrate import upgrade
 __all__ = [
     "Acknowledged",
     "HubProcess",
+    "HubZygote",
     "RetryingUploader",
     "StoreSnapshot",
     "audit_of",
@@ -112,6 +113,105 @@ def audit_of(engine: Engine, key_dir: Path) -> AuditLog:
     return AuditLog(audit_log, load_or_create_key(key_dir / "audit.key"), settings.audit_digest)
 
 
+_ZYGOTE = r"""
+import importlib, os, pkgutil, signal, sys
+import ggzy
+# everything a hub process imports, without building an app (ggzy.hub.server builds one on import)
+for module in pkgutil.walk_packages(ggzy.__path__, "ggzy."):
+    if module.name != "ggzy.hub.server" and ".migrations" not in module.name and "__main__" not in module.name:
+        importlib.import_module(module.name)
+import uvicorn, uvicorn.config, uvicorn.main, uvicorn.server, uvicorn.lifespan.on
+import uvicorn.loops.auto, uvicorn.protocols.http.auto, uvicorn.protocols.websockets.auto
+from ggzy.spec import load_spec
+from ggzy.validation import Validator
+Validator(load_spec())  # the spec and the compiled checks are kept by the forks
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed children
+print("ready", flush=True)
+for line in sys.stdin:
+    if not line.startswith("start "):
+        break
+    port = int(line.split()[1])
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.close(0)
+        log = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        try:  # what `uvicorn ggzy.hub.server:app --log-level warning --no-access-log` runs
+            uvicorn.run(
+                "ggzy.hub.server:app", host="127.0.0.1", port=port, log_level="warning", access_log=False
+            )
+        finally:
+            os._exit(0)
+    print(pid, flush=True)
+"""
+
+
+class Forked:
+    """A hub forked by a :class:`HubZygote`: the part of ``Popen`` that :class:`HubProcess` uses.
+
+    It is the zygote's child, not ours: it cannot be waited for, only watched until it is gone."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = -signal.SIGKILL  # how it ended is not ours to know; gone is gone
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        with suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"hub {self.pid}", timeout)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class HubZygote:
+    """Starts hub processes by forking a process that has already imported everything and loaded the
+    spec: a restart then costs building the app and binding the port, not seconds of imports, so a
+    test can kill and restart the hub many times. Each hub is a process of its own that builds its
+    app, engine and connections after the fork, from the same environment as the command."""
+
+    def __init__(self, environment: dict[str, str], log_path: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _ZYGOTE, str(log_path)],
+            env=environment,
+            cwd=log_path.parent,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.ready = False  # it imports while the first hub starts; the first fork waits for it
+
+    def fork(self, port: int) -> Forked:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        if not self.ready:
+            answer = self.process.stdout.readline().strip()
+            if answer != b"ready":
+                raise RuntimeError(f"hub zygote failed to start: {answer!r}")
+            self.ready = True
+        self.process.stdin.write(f"start {port}\n".encode())
+        self.process.stdin.flush()
+        return Forked(int(self.process.stdout.readline()))
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
 @dataclass
 class HubProcess:
     """One ``uvicorn ggzy.hub.server:app`` child process; restarts keep the same port."""
@@ -120,8 +220,9 @@ class HubProcess:
     key_dir: Path
     log_path: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    process: subprocess.Popen[bytes] | Forked | None = None
     starts: int = 0
+    zygote: HubZygote | None = None  # when set, restarts (not the first start) are forked from it
 
     @property
     def base_url(self) -> str:
@@ -132,7 +233,7 @@ class HubProcess:
         assert self.process is not None, "the hub process is not running"
         return self.process.pid
 
-    def _environment(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("GGZY_")}
         environment["GGZY_HUB__DB_URL"] = self.db_url
         environment["GGZY_HUB__KEY_DIR"] = str(self.key_dir)
@@ -149,6 +250,9 @@ class HubProcess:
         with self.log_path.open("ab") as log:
             log.write(f"\n--- start {self.starts} ---\n".encode())
             log.flush()
+            if self.zygote is not None and self.starts > 1:
+                self.process = self.zygote.fork(self.port)
+                return
             self.process = subprocess.Popen(
                 [
                     sys.executable,
@@ -163,7 +267,7 @@ class HubProcess:
                     "warning",
                     "--no-access-log",
                 ],
-                env=self._environment(),
+                env=self.environment(),
                 cwd=self.log_path.parent,  # no stray ggzy.toml from the working tree
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -214,13 +318,20 @@ class HubProcess:
 
 
 @contextmanager
-def running_hubs(db_url: str, work_dir: Path, count: int = 1) -> Iterator[list[HubProcess]]:
-    """``count`` hub processes on one (migrated) database; always killed on the way out."""
+def running_hubs(
+    db_url: str, work_dir: Path, count: int = 1, *, warm_restarts: bool = False
+) -> Iterator[list[HubProcess]]:
+    """``count`` hub processes on one (migrated) database; always killed on the way out.
+
+    Each first start is the real command; with ``warm_restarts`` the restarts are forked from a
+    :class:`HubZygote` (for tests that restart the hub many times)."""
     key_dir = work_dir / "keys"
     prepare_database(db_url, key_dir)
     hubs = [HubProcess(db_url, key_dir, work_dir / f"hub-{n}.log") for n in range(count)]
     try:
         for hub in hubs:
+            if warm_restarts:
+                hub.zygote = HubZygote(hub.environment(), hub.log_path)
             hub.spawn()
         for hub in hubs:
             hub.wait_healthy(60.0)
@@ -228,6 +339,8 @@ def running_hubs(db_url: str, work_dir: Path, count: int = 1) -> Iterator[list[H
     finally:
         for hub in hubs:
             hub.kill()
+            if hub.zygote is not None:
+                hub.zygote.close()
 
 
 @dataclass(frozen=True)

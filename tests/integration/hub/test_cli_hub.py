@@ -68,12 +68,12 @@ class Registry:
 
 @pytest.fixture
 def registry(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+    hub_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
 ) -> Iterator[Registry]:
     monkeypatch.setenv("GGZY_HUB__KEY_DIR", str(tmp_path / "keys"))
     get_settings.cache_clear()
-    cli_session("sysadmin", db=db_url)  # the node registry is the 系统管理员's (nodes:manage)
-    yield Registry(db_url, tmp_path / "keys")
+    cli_session("sysadmin", db=hub_db_url)  # the node registry is the 系统管理员's (nodes:manage)
+    yield Registry(hub_db_url, tmp_path / "keys")
     get_settings.cache_clear()
 
 

@@ -57,11 +57,11 @@ def read_whole_feed(base_url: str, node: NodeRecord) -> list[dict[str, Any]]:
                 return items
 
 
-def test_eight_nodes_uploading_in_parallel_are_counted_exactly(db_url: str, tmp_path: Path) -> None:
+def test_eight_nodes_uploading_in_parallel_are_counted_exactly(hub_db_url: str, tmp_path: Path) -> None:
     planned = {province: planned_batches(province, seed) for province, seed in NODES.items()}
-    with running_hubs(db_url, tmp_path) as [hub]:
+    with running_hubs(hub_db_url, tmp_path) as [hub]:
         nodes = {
-            province: register_node(db_url, f"node-{province}", province, seed)
+            province: register_node(hub_db_url, f"node-{province}", province, seed)
             for province, seed in NODES.items()
         }
         with ThreadPoolExecutor(len(nodes)) as pool:
@@ -73,7 +73,7 @@ def test_eight_nodes_uploading_in_parallel_are_counted_exactly(db_url: str, tmp_
         feeds = {province: read_whole_feed(hub.base_url, node) for province, node in nodes.items()}
 
     everything = [ack for acks in acknowledged.values() for ack in acks]
-    assert exactly_once_problems(StoreSnapshot.read(db_url, tmp_path / "keys"), everything) == []
+    assert exactly_once_problems(StoreSnapshot.read(hub_db_url, tmp_path / "keys"), everything) == []
     assert all(ack.attempts == 1 for ack in everything)  # nothing failed: concurrency alone, no retries
     assert (
         sum(ack.receipt["accepted"] for ack in everything) > 0.9 * len(NODES) * BATCH_SIZE * BATCHES_PER_NODE

@@ -12,6 +12,10 @@ SIGKILL at seeded moments and restarted:
   records.
 
 Afterwards the store must agree exactly with the receipts the node holds.
+
+The first start is ``uvicorn ggzy.hub.server:app``; the restarts are forked from a process that has
+imported everything already (``HubZygote``), so twelve restarts cost seconds, not minutes. Each
+restarted hub still builds its app, engine and connections from scratch.
 """
 
 from __future__ import annotations
@@ -132,15 +136,15 @@ def abandoned_send(hub: HubProcess, node: NodeRecord, batch_id: str, batch: list
 
 @pytest.mark.slow
 def test_kill_9_mid_upload_never_loses_or_duplicates_an_acknowledged_record(
-    db_url: str, tmp_path: Path
+    hub_db_url: str, tmp_path: Path
 ) -> None:
     rng = random.Random(SEED)
     records = node_records(PROVINCE, SEED, transactions=22, error_rate=0.05)[: BATCH_SIZE * BATCHES]
     assert len(records) == BATCH_SIZE * BATCHES, "the simulation gives enough records"
     planned = [(f"crash-{n:03d}", records[n * BATCH_SIZE : (n + 1) * BATCH_SIZE]) for n in range(BATCHES)]
-    watch = make_engine(db_url)  # the killer's view of the database, to see a batch committed
-    with running_hubs(db_url, tmp_path) as [hub]:
-        node = register_node(db_url, "fj-01", PROVINCE, SEED)
+    watch = make_engine(hub_db_url)  # the killer's view of the database, to see a batch committed
+    with running_hubs(hub_db_url, tmp_path, warm_restarts=True) as [hub]:
+        node = register_node(hub_db_url, "fj-01", PROVINCE, SEED)
         killer = Killer(hub, watch)
         acknowledged: list[Acknowledged] = []
         with RetryingUploader([hub.base_url], node, seed=SEED) as uploader:
@@ -176,6 +180,6 @@ def test_kill_9_mid_upload_never_loses_or_duplicates_an_acknowledged_record(
     for kill in commit_kills:
         assert kill.at is not None
         assert dt.datetime.fromisoformat(receipts[kill.batch_id]["received_at"]) < kill.at, kill
-    snapshot = StoreSnapshot.read(db_url, tmp_path / "keys")
+    snapshot = StoreSnapshot.read(hub_db_url, tmp_path / "keys")
     assert exactly_once_problems(snapshot, acknowledged) == []
     assert snapshot.stats["accepted"] > 0 and snapshot.stats["rejected"] > 0  # both paths exercised

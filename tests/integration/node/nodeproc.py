@@ -266,6 +266,8 @@ from ggzy.spec import load_spec
 from ggzy.store.database import writing
 
 load_spec()  # the slow part of a start, done once before forking
+from ggzy.validation import Validator, ValidationOptions
+Validator(load_spec(), ValidationOptions(cross_record=False))  # compiled checks, kept by the forks
 settings = Settings().node
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the killed children
 print("ready", flush=True)
@@ -305,13 +307,15 @@ class NodeZygote:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        assert self.process.stdout is not None
-        ready = self.process.stdout.readline().strip()
-        if ready != b"ready":
-            raise RuntimeError(f"node zygote failed to start: {ready!r}")
+        self.ready = False  # it imports while the first, real node runs; the first fork waits for it
 
     def start_node(self) -> int:
         assert self.process.stdin is not None and self.process.stdout is not None
+        if not self.ready:
+            answer = self.process.stdout.readline().strip()
+            if answer != b"ready":
+                raise RuntimeError(f"node zygote failed to start: {answer!r}")
+            self.ready = True
         self.process.stdin.write(b"start\n")
         self.process.stdin.flush()
         return int(self.process.stdout.readline())

@@ -51,16 +51,18 @@ def province_table(metadata: MetaData) -> Table:
 
 
 @pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
-    context = build_context(NodeSettings(db_url=db_url, key_file=tmp_path / "node.key"), key=b"\x07" * 32)
+def ctx(node_db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
+    context = build_context(
+        NodeSettings(db_url=node_db_url, key_file=tmp_path / "node.key"), key=b"\x07" * 32
+    )
     yield context
     context.engine.dispose()
 
 
 @pytest.fixture
-def source(db_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Table]]:
+def source(node_db_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Table]]:
     """The province's database: a SQLite file, or (in the PostgreSQL run) a table in a fresh database."""
-    url = f"sqlite:///{tmp_path / 'province.db'}" if db_url.startswith("sqlite") else db_url
+    url = f"sqlite:///{tmp_path / 'province.db'}" if node_db_url.startswith("sqlite") else node_db_url
     engine = create_engine(url)
     metadata = MetaData()
     table = province_table(metadata)

@@ -74,8 +74,8 @@ def open_disk_alerts(ctx: NodeContext) -> list[Any]:
         ).all()
 
 
-def test_thresholds_warn_clean_refuse_and_recover(db_url: str, tmp_path: Path) -> None:
-    ctx = node(db_url, tmp_path)
+def test_thresholds_warn_clean_refuse_and_recover(node_db_url: str, tmp_path: Path) -> None:
+    ctx = node(node_db_url, tmp_path)
     now = dt.datetime.now(dt.UTC)
     ids = rows_in_every_state(ctx, now)
     volume = FakeVolume()
@@ -126,8 +126,8 @@ def test_thresholds_warn_clean_refuse_and_recover(db_url: str, tmp_path: Path) -
     assert open_disk_alerts(ctx) == [] and guard.allows_intake() == (True, "")
 
 
-def test_intake_reads_the_volume_at_most_once_a_second(db_url: str, tmp_path: Path) -> None:
-    ctx = node(db_url, tmp_path)
+def test_intake_reads_the_volume_at_most_once_a_second(node_db_url: str, tmp_path: Path) -> None:
+    ctx = node(node_db_url, tmp_path)
     volume = FakeVolume()
     clock = [100.0]
     guard = DiskGuard(ctx, volume, clock=lambda: clock[0])
@@ -138,18 +138,18 @@ def test_intake_reads_the_volume_at_most_once_a_second(db_url: str, tmp_path: Pa
     assert not guard() and volume.reads == 2
 
 
-def test_an_unreadable_volume_does_not_stop_intake(db_url: str, tmp_path: Path) -> None:
+def test_an_unreadable_volume_does_not_stop_intake(node_db_url: str, tmp_path: Path) -> None:
     def broken(_path: Path) -> DiskUsage:
         raise OSError("device gone")
 
-    allowed, message = DiskGuard(node(db_url, tmp_path), broken).allows_intake()
+    allowed, message = DiskGuard(node(node_db_url, tmp_path), broken).allows_intake()
     assert allowed and "device gone" in message
 
 
-def test_the_guard_fits_intake(db_url: str, tmp_path: Path) -> None:
+def test_the_guard_fits_intake(node_db_url: str, tmp_path: Path) -> None:
     from ggzy.node.intake import Intake
 
-    ctx = node(db_url, tmp_path)
+    ctx = node(node_db_url, tmp_path)
     volume = FakeVolume()
     volume.ratio = 0.97
     intake = Intake(ctx, disk_guard=DiskGuard(ctx, volume), pseudonym_key=b"p" * 32)

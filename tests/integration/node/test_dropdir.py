@@ -28,8 +28,8 @@ class Clock:
 
 
 @pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
-    settings = NodeSettings(db_url=db_url, key_file=tmp_path / "node.key", drop_settle_seconds=2.0)
+def ctx(node_db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
+    settings = NodeSettings(db_url=node_db_url, key_file=tmp_path / "node.key", drop_settle_seconds=2.0)
     context = build_context(settings, key=b"\x07" * 32)
     yield context
     context.engine.dispose()

@@ -64,13 +64,15 @@ def test_kill_9_of_the_node_mid_upload_loses_and_duplicates_nothing(tmp_path: Pa
     (tmp_path / "node").mkdir()
     stream = simulated(1, KILLS * SLICE // 30 + 10)
     assert len(stream) >= KILLS * SLICE
-    with running_hub(tmp_path / "hub") as hub:
+    with running_hub(tmp_path / "hub", start=False) as hub:
+        hub.spawn()  # the hub and the zygote start up while the node side is prepared
         node = register(hub.db_url, "fj-01", [1])
         settings = node_settings(tmp_path / "node", hub.base_url, node, batch_size=40, channel2_rate=0)
         config = write_config(settings, tmp_path / "node" / "node.toml")
+        zygote = NodeZygote(config, tmp_path / "node" / "zygote.log")
         intake = build_context(settings)  # this process plays intake; the node process uploads
         process = NodeProcess(config, tmp_path / "node" / "node.log")
-        zygote = NodeZygote(config, tmp_path / "node" / "zygote.log")
+        hub.wait_healthy(60)
         enqueued = 0
         caught_mid_batch = 0
         try:

@@ -24,8 +24,8 @@ from ggzy.store.database import writing
 
 
 @pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
-    settings = NodeSettings(db_url=db_url, key_file=tmp_path / "node.key", api_max_body_bytes=200_000)
+def ctx(node_db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
+    settings = NodeSettings(db_url=node_db_url, key_file=tmp_path / "node.key", api_max_body_bytes=200_000)
     context = build_context(settings, key=b"\x07" * 32)
     yield context
     context.engine.dispose()

@@ -156,8 +156,10 @@ def test_secret_markers() -> None:
 
 
 @pytest.fixture
-def ctx(db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
-    context = build_context(NodeSettings(db_url=db_url, key_file=tmp_path / "node.key"), key=b"\x07" * 32)
+def ctx(node_db_url: str, tmp_path: Path) -> Iterator[NodeContext]:
+    context = build_context(
+        NodeSettings(db_url=node_db_url, key_file=tmp_path / "node.key"), key=b"\x07" * 32
+    )
     yield context
     context.engine.dispose()
 

@@ -41,8 +41,8 @@ def accept_all(ctx: NodeContext, channel: int, decided: dt.datetime) -> None:
     ctx.outbox.apply_receipt(batch, {"results": results}, now=decided)
 
 
-def test_snapshot_counts_queues_rates_latency_contact_and_alerts(db_url: str, tmp_path: Path) -> None:
-    ctx = node(db_url, tmp_path)
+def test_snapshot_counts_queues_rates_latency_contact_and_alerts(node_db_url: str, tmp_path: Path) -> None:
+    ctx = node(node_db_url, tmp_path)
     now = dt.datetime.now(dt.UTC)
     # ten realtime records published 1..10 s before they were accepted a minute ago
     ctx.outbox.enqueue([new(ctx, n, 1, now - dt.timedelta(seconds=60 + n)) for n in range(1, 11)])

@@ -53,14 +53,6 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 SPEC = load_spec()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def node_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'outbox.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
     """One hub process for the module (it takes seconds to start); each test has its own node."""

@@ -16,8 +16,8 @@ from ggzy.store.migrate import upgrade
 
 
 @pytest.fixture
-def ops_db(db_url: str, tmp_path: Path) -> Iterator[OpsDb]:
-    engine = make_engine(db_url)
+def ops_db(hub_db_url: str, tmp_path: Path) -> Iterator[OpsDb]:
+    engine = make_engine(hub_db_url)
     upgrade(engine, MIGRATIONS)
     audit = AuditLog(audit_log, b"k" * 32)
     yield OpsDb(engine, audit, Clock(shanghai(2026, 11, 1)))

@@ -37,8 +37,8 @@ class Api:
 
 
 @pytest.fixture
-def api(db_url: str, tmp_path: Path) -> Iterator[Api]:
-    app = create_app(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+def api(hub_db_url: str, tmp_path: Path) -> Iterator[Api]:
+    app = create_app(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys"))
     who: list[Principal | None] = [NATIONAL]
     app.state.authenticate = lambda request: who[0]
     state: HubState = app.state.hub

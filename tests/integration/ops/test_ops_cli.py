@@ -131,8 +131,8 @@ def test_every_ops_command_declares_its_permission() -> None:
     assert CLI_PERMISSIONS["ggzy.cli.ops.doctor"] is Permission.OPS_READ
 
 
-def test_the_doctor_lists_local_and_national_problems_with_fixes(db_url: str, tmp_path: Path) -> None:
-    hub_app = create_app(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+def test_the_doctor_lists_local_and_national_problems_with_fixes(hub_db_url: str, tmp_path: Path) -> None:
+    hub_app = create_app(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys"))
     with TestClient(hub_app) as http:
         state_ = hub_app.state.hub
         with writing(state_.engine) as connection:

@@ -31,8 +31,10 @@ def receipt(batch: str, outcomes: list[str]) -> dict[str, object]:
     return {"batch_id": batch, "channel": 2, "results": results}
 
 
-def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(db_url: str, tmp_path: Path) -> None:
-    state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+def test_catch_up_projects_rejections_once_and_picks_up_a_late_commit(
+    hub_db_url: str, tmp_path: Path
+) -> None:
+    state = build_state(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys"))
     now = dt.datetime(2026, 10, 30, 4, 0, tzinfo=dt.UTC)
     with writing(state.engine) as connection:
         add_node(connection, "n1", "35")

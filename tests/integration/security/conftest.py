@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from ggzy.hub.app import create_app
 from ggzy.security.accounts import AccountService, Caller, NewAccount
 from ggzy.security.permissions import Principal, Role
-from ggzy.settings import HubSettings, SecuritySettings
+from ggzy.settings import HubSettings
 
 INSIDE = ("127.0.0.1", 50000)  # inside the default management allow-list
 OUTSIDE = ("203.0.113.9", 50000)
@@ -69,7 +69,7 @@ def hub_people(
 ) -> Iterator[People]:
     tmp = tmp_path_factory.mktemp("hub-people")
     settings = HubSettings(db_url=f"sqlite:///{tmp / 'hub.db'}", key_dir=tmp / "keys")
-    app = create_app(settings, security=SecuritySettings())
+    app = create_app(settings)
     yield make_people(tmp, first_sign_in, app, app.state.hub.accounts)
     app.state.hub.engine.dispose()
 
@@ -87,6 +87,6 @@ def node_app_people(
     ctx = build_context(
         NodeSettings(db_url=f"sqlite:///{tmp / 'node.db'}", key_file=tmp / "node.key"), key=b"\x01" * 32
     )
-    app = create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32), security=SecuritySettings())
+    app = create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32))
     yield make_people(tmp, first_sign_in, app, app.state.people.service)
     ctx.engine.dispose()

@@ -51,8 +51,8 @@ class World:
 
 
 @pytest.fixture
-def world(db_url: str, tmp_path: Path) -> Iterator[World]:
-    engine = make_engine(db_url)
+def world(hub_db_url: str, tmp_path: Path) -> Iterator[World]:
+    engine = make_engine(hub_db_url)
     upgrade(engine, MIGRATIONS)
     clock = Clock(dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC))
     service = AccountService(

@@ -21,8 +21,8 @@ NOW = dt.datetime(2027, 6, 1, tzinfo=dt.UTC)
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
-def test_archive_then_verify_the_rest_and_the_file(db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_archive_then_verify_the_rest_and_the_file(hub_db_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 12, start=START)  # hours 0..11 of 2026-01-01
     before = START + dt.timedelta(hours=8)  # entries 1..8 are older
     result = archive_expired(engine, log, tmp_path, retention_days=366, before=before, now=NOW)
@@ -42,8 +42,8 @@ def test_archive_then_verify_the_rest_and_the_file(db_url: str, tmp_path: Path) 
         assert log.verify(connection) is None
 
 
-def test_a_changed_archive_file_is_found(db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_a_changed_archive_file_is_found(hub_db_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 6, start=START)
     result = archive_expired(engine, log, tmp_path, retention_days=366, now=NOW)
     assert result is not None and result.entries == 6
@@ -53,8 +53,8 @@ def test_a_changed_archive_file_is_found(db_url: str, tmp_path: Path) -> None:
     assert problem is not None and problem.reason == "archive-altered"
 
 
-def test_early_purge_is_refused_and_audited(db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_early_purge_is_refused_and_audited(hub_db_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 6, start=NOW - dt.timedelta(days=30))
     with pytest.raises(ArchiveRefused) as refused:
         archive_expired(engine, log, tmp_path, retention_days=366, before=NOW, now=NOW)
@@ -67,11 +67,11 @@ def test_early_purge_is_refused_and_audited(db_url: str, tmp_path: Path) -> None
     assert not list(tmp_path.glob("*.jsonl"))
 
 
-def test_deleting_an_archive_record_is_found(db_url: str, tmp_path: Path) -> None:
+def test_deleting_an_archive_record_is_found(hub_db_url: str, tmp_path: Path) -> None:
     from auditdb import drop_triggers
     from sqlalchemy import delete
 
-    engine, log = migrated(db_url), make_log()
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 6, start=START)
     assert archive_expired(engine, log, tmp_path, retention_days=366, now=NOW) is not None
     drop_triggers(engine)

@@ -17,8 +17,8 @@ from ggzy.hub.models import audit_log, audit_tables
 from ggzy.store.database import writing
 
 
-def test_a_whole_chain_verifies(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_a_whole_chain_verifies(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     with engine.connect() as connection:
         report = log.report(connection)
@@ -28,8 +28,8 @@ def test_a_whole_chain_verifies(db_url: str) -> None:
     assert report.unchecked_tail == 4
 
 
-def test_altered_entry_is_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_altered_entry_is_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
     with writing(engine) as connection:
@@ -40,8 +40,8 @@ def test_altered_entry_is_found(db_url: str) -> None:
     assert "第 7 条" in problem.message_zh
 
 
-def test_deleted_entry_is_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_deleted_entry_is_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
     with writing(engine) as connection:
@@ -51,8 +51,8 @@ def test_deleted_entry_is_found(db_url: str) -> None:
     assert problem is not None and (problem.entry_id, problem.reason) == (8, "removed")
 
 
-def test_deleted_and_renumbered_entry_is_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_deleted_and_renumbered_entry_is_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
     with writing(engine) as connection:  # remove 7 and close the gap so ids stay contiguous
@@ -64,8 +64,8 @@ def test_deleted_and_renumbered_entry_is_found(db_url: str) -> None:
     assert problem is not None and (problem.entry_id, problem.reason) == (7, "removed-or-inserted")
 
 
-def test_inserted_entries_are_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_inserted_entries_are_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     drop_triggers(engine)
     with writing(engine) as connection:
@@ -80,8 +80,8 @@ def test_inserted_entries_are_found(db_url: str) -> None:
     assert problem is not None and (problem.entry_id, problem.reason) == (10, "altered")
 
 
-def test_entry_appended_without_the_key_is_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_entry_appended_without_the_key_is_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     with writing(engine) as connection:
         last = dict(connection.execute(select(audit_log).where(audit_log.c.id == 20)).mappings().one())
@@ -93,8 +93,8 @@ def test_entry_appended_without_the_key_is_found(db_url: str) -> None:
     assert problem is not None and (problem.entry_id, problem.reason) == (21, "altered")
 
 
-def test_truncated_tail_is_found_back_to_the_newest_checkpoint(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_truncated_tail_is_found_back_to_the_newest_checkpoint(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     with writing(engine) as connection:
         log.checkpoint(connection)  # what the timer does: seal the tail even when idle
@@ -106,8 +106,8 @@ def test_truncated_tail_is_found_back_to_the_newest_checkpoint(db_url: str) -> N
     assert problem is not None and (problem.entry_id, problem.reason) == (18, "truncated")
 
 
-def test_forged_or_removed_checkpoints_are_found(db_url: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_forged_or_removed_checkpoints_are_found(hub_db_url: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 20)
     checkpoints = audit_tables.checkpoints
     drop_triggers(engine)
@@ -124,8 +124,8 @@ def test_forged_or_removed_checkpoints_are_found(db_url: str) -> None:
 
 
 @pytest.mark.parametrize("statement", ["UPDATE audit_log SET outcome = 'x'", "DELETE FROM audit_log"])
-def test_the_database_refuses_update_and_delete(db_url: str, statement: str) -> None:
-    engine, log = migrated(db_url), make_log()
+def test_the_database_refuses_update_and_delete(hub_db_url: str, statement: str) -> None:
+    engine, log = migrated(hub_db_url), make_log()
     fill(engine, log, 3)
     with pytest.raises(DBAPIError, match="E-AUDIT-APPEND-ONLY"), writing(engine) as connection:
         connection.execute(text(statement))

@@ -19,8 +19,8 @@ from ggzy.store.database import writing
 from ggzy.validation import ValidationOptions, Validator
 
 
-def test_unmasked_phone_numbers_are_stored_sealed(db_url: str, tmp_path: Path) -> None:
-    state = build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
+def test_unmasked_phone_numbers_are_stored_sealed(hub_db_url: str, tmp_path: Path) -> None:
+    state = build_state(HubSettings(db_url=hub_db_url, key_dir=tmp_path / "keys"))
     # A hub configured not to refuse unmasked personal data must still not store it in clear.
     state.validator = Validator(options=ValidationOptions(check_personal=False))
     with writing(state.engine) as connection:

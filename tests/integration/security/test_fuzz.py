@@ -15,12 +15,11 @@ from hypothesis import HealthCheck, settings
 from starlette.types import Receive, Scope, Send
 
 from ggzy.hub.app import create_app
-from ggzy.settings import HubSettings, SecuritySettings
+from ggzy.settings import HubSettings
 
 _WORKDIR = Path(tempfile.mkdtemp(prefix="ggzy-fuzz-"))
 _HUB = create_app(
     HubSettings(db_url=f"sqlite:///{_WORKDIR / 'hub.db'}", key_dir=_WORKDIR / "keys"),
-    security=SecuritySettings(),
 )
 
 

@@ -16,7 +16,7 @@ from ggzy.hub.app import create_app
 from ggzy.hub.models import audit_log
 from ggzy.security.accounts import Caller, NewAccount
 from ggzy.security.permissions import Role
-from ggzy.settings import HubSettings, SecuritySettings
+from ggzy.settings import HubSettings
 from ggzy.store.database import writing
 
 INSIDE = ("127.0.0.1", 50000)  # as in conftest.py: inside the default allow-list
@@ -63,7 +63,7 @@ def sign_in_with_form(http: TestClient, account: str, password: str) -> object:
 @pytest.fixture
 def fresh(tmp_path: Path) -> tuple[TestClient, dict[str, str], object]:
     settings = HubSettings(db_url=f"sqlite:///{tmp_path / 'hub.db'}", key_dir=tmp_path / "keys")
-    app = create_app(settings, security=SecuritySettings())
+    app = create_app(settings)
     service = app.state.hub.accounts
     passwords = service.bootstrap(
         NewAccount("admin", "管理员", Role.SYSADMIN, staff_number="1"),
@@ -256,3 +256,30 @@ def test_the_node_has_the_same_layer_and_its_intake_needs_a_token(
         )
     finally:
         ctx.engine.dispose()
+
+
+def test_hub_and_node_apps_take_the_configured_security_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Built without an explicit SecuritySettings (as ``ggzy node run`` builds the intake API), an app
+    follows the [security] configuration, not the bare defaults."""
+    from ggzy.node.context import build_context
+    from ggzy.node.intake import Intake
+    from ggzy.node.intake.push_api import create_intake_app
+    from ggzy.settings import NodeSettings, get_settings
+
+    monkeypatch.setenv("GGZY_SECURITY__LOCKOUT_FAILURES", "3")
+    get_settings.cache_clear()
+    try:
+        hub = create_app(HubSettings(db_url=f"sqlite:///{tmp_path / 'hub.db'}", key_dir=tmp_path / "keys"))
+        hub.state.hub.engine.dispose()
+        ctx = build_context(
+            NodeSettings(db_url=f"sqlite:///{tmp_path / 'node.db'}", key_file=tmp_path / "node.key"),
+            key=b"\x01" * 32,
+        )
+        node = create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32))
+        ctx.engine.dispose()
+    finally:
+        get_settings.cache_clear()
+    assert hub.state.hub.accounts.sign_in_policy.lockout_failures == 3
+    assert node.state.people.service.sign_in_policy.lockout_failures == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ggzy.security.passwords import PasswordPolicy, hash_password, needs_rehash, verify_password
@@ -49,3 +51,36 @@ def test_hashes_are_argon2id_salted_and_verify() -> None:
     assert "Quiet-Lantern-58" not in first
     assert verify_password(first, "Quiet-Lantern-58") and not verify_password(first, "Quiet-Lantern-59")
     assert not verify_password("not a hash", "x") and not needs_rehash(first)
+
+
+def test_production_cost_is_owasps_baseline_and_a_service_hashes_at_its_configured_cost(
+    tmp_path: Path,
+) -> None:
+    """The suite hashes at a lower cost (tests/conftest.py); the shipped defaults stay 19 MiB × 2."""
+    from ggzy.hub.models import account_tables, audit_log
+    from ggzy.security.accounts import account_service
+    from ggzy.security.audit import AuditLog
+    from ggzy.settings import SecuritySettings, get_settings
+    from ggzy.store import make_engine
+
+    shipped = SecuritySettings()
+    assert (shipped.argon2_time_cost, shipped.argon2_memory_kib, shipped.argon2_parallelism) == (
+        2,
+        19 * 1024,
+        1,
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'hub.db'}")
+    try:
+        for security in (shipped, get_settings().security):
+            account_service(
+                engine,
+                account_tables,
+                AuditLog(audit_log, b"k" * 32),
+                security,
+                tmp_path / "a.key",
+                national=True,
+            )
+            cost = f"m={security.argon2_memory_kib},t={security.argon2_time_cost},p={security.argon2_parallelism}"
+            assert hash_password("Quiet-Lantern-58").startswith(f"$argon2id$v=19${cost}$")
+    finally:
+        engine.dispose()

@@ -471,3 +471,17 @@ def test_table_files_match_the_generator(monkeypatch: pytest.MonkeyPatch) -> Non
     if not tool.DEFAULT_CATALOG.exists():
         pytest.skip(f"field catalogue not found at {tool.DEFAULT_CATALOG}")
     assert tool.main(["--check"]) == 0
+
+
+def test_the_fast_yaml_parser_reads_every_shipped_file_as_pyyaml_does() -> None:
+    """The spec is read with libyaml when PyYAML has it; PyYAML's own parser is the reference."""
+    import yaml
+
+    from ggzy.spec._loader import SAFE_LOADER
+
+    files = sorted((Path(__file__).resolve().parents[3] / "ggzy" / "spec" / "data").rglob("*.yaml"))
+    assert len(files) > 100
+    assert SAFE_LOADER is yaml.CSafeLoader  # the wheel ships libyaml: the fast path is the one in use
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=SAFE_LOADER) == yaml.safe_load(text), path.name
