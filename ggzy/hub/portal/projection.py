@@ -93,7 +93,7 @@ def _round(connection: Connection, provinces: Mapping[str, str]) -> int:
         and (row.rejected is None or row.rejected > 0)
     ]
     bodies = (
-        dict(connection.execute(select(f.id, f.body).where(f.id.in_(wanted))).tuples().all())
+        {row.id: row.body for row in connection.execute(select(f.id, f.body).where(f.id.in_(wanted)))}
         if wanted
         else {}
     )
