@@ -6,127 +6,43 @@ accounts, the node registry and the hub's settings (no key, no password, no busi
 
 from __future__ import annotations
 
-import datetime as dt
-import tempfile
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
 
 from ggzy.hub.registry import list_nodes
-from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
+from ggzy.security.audit import AuditLog
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.audit_pages import AuditSite, audit_router
 
-__all__ = ["router"]
+__all__ = ["audit_pages", "router"]
 
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
-AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
-AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
 Administrator = Annotated[Principal, Depends(require(Permission.ACCOUNTS_MANAGE))]
-Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
-Text = Annotated[str | None, Query(max_length=128)]
 
 
-def _query(
-    since: dt.date | None, until: dt.date | None, account: str | None, action: str | None, outcome: str | None
-) -> AuditQuery:
-    def moment(day: dt.date | None) -> dt.datetime | None:
-        return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC) if day else None
-
-    return AuditQuery(
-        since=moment(since),
-        until=moment(until + dt.timedelta(days=1)) if until else None,
-        account=account or None,
-        action=action or None,
-        outcome=outcome or None,
-    )
+def _hub_store(request: Request) -> tuple[Engine, AuditLog]:
+    hub = request.app.state.hub
+    return hub.engine, hub.audit
 
 
-def _audit(request: Request, principal: Principal, action: str, detail: dict[str, Any]) -> None:
+def _record(request: Request, principal: Principal, action: str, detail: dict[str, Any]) -> None:
     from ggzy.hub.portal.routes import audit_read
 
     audit_read(request, principal, action, "audit_log", detail)
 
 
-@router.get("/audit", response_class=HTMLResponse)
-async def audit_page(
-    request: Request,
-    principal: AuditReader,
-    since: Day = None,
-    until: Day = None,
-    account: Text = None,
-    action: Text = None,
-    outcome: Text = None,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    verify: bool = False,
-) -> HTMLResponse:
+def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLResponse:
     from ggzy.hub.portal.routes import render
 
-    hub = request.app.state.hub
-    query = _query(since, until, account, action, outcome)
-
-    def load() -> tuple[Any, Any]:
-        with hub.engine.connect() as connection:
-            found = search_audit(connection, hub.audit.table, query, page=page, page_size=50)
-            problem = hub.audit.verify(connection) if verify else None
-        return found, problem
-
-    found, problem = await run_in_threadpool(load)
-    filters = {"since": since, "until": until, "account": account, "action": action, "outcome": outcome}
-    await run_in_threadpool(
-        _audit, request, principal, "audit.search", {k: str(v) for k, v in filters.items() if v}
-    )
-    return render(
-        request,
-        "audit.html",
-        principal,
-        found=found,
-        columns=COLUMNS,
-        filters={k: v for k, v in filters.items() if v},
-        verified=verify,
-        problem=problem,
-    )
+    return render(request, "audit.html", principal, **context)
 
 
-@router.get("/audit/export")
-async def audit_export(
-    request: Request,
-    principal: AuditExporter,
-    since: Day = None,
-    until: Day = None,
-    account: Text = None,
-    action: Text = None,
-    outcome: Text = None,
-    fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.XLSX,
-) -> Response:
-    hub = request.app.state.hub
-    query = _query(since, until, account, action, outcome)
-
-    def build() -> tuple[bytes, int]:
-        with tempfile.TemporaryDirectory() as folder, hub.engine.connect() as connection:
-            path = Path(folder) / f"audit.{fmt.value}"
-            count = export_audit(connection, hub.audit.table, query, path, fmt)
-            return path.read_bytes(), count
-
-    content, count = await run_in_threadpool(build)
-    await run_in_threadpool(_audit, request, principal, "audit.export", {"format": fmt.value, "rows": count})
-    media = (
-        "text/csv"
-        if fmt is ExportFormat.CSV
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    return Response(
-        content,
-        media_type=media,
-        headers={
-            "Content-Disposition": f'attachment; filename="audit-log.{fmt.value}"',
-            "Cache-Control": "no-store",
-        },
-    )
+audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page))
 
 
 _HIDDEN = {"key_dir", "tls_key", "smtp_password"}  # where secrets live is not shown either

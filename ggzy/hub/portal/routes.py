@@ -342,5 +342,6 @@ def install(app: FastAPI) -> None:
     app.include_router(api)
     app.include_router(pages)
     app.include_router(admin_pages.router)
+    app.include_router(admin_pages.audit_pages)
     app.include_router(ops_pages.router)
     app.add_exception_handler(OutOfScope, _out_of_scope)

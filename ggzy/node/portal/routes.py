@@ -16,13 +16,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
 
 from ggzy.node.context import NodeContext
 from ggzy.node.portal import queries
-from ggzy.security.audit import AuditEntry
+from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.store.database import writing
 from ggzy.web import caller_of, people_of
+from ggzy.web.audit_pages import AuditSite, audit_router
 from ggzy.web.portal import SHANGHAI, NavItem, render_page
 
 __all__ = ["NAV", "install", "router"]
@@ -46,8 +48,6 @@ router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
 OpsReader = Annotated[Principal, Depends(require(Permission.OPS_READ))]
 DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
 Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
-AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
-AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
 Administrator = Annotated[Principal, Depends(require(Permission.ACCOUNTS_MANAGE))]
 Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
 
@@ -56,8 +56,6 @@ EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期
 TableQuery = Annotated[str | None, Query(max_length=64, description="数据表名，如 SECTION")]
 RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码，如 E-FIELD-REQUIRED")]
 PageQuery = Annotated[int, Query(ge=1, le=100_000, description="页码")]
-Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
-Text = Annotated[str | None, Query(max_length=128)]
 
 
 def _ctx(request: Request) -> NodeContext:
@@ -278,98 +276,27 @@ async def reconcile_page(
 # --- 审计 (auditor only) ---
 
 
-def _audit_query(
-    since: dt.date | None, until: dt.date | None, account: str | None, action: str | None, outcome: str | None
-) -> Any:
-    from ggzy.security.audit_search import AuditQuery
-
-    def moment(day: dt.date | None) -> dt.datetime | None:
-        return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC) if day else None
-
-    return AuditQuery(
-        since=moment(since),
-        until=moment(until + dt.timedelta(days=1)) if until else None,
-        account=account or None,
-        action=action or None,
-        outcome=outcome or None,
-    )
-
-
-@router.get("/audit", response_class=HTMLResponse)
-async def audit_page(
-    request: Request,
-    principal: AuditReader,
-    since: Day = None,
-    until: Day = None,
-    account: Text = None,
-    action: Text = None,
-    outcome: Text = None,
-    page: PageQuery = 1,
-    verify: bool = False,
-) -> HTMLResponse:
-    from ggzy.security.audit_search import COLUMNS, search_audit
-
+def _node_store(request: Request) -> tuple[Engine, AuditLog]:
     ctx = _ctx(request)
-    query = _audit_query(since, until, account, action, outcome)
-    filters = {"since": since, "until": until, "account": account, "action": action, "outcome": outcome}
+    return ctx.engine, ctx.audit
 
-    def load() -> tuple[Any, Any]:
-        with ctx.engine.connect() as connection:
-            found = search_audit(connection, ctx.audit.table, query, page=page, page_size=PAGE_SIZE)
-            problem = ctx.audit.verify(connection) if verify else None
-        detail = {k: str(v) for k, v in filters.items() if v} | {"verify": verify}
-        audit_read(request, principal, "audit.search", "audit_log", detail)
-        return found, problem
 
-    found, problem = await run_in_threadpool(load)
-    return render_page(
-        request,
-        "portal/audit.html",
-        principal,
-        NAV,
-        found=found,
-        columns=COLUMNS,
-        filters={k: v for k, v in filters.items() if v},
-        verified=verify,
-        problem=problem,
+def _record(request: Request, principal: Principal, action: str, detail: dict[str, Any]) -> None:
+    audit_read(request, principal, action, "audit_log", detail)
+
+
+def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLResponse:
+    return render_page(request, "portal/audit.html", principal, NAV, **context)
+
+
+audit_pages = audit_router(
+    AuditSite(
+        _node_store,
+        _record,
+        _audit_page,
+        export_name=lambda request: f"audit-log-{_ctx(request).settings.node_id}",
     )
-
-
-@router.get("/audit/export")
-async def audit_export(
-    request: Request,
-    principal: AuditExporter,
-    since: Day = None,
-    until: Day = None,
-    account: Text = None,
-    action: Text = None,
-    outcome: Text = None,
-    fmt: Annotated[str, Query(alias="format", pattern="^(xlsx|csv)$")] = "xlsx",
-) -> Response:
-    from ggzy.security.audit_search import ExportFormat, export_audit
-
-    ctx = _ctx(request)
-    query = _audit_query(since, until, account, action, outcome)
-    chosen = ExportFormat(fmt)
-
-    def build() -> bytes:
-        with tempfile.TemporaryDirectory() as folder, ctx.engine.connect() as connection:
-            path = Path(folder) / f"audit.{chosen.value}"
-            count = export_audit(connection, ctx.audit.table, query, path, chosen)
-            content = path.read_bytes()
-        audit_read(request, principal, "audit.export", "audit_log", {"format": chosen.value, "rows": count})
-        return content
-
-    content = await run_in_threadpool(build)
-    media = "text/csv" if chosen is ExportFormat.CSV else XLSX
-    return Response(
-        content,
-        media_type=media,
-        headers={
-            "Content-Disposition": f'attachment; filename="audit-log-{ctx.settings.node_id}.{chosen.value}"',
-            "Cache-Control": "no-store",
-        },
-    )
+)
 
 
 # --- 系统管理 (administrator only) ---
@@ -421,3 +348,4 @@ def install(app: FastAPI) -> None:
     """Mount the node portal on the node's app (after :func:`ggzy.node.people.install_node_people`)."""
     app.state.people.add_templates(TEMPLATES)
     app.include_router(router)
+    app.include_router(audit_pages)

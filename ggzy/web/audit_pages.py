@@ -1,0 +1,131 @@
+"""审计 (auditor only), the same on the hub's portal and the node's: search the site's own audit log,
+check its chain, export it as xlsx or CSV. Every search and every export is itself audited.
+
+A site describes itself with an :class:`AuditSite` (its database and chain, how it records a read,
+how it renders a page) and mounts :func:`audit_router`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import Engine
+
+from ggzy.security.audit import AuditLog
+from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
+from ggzy.security.permissions import Permission, Principal, require
+
+__all__ = ["AuditSite", "audit_query", "audit_router"]
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+PAGE_SIZE = 50
+_MEDIA = {
+    ExportFormat.CSV: "text/csv",
+    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
+Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
+Text = Annotated[str | None, Query(max_length=128)]
+
+
+@dataclass(frozen=True)
+class AuditSite:
+    store: Callable[[Request], tuple[Engine, AuditLog]]  # the site's database and its chain
+    record: Callable[[Request, Principal, str, dict[str, Any]], None]  # audit a search or an export
+    page: Callable[..., HTMLResponse]  # page(request, principal, **context) renders portal/audit.html
+    export_name: Callable[[Request], str] = lambda _request: "audit-log"  # the file name, no suffix
+
+
+def audit_query(
+    since: dt.date | None, until: dt.date | None, account: str | None, action: str | None, outcome: str | None
+) -> AuditQuery:
+    """The filters of the page as a query: days are Beijing calendar days, both ends included."""
+
+    def moment(day: dt.date | None) -> dt.datetime | None:
+        return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC) if day else None
+
+    return AuditQuery(
+        since=moment(since),
+        until=moment(until + dt.timedelta(days=1)) if until else None,
+        account=account or None,
+        action=action or None,
+        outcome=outcome or None,
+    )
+
+
+def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
+    router = APIRouter(prefix=prefix, tags=["portal"], include_in_schema=False)
+
+    @router.get("/audit", response_class=HTMLResponse)
+    async def audit_page(
+        request: Request,
+        principal: AuditReader,
+        since: Day = None,
+        until: Day = None,
+        account: Text = None,
+        action: Text = None,
+        outcome: Text = None,
+        page: Annotated[int, Query(ge=1, le=100_000, description="页码")] = 1,
+        verify: bool = False,
+    ) -> HTMLResponse:
+        query = audit_query(since, until, account, action, outcome)
+        filters = {"since": since, "until": until, "account": account, "action": action, "outcome": outcome}
+        shown = {k: v for k, v in filters.items() if v}
+
+        def load() -> tuple[Any, Any]:
+            engine, chain = site.store(request)
+            with engine.connect() as connection:
+                found = search_audit(connection, chain.table, query, page=page, page_size=PAGE_SIZE)
+                problem = chain.verify(connection) if verify else None
+            detail = {k: str(v) for k, v in shown.items()} | ({"verify": True} if verify else {})
+            site.record(request, principal, "audit.search", detail)
+            return found, problem
+
+        found, problem = await run_in_threadpool(load)
+        return site.page(
+            request, principal, found=found, columns=COLUMNS, filters=shown, verified=verify, problem=problem
+        )
+
+    @router.get("/audit/export")
+    async def audit_export(
+        request: Request,
+        principal: AuditExporter,
+        since: Day = None,
+        until: Day = None,
+        account: Text = None,
+        action: Text = None,
+        outcome: Text = None,
+        fmt: Annotated[ExportFormat, Query(alias="format")] = ExportFormat.XLSX,
+    ) -> Response:
+        query = audit_query(since, until, account, action, outcome)
+
+        def build() -> bytes:
+            engine, chain = site.store(request)
+            with tempfile.TemporaryDirectory() as folder, engine.connect() as connection:
+                path = Path(folder) / f"audit.{fmt.value}"
+                count = export_audit(connection, chain.table, query, path, fmt)
+                content = path.read_bytes()
+            site.record(request, principal, "audit.export", {"format": fmt.value, "rows": count})
+            return content
+
+        content = await run_in_threadpool(build)
+        return Response(
+            content,
+            media_type=_MEDIA[fmt],
+            headers={
+                "Content-Disposition": f'attachment; filename="{site.export_name(request)}.{fmt.value}"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    return router
