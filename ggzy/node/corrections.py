@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, Select, and_, func, select, tuple_
+from sqlalchemy import Engine, Select, and_, func, select
 
 from ggzy.interchange import Category
 from ggzy.interchange.readers import read_path
 from ggzy.node.models import outbox
-from ggzy.node.outbox import NewRecord
+from ggzy.node.outbox import NOT_BY_STATE, NewRecord, keys_in
 from ggzy.node.uploader import utc
 from ggzy.security.audit import AuditEntry
 from ggzy.spec import TableSpec
@@ -303,11 +303,11 @@ def _open_rows(engine: Engine, pairs: list[tuple[str, str]]) -> dict[tuple[str, 
     o = outbox.c
     found: dict[tuple[str, str], Any] = {}
     with engine.connect() as connection:
-        for begin in range(0, len(pairs), _CHUNK):
-            chunk = pairs[begin : begin + _CHUNK]
+        # One index search per key (ix_outbox_key); a row-value IN list would scan the outbox.
+        for matches in keys_in((o.table_name, o.key), sorted(set(pairs))):
             rows = connection.execute(
                 select(o.id, o.table_name, o.key, o.record, o.channel, o.published_at)
-                .where(tuple_(o.table_name, o.key).in_(chunk), o.state.in_(OPEN_STATES))
+                .where(matches, NOT_BY_STATE.in_(OPEN_STATES))
                 .order_by(o.id)
             )
             for row in rows:
@@ -320,12 +320,9 @@ def _held_at_hub(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str,
     o = outbox.c
     latest: dict[tuple[str, str], tuple[int, str]] = {}
     with engine.connect() as connection:
-        for begin in range(0, len(pairs), _CHUNK):
-            chunk = pairs[begin : begin + _CHUNK]
+        for matches in keys_in((o.table_name, o.key), sorted(set(pairs))):
             for row in connection.execute(
-                select(o.id, o.table_name, o.key, o.op).where(
-                    tuple_(o.table_name, o.key).in_(chunk), o.state == "accepted"
-                )
+                select(o.id, o.table_name, o.key, o.op).where(matches, NOT_BY_STATE == "accepted")
             ):
                 pair = (row.table_name, row.key)
                 if pair not in latest or row.id > latest[pair][0]:

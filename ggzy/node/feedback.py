@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, select, tuple_
+from sqlalchemy import Connection, and_, select
 
 from ggzy.node.context import NodeContext
 from ggzy.node.models import batches, outbox
 from ggzy.node.models import state as node_state
-from ggzy.node.outbox import NewRecord
+from ggzy.node.outbox import NewRecord, keys_in
 from ggzy.node.uploader import ALERT_LEVELS, raise_alert, record_link_attempt, utc
 from ggzy.protocol import HubUnavailable
 from ggzy.security.audit import AuditEntry
@@ -327,12 +327,9 @@ class FeedbackPoller:
     @staticmethod
     def _rows_of(connection: Connection, wanted: Sequence[tuple[str, str]]) -> list[Any]:
         rows: list[Any] = []
-        for start in range(0, len(wanted), _CHUNK):
-            rows += connection.execute(
-                select(outbox).where(
-                    tuple_(outbox.c.table_name, outbox.c.key).in_(list(wanted[start : start + _CHUNK]))
-                )
-            ).all()
+        # One index search per key (ix_outbox_key); a row-value IN list would scan the outbox.
+        for matches in keys_in((outbox.c.table_name, outbox.c.key), sorted(set(wanted))):
+            rows += connection.execute(select(outbox).where(matches)).all()
         return rows
 
 

@@ -29,7 +29,7 @@ from ggzy.store.bulk import insert_many
 from ggzy.store.database import JsonText
 from ggzy.store.upsert import upsert
 
-__all__ = ["Batch", "NewRecord", "Outbox", "QueueDepths"]
+__all__ = ["NOT_BY_STATE", "Batch", "NewRecord", "Outbox", "QueueDepths", "keys_in"]
 
 _CHUNK = 400
 _EXPEDITE_DEPTH = 32  # links followed from a realtime record into the backlog (tables chain a few deep)
@@ -76,14 +76,14 @@ class QueueDepths:
 # ``state || ''``: the same test, but the planner cannot answer it from ``ix_outbox_state_decided``.
 # Left to itself SQLite (3.40) scans every undecided row of that index (a million when a backlog is
 # queued) instead of searching the few keys or link values asked for; PostgreSQL is indifferent.
-_NOT_BY_STATE = outbox.c.state.concat("")
+NOT_BY_STATE = outbox.c.state.concat("")
 
 
 class _PlanChanged(Exception):
     """The rows planned for a batch changed before they could be taken."""
 
 
-def _grouped_in(columns: Sequence[Any], values: Sequence[tuple[str, ...]]) -> Iterable[Any]:
+def keys_in(columns: Sequence[Any], values: Sequence[tuple[str, ...]]) -> Iterable[Any]:
     """``(a, b, c) IN (…)`` as ``(a = ? AND b = ? AND c IN (…)) OR …``, at most ``_CHUNK`` values each.
 
     SQLite (3.40) answers a row-value IN list with a scan of the whole index; the OR of prefixes is
@@ -272,7 +272,7 @@ class Outbox:
             if expedite:
                 connection.execute(
                     update(outbox)
-                    .where(outbox.c.id.in_(sorted(expedite)), _NOT_BY_STATE == "queued")
+                    .where(outbox.c.id.in_(sorted(expedite)), NOT_BY_STATE == "queued")
                     .values(expedite=True)
                 )
             if not chosen:
@@ -283,7 +283,7 @@ class Outbox:
             for start in range(0, len(ids), _CHUNK):
                 taken += connection.execute(
                     update(outbox)
-                    .where(outbox.c.id.in_(ids[start : start + _CHUNK]), _NOT_BY_STATE == "queued")
+                    .where(outbox.c.id.in_(ids[start : start + _CHUNK]), NOT_BY_STATE == "queued")
                     .values(state="sent", batch_id=batch_id, sent_at=moment, attempts=outbox.c.attempts + 1)
                 ).rowcount
             if taken != len(ids):  # a correction superseded a planned row meanwhile: roll back
@@ -370,10 +370,10 @@ class Outbox:
         last_id = max(row.id for row in rows)
         keys = sorted({(row.table_name, row.key) for row in rows})
         earlier_by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for matches in _grouped_in((outbox.c.table_name, outbox.c.key), keys):
+        for matches in keys_in((outbox.c.table_name, outbox.c.key), keys):
             found = connection.execute(
                 select(outbox.c.id, outbox.c.table_name, outbox.c.key).where(
-                    matches, _NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id
+                    matches, NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id
                 )
             )
             for hit in found:
@@ -392,9 +392,7 @@ class Outbox:
                     if isinstance(value, str) and value:
                         needs[(link.table, parent_field, value)].append(row.id)
         wanted = sorted(needs)
-        for matches in _grouped_in(
-            (outbox_refs.c.table_name, outbox_refs.c.field, outbox_refs.c.value), wanted
-        ):
+        for matches in keys_in((outbox_refs.c.table_name, outbox_refs.c.field, outbox_refs.c.value), wanted):
             found = connection.execute(
                 select(
                     outbox_refs.c.outbox_id,
@@ -403,7 +401,7 @@ class Outbox:
                     outbox_refs.c.value,
                 )
                 .join(outbox, outbox.c.id == outbox_refs.c.outbox_id)
-                .where(matches, _NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id)
+                .where(matches, NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id)
             )
             for hit in found:
                 for row_id in needs[(hit.table_name, hit.field, hit.value)]:
@@ -425,7 +423,7 @@ class Outbox:
                     select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record).where(
                         outbox.c.id.in_(ordered[first : first + _CHUNK]),
                         outbox.c.channel + 0 == 2,  # by id, not a scan of the channel's queue
-                        _NOT_BY_STATE == "queued",
+                        NOT_BY_STATE == "queued",
                         outbox.c.expedite.is_(False),  # an expedited row's needs were expedited with it
                     )
                 ).all()

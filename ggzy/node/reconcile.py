@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, insert, select, tuple_
+from sqlalchemy import Engine, insert, select
 
 from ggzy.interchange import Category
 from ggzy.node.models import UNDECIDED, outbox, reconcile_results
-from ggzy.node.outbox import NewRecord
+from ggzy.node.outbox import NOT_BY_STATE, NewRecord, keys_in
 from ggzy.node.uploader import raise_alert, resolve_alerts, utc
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
 from ggzy.security.audit import AuditEntry
@@ -132,14 +132,14 @@ def _latest_accepted(engine: Engine, day: dt.date, table: str | None) -> list[Lo
             }
         )
         latest: dict[tuple[str, str], Any] = {}
-        for begin in range(0, len(keys), _CHUNK):
-            chunk = keys[begin : begin + _CHUNK]
-            # A later version of the key, acquired on another day, moves it out of this bucket:
-            # so the latest accepted row is looked for over all time, not only near the day.
+        # A later version of the key, acquired on another day, moves it out of this bucket:
+        # so the latest accepted row is looked for over all time, not only near the day
+        # (one index search per key: a row-value IN list would scan the outbox).
+        for matches in keys_in((o.table_name, o.key), sorted(set(keys))):
             rows = connection.execute(
                 select(outbox).where(
-                    tuple_(o.table_name, o.key).in_(chunk),
-                    o.state == "accepted",
+                    matches,
+                    NOT_BY_STATE == "accepted",
                     o.hub_version.is_not(None),
                     o.category != Category.TEST.value,
                 )
