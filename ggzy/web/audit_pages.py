@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from ggzy.security.audit import AuditLog
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.portal import XLSX, download
 
 __all__ = ["AuditSite", "audit_query", "audit_router"]
 
@@ -29,7 +30,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 PAGE_SIZE = 50
 _MEDIA = {
     ExportFormat.CSV: "text/csv",
-    ExportFormat.XLSX: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ExportFormat.XLSX: XLSX,
 }
 
 AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
@@ -119,13 +120,6 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
             return content
 
         content = await run_in_threadpool(build)
-        return Response(
-            content,
-            media_type=_MEDIA[fmt],
-            headers={
-                "Content-Disposition": f'attachment; filename="{site.export_name(request)}.{fmt.value}"',
-                "Cache-Control": "no-store",
-            },
-        )
+        return download(content, f"{site.export_name(request)}.{fmt.value}", _MEDIA[fmt])
 
     return router

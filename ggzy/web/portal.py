@@ -18,11 +18,23 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from ggzy.security.permissions import Permission, Principal
 
-__all__ = ["ECHARTS", "NavItem", "base_option", "beijing", "nav_for", "percent", "render_page"]
+__all__ = [
+    "ECHARTS",
+    "XLSX",
+    "NavItem",
+    "base_option",
+    "beijing",
+    "download",
+    "nav_for",
+    "percent",
+    "render_page",
+]
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 # Where `make assets` puts the charting library both portals load (git-ignored, package data).
@@ -73,3 +85,12 @@ def render_page(
     response = people_of(request).render(request, template, values)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def download(content: bytes, name: str, media_type: str = XLSX) -> Response:
+    """A file a person exported: saved under ``name``, never kept by a cache (it holds business data)."""
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )

@@ -27,7 +27,7 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
 from ggzy.web import people_of
-from ggzy.web.portal import NavItem, render_page
+from ggzy.web.portal import NavItem, download, render_page
 
 __all__ = ["NAV", "api", "install", "pages"]
 
@@ -227,11 +227,7 @@ async def export_feedback(
 
     content, _ = await run_in_threadpool(build)
     name = f"rejections-{flt.start:%Y%m%d}-{flt.end:%Y%m%d}.xlsx"
-    return Response(
-        content,
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return download(content, name)
 
 
 # --- HTML ---

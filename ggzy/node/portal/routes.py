@@ -25,14 +25,13 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.store.database import writing
 from ggzy.web import caller_of, people_of
 from ggzy.web.audit_pages import AuditSite, audit_router
-from ggzy.web.portal import SHANGHAI, NavItem, render_page
+from ggzy.web.portal import SHANGHAI, NavItem, download, render_page
 
 __all__ = ["NAV", "install", "router"]
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"  # pages are "node/<name>.html"; layout, macros, audit page: ggzy/web
 PAGE_SIZE = 50
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 # (path, label, permission): the navigation shows an entry only to a role that holds its permission.
 NAV: tuple[NavItem, ...] = (
@@ -234,11 +233,7 @@ async def rejects_export(
     content = await run_in_threadpool(build)
     today = _now(request).astimezone(SHANGHAI)
     name = f"rejects-{ctx.settings.node_id}-{today:%Y%m%d}.xlsx"
-    return Response(
-        content,
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
-    )
+    return download(content, name)
 
 
 # --- 对账 ---
