@@ -386,13 +386,32 @@ def _ingest_once(
     now: dt.datetime | None = None,
     nonce: tuple[str, dt.datetime] | None = None,
 ) -> IngestResult:
+    """Decide every record of the batch and store the verdicts, in one write transaction.
+
+    On SQLite (one writer at a time) the batch is decided on a snapshot before the write
+    transaction, so that another worker stores its batch meanwhile. Every verdict depends only on
+    what the batch's lookups and open rejections read; under the write lock, when another
+    connection has committed since the snapshot (``PRAGMA data_version``), the same rows are read
+    again: unchanged, the decision is stored as it is; changed (another batch wrote one of those
+    keys or links in between), the batch is decided again under the lock, as if it had come second.
+    PostgreSQL needs none of it: batches of different nodes run side by side (each node's are
+    serialised by ``lock_node``), so the batch is decided in its write transaction.
+    """
     spec = validator.spec
-    targets = link_targets(spec)
     if isinstance(body_digest, str):
         body_digest = BatchDigest(body_digest)
     prechecked = _precheck(validator, node, channel, raw_records)
     batch_keys = _record_keys(spec, raw_records)
+    received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    decision: _Decision | None = None
+    seen: int | None = None  # SQLite's data_version when the snapshot began
     with engine.connect() as plain:
+        if plain.dialect.name == "sqlite" and not _maybe_stored(plain, node.node_id, batch_id, body_digest):
+            with plain.begin():  # one snapshot for every read of the decision
+                seen = _data_version(plain)  # before the first read: a commit after it is noticed
+                decision = _decide(
+                    plain, validator, node, channel, batch_id, prechecked, batch_keys, received
+                )
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             lock_node(connection, node.node_id)
@@ -403,241 +422,338 @@ def _ingest_once(
             stored = _stored_receipt(connection, node.node_id, batch_id, body_digest)
             if stored is not None:
                 return IngestResult(stored, replayed=True)
-            received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-            day = received.astimezone(SHANGHAI).date()
-            lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
-            _prefetch(lookups, batch_keys)
-            open_keys = _open_rejections(connection, batch_keys)
-            tally = _Tally()
-            results: list[dict[str, Any]] = []
-            rows: dict[str, list[dict[str, Any]]] = {"prod": [], "test": []}
-            heads: dict[tuple[str, str, str], dict[str, Any]] = {}
-            refs_changed: dict[tuple[str, str, str], dict[str, str]] = {}
-            stored_before: list[tuple[str, str, str]] = []  # keys that may have link values stored
-            new_rejections: list[dict[str, Any]] = []
-            repaired_keys: list[tuple[str, str]] = []
-            outcome_counter: Counter[str] = Counter()
-            out_of_scope: Counter[str] = Counter()
-            out_of_scope_records: list[int] = []
-            for index, item in enumerate(prechecked):
-                raw, namespace, table, checked = item.raw, item.namespace, item.table, item.checked
-                lookup = lookups[namespace]
-                validator.check_against(checked, lookup)
-                verdict = checked.verdict
-                verdict.findings[:0] = item.exchange
-                key = checked.key
-                if verdict.ok and table is not None and key is not None:
-                    head = lookup.head(table.name, key)
-                    if head is not None and head.node_id != node.node_id:
-                        verdict.findings.append(
-                            make_finding("E-EXCH-OWNER", None, key, table=table.name, owner=head.node_id)
-                        )
-                accepted = (
-                    verdict.ok and checked.envelope is not None and table is not None and key is not None
+            if decision is None:
+                decision = _decide(
+                    connection, validator, node, channel, batch_id, prechecked, batch_keys, received
                 )
-                table_name = (
-                    table.name
-                    if table is not None
-                    else str(raw.get("table") if isinstance(raw, dict) else "-")[:64]
+            elif _data_version(connection) != seen and not decision.still_holds(connection, spec, batch_keys):
+                decision = _decide(
+                    connection,
+                    validator,
+                    node,
+                    channel,
+                    batch_id,
+                    _precheck(validator, node, channel, raw_records),  # verdicts are built in place
+                    batch_keys,
+                    received,
                 )
-                codes = {f.code for f in verdict.findings}
-                scope = codes & _OUT_OF_SCOPE
-                if scope:
-                    out_of_scope.update(scope)
-                    out_of_scope_records.append(index)
-                result: dict[str, Any] = {
-                    "index": index,
-                    "table": table_name,
-                    "key": key,
-                    "outcome": "accepted" if accepted else "rejected",
-                    "version": None,
-                    "findings": [f.to_dict() for f in verdict.findings],
-                }
-                envelope = checked.envelope
-                published, acquired = item.published, item.acquired
-                bucket = (node.province, table_name, day, channel)
-                production = namespace == "prod"
-                if production:
-                    due, on_time = _timely(table, channel, published, acquired, received) if table else (0, 0)
-                    tally.add(bucket, received=1, timely_due=due, timely_ok=on_time)
-                if accepted:
-                    assert table is not None and key is not None and envelope is not None and checked.digest
-                    previous = lookup.head(table.name, key)
-                    version = (previous.version if previous else 0) + 1
-                    if previous is not None and (namespace, table.name, key) not in heads:
-                        stored_before.append((namespace, table.name, key))  # head came from the database
-                    deleted = envelope.op == "delete"
-                    event_time = envelope.data.get(table.event_time) if table.event_time else None
-                    ref_values = {
-                        f: envelope.data[f] for f in targets.get(table.name, ()) if envelope.data.get(f)
-                    }
-                    lookup.accept(
-                        table.name,
-                        key,
-                        Head(version, checked.digest, node.node_id, deleted, event_time),
-                        ref_values,
-                    )
-                    result["version"] = version
-                    acquired_day = (acquired or received).astimezone(SHANGHAI).date()
-                    rows[namespace].append(
-                        {
-                            "table_name": table.name,
-                            "key": key,
-                            "version": version,
-                            "op": envelope.op,
-                            "category": envelope.category or "",
-                            "channel": channel,
-                            "node_id": node.node_id,
-                            "province": node.province,
-                            "batch_id": batch_id,
-                            "digest": checked.digest,
-                            "data": encrypt_sensitive(
-                                table.name, envelope.data
-                            ),  # unmasked personal values sealed
-                            "deal_code": (envelope.data.get(table.deal_code) or None)
-                            if table.deal_code
-                            else None,
-                            "published_at": published,
-                            "acquired_at": acquired,
-                            "sent_at": item.sent,
-                            "received_at": received,
-                            "decided_at": dt.datetime.now(dt.UTC),
-                        }
-                    )
-                    heads[(namespace, table.name, key)] = {
-                        "namespace": namespace,
-                        "table_name": table.name,
-                        "key": key,
-                        "version": version,
-                        "digest": checked.digest,
-                        "node_id": node.node_id,
-                        "province": node.province,
-                        "deleted": deleted,
-                        "event_time": event_time,
-                        "acquired_day": acquired_day,
-                    }
-                    refs_changed[(namespace, table.name, key)] = {} if deleted else ref_values
-                    if production:
-                        tally.add(bucket, accepted=1)
-                        rejection = open_keys.pop((table.name, key), None)
-                        if rejection is not None:
-                            repaired_keys.append((table.name, key))
-                            seconds = int((received - _aware(rejection["rejected_at"])).total_seconds())
-                            tally.add(
-                                (rejection["province"], table.name, rejection["day"], rejection["channel"]),
-                                repaired=1,
-                                repair_seconds=max(seconds, 0),
-                            )
-                    outcome_counter["accepted"] += 1
-                else:
-                    if production:
-                        duplicate = "E-XR-DUPLICATE" in codes
-                        tally.add(bucket, rejected=1, duplicates=int(duplicate))
-                        for code in {f.code for f in verdict.findings if f.is_error}:
-                            tally.rules[(node.province, table_name, day, code)] += 1
-                        if key is not None and (table_name, key) not in open_keys and not duplicate:
-                            open_keys[(table_name, key)] = {
-                                "rejected_at": received,
-                                "day": day,
-                                "channel": channel,
-                                "province": node.province,
-                            }
-                            new_rejections.append(
-                                {
-                                    "table_name": table_name,
-                                    "key": key,
-                                    "province": node.province,
-                                    "channel": channel,
-                                    "day": day,
-                                    "rejected_at": received,
-                                }
-                            )
-                            tally.add(bucket, rejected_keys=1)
-                    outcome_counter["rejected"] += 1
-                if production:
-                    for finding in verdict.findings:
-                        if not finding.is_error:
-                            tally.rules[(node.province, table_name, day, finding.code)] += 1
-                results.append(result)
-            receipt = {
-                "ok": True,
+            decision.store(connection, audit, node, channel, batch_id, body_digest, request_id, source)
+    return IngestResult(
+        decision.receipt,
+        False,
+        decision.outcomes["accepted"],
+        decision.outcomes["rejected"],
+        decision.outcomes,
+        decision.receipt_json.text,
+    )
+
+
+def _data_version(connection: Connection) -> int:
+    return int(connection.exec_driver_sql("PRAGMA data_version").scalar_one())
+
+
+def _maybe_stored(connection: Connection, node_id: str, batch_id: str, body_digest: BatchDigest) -> bool:
+    """Whether the batch id has a stored receipt (or a conflicting one): nothing to decide then; the
+    write transaction answers, after claiming the nonce."""
+    try:
+        with connection.begin():
+            return _stored_receipt(connection, node_id, batch_id, body_digest) is not None
+    except BatchRefused:
+        return True
+
+
+@dataclass
+class _Decision:
+    """Every verdict of a batch and the rows that store them, with what the verdicts were read from."""
+
+    received: dt.datetime
+    lookups: dict[str, BatchLookup]
+    open_read: dict[tuple[str, str], dict[str, Any]]  # open rejections as read, before the batch
+    receipt: dict[str, Any]
+    receipt_json: JsonText
+    rows: dict[str, list[dict[str, Any]]]
+    heads: dict[tuple[str, str, str], dict[str, Any]]
+    refs_changed: dict[tuple[str, str, str], dict[str, str]]
+    stored_before: list[tuple[str, str, str]]
+    new_rejections: list[dict[str, Any]]
+    repaired_keys: list[tuple[str, str]]
+    tally: _Tally
+    outcomes: Counter[str]
+    out_of_scope: Counter[str]
+    out_of_scope_records: list[int]
+
+    def still_holds(self, connection: Connection, spec: Any, batch_keys: Sequence[_BatchKey]) -> bool:
+        """The rows the verdicts were read from, read again in ``connection``: all the same?"""
+        for namespace, lookup in self.lookups.items():
+            again = BatchLookup(connection, spec, namespace)
+            again.prefetch(lookup.read_heads, lookup.read_refs)
+            if again.read_heads != lookup.read_heads or again.read_refs != lookup.read_refs:
+                return False
+        return _open_rejections(connection, batch_keys) == self.open_read
+
+    def store(
+        self,
+        connection: Connection,
+        audit: AuditLog,
+        node: NodeIdentity,
+        channel: int,
+        batch_id: str,
+        body_digest: BatchDigest,
+        request_id: str,
+        source: str,
+    ) -> None:
+        received = self.received
+        _write(
+            connection,
+            self.rows,
+            self.heads,
+            self.refs_changed,
+            self.stored_before,
+            self.new_rejections,
+            self.repaired_keys,
+            self.tally,
+        )
+        connection.execute(
+            insert(batches),
+            {
+                "node_id": node.node_id,
                 "batch_id": batch_id,
                 "channel": channel,
+                "body_digest": body_digest.value,
+                "received_at": received,
+                "records": self.receipt["records"],
+                "accepted": self.outcomes["accepted"],
+                "rejected": self.outcomes["rejected"],
+                "receipt": self.receipt_json,
+            },
+        )
+        connection.execute(
+            insert(feed),
+            {
                 "node_id": node.node_id,
-                "received_at": received.isoformat(),
-                "records": len(raw_records),
-                "accepted": outcome_counter["accepted"],
-                "rejected": outcome_counter["rejected"],
-                "results": results,
+                "kind": "receipt",
+                "batch_id": batch_id,
+                "body": self.receipt_json,
+                "created_at": received,
+            },
+        )
+
+        def entry(action: str, outcome: str, detail: dict[str, Any]) -> AuditEntry:
+            return AuditEntry(
+                action=action,
+                object=f"node:{node.node_id}/batch:{batch_id}",
+                outcome=outcome,
+                account=f"node:{node.node_id}",
+                role="node",
+                source=source,
+                request_id=request_id,
+                detail=detail,
+                at=received,
+            )
+
+        records_sent = self.receipt["records"]
+        audit.append(
+            connection,
+            entry("upload.batch", "success", {"channel": channel, "records": records_sent, **self.outcomes}),
+        )
+        if self.out_of_scope:
+            # Art. 19: records of another province, an unregistered system or another node's key
+            # are audited in the transaction that refuses them: both are stored or neither is.
+            detail = {
+                "codes": dict(sorted(self.out_of_scope.items())),
+                "records": self.out_of_scope_records[:100],
             }
-            # A 1,000-record receipt is about 100 kB of JSON: written once for both columns and the answer.
-            receipt_json = JsonText(compact_json(receipt))
-            _write(connection, rows, heads, refs_changed, stored_before, new_rejections, repaired_keys, tally)
-            connection.execute(
-                insert(batches),
-                {
-                    "node_id": node.node_id,
-                    "batch_id": batch_id,
-                    "channel": channel,
-                    "body_digest": body_digest.value,
-                    "received_at": received,
-                    "records": len(raw_records),
-                    "accepted": outcome_counter["accepted"],
-                    "rejected": outcome_counter["rejected"],
-                    "receipt": receipt_json,
-                },
-            )
-            connection.execute(
-                insert(feed),
-                {
-                    "node_id": node.node_id,
-                    "kind": "receipt",
-                    "batch_id": batch_id,
-                    "body": receipt_json,
-                    "created_at": received,
-                },
-            )
-            audit.append(
-                connection,
-                AuditEntry(
-                    action="upload.batch",
-                    object=f"node:{node.node_id}/batch:{batch_id}",
-                    outcome="success",
-                    account=f"node:{node.node_id}",
-                    role="node",
-                    source=source,
-                    request_id=request_id,
-                    detail={"channel": channel, "records": len(raw_records), **dict(outcome_counter)},
-                    at=received,
-                ),
-            )
-            if out_of_scope:
-                # Art. 19: records of another province, an unregistered system or another node's key
-                # are audited in the transaction that refuses them: both are stored or neither is.
-                audit.append(
-                    connection,
-                    AuditEntry(
-                        action="exchange.out-of-scope",
-                        object=f"node:{node.node_id}/batch:{batch_id}",
-                        outcome="refused",
-                        account=f"node:{node.node_id}",
-                        role="node",
-                        source=source,
-                        request_id=request_id,
-                        detail={
-                            "codes": dict(sorted(out_of_scope.items())),
-                            "records": out_of_scope_records[:100],
-                        },
-                        at=received,
-                    ),
+            audit.append(connection, entry("exchange.out-of-scope", "refused", detail))
+
+
+def _decide(
+    connection: Connection,
+    validator: Validator,
+    node: NodeIdentity,
+    channel: int,
+    batch_id: str,
+    prechecked: Sequence[_Prechecked],
+    batch_keys: Sequence[_BatchKey],
+    received: dt.datetime,
+) -> _Decision:
+    """The verdict of every record against what ``connection`` holds, and the rows to store."""
+    spec = validator.spec
+    targets = link_targets(spec)
+    day = received.astimezone(SHANGHAI).date()
+    lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
+    _prefetch(lookups, batch_keys)
+    open_read = _open_rejections(connection, batch_keys)
+    open_keys = dict(open_read)
+    tally = _Tally()
+    results: list[dict[str, Any]] = []
+    rows: dict[str, list[dict[str, Any]]] = {"prod": [], "test": []}
+    heads: dict[tuple[str, str, str], dict[str, Any]] = {}
+    refs_changed: dict[tuple[str, str, str], dict[str, str]] = {}
+    stored_before: list[tuple[str, str, str]] = []  # keys that may have link values stored
+    new_rejections: list[dict[str, Any]] = []
+    repaired_keys: list[tuple[str, str]] = []
+    outcome_counter: Counter[str] = Counter()
+    out_of_scope: Counter[str] = Counter()
+    out_of_scope_records: list[int] = []
+    decided = dt.datetime.now(dt.UTC)  # one moment for the batch
+    for index, item in enumerate(prechecked):
+        raw, namespace, table, checked = item.raw, item.namespace, item.table, item.checked
+        lookup = lookups[namespace]
+        validator.check_against(checked, lookup)
+        verdict = checked.verdict
+        verdict.findings[:0] = item.exchange
+        key = checked.key
+        if verdict.ok and table is not None and key is not None:
+            head = lookup.head(table.name, key)
+            if head is not None and head.node_id != node.node_id:
+                verdict.findings.append(
+                    make_finding("E-EXCH-OWNER", None, key, table=table.name, owner=head.node_id)
                 )
-    return IngestResult(
-        receipt,
-        False,
-        outcome_counter["accepted"],
-        outcome_counter["rejected"],
-        outcome_counter,
-        receipt_json.text,
+        accepted = verdict.ok and checked.envelope is not None and table is not None and key is not None
+        table_name = (
+            table.name if table is not None else str(raw.get("table") if isinstance(raw, dict) else "-")[:64]
+        )
+        codes = {f.code for f in verdict.findings}
+        scope = codes & _OUT_OF_SCOPE
+        if scope:
+            out_of_scope.update(scope)
+            out_of_scope_records.append(index)
+        result: dict[str, Any] = {
+            "index": index,
+            "table": table_name,
+            "key": key,
+            "outcome": "accepted" if accepted else "rejected",
+            "version": None,
+            "findings": [f.to_dict() for f in verdict.findings],
+        }
+        envelope = checked.envelope
+        published, acquired = item.published, item.acquired
+        bucket = (node.province, table_name, day, channel)
+        production = namespace == "prod"
+        if production:
+            due, on_time = _timely(table, channel, published, acquired, received) if table else (0, 0)
+            tally.add(bucket, received=1, timely_due=due, timely_ok=on_time)
+        if accepted:
+            assert table is not None and key is not None and envelope is not None and checked.digest
+            previous = lookup.head(table.name, key)
+            version = (previous.version if previous else 0) + 1
+            if previous is not None and (namespace, table.name, key) not in heads:
+                stored_before.append((namespace, table.name, key))  # head came from the database
+            deleted = envelope.op == "delete"
+            event_time = envelope.data.get(table.event_time) if table.event_time else None
+            ref_values = {f: envelope.data[f] for f in targets.get(table.name, ()) if envelope.data.get(f)}
+            lookup.accept(
+                table.name,
+                key,
+                Head(version, checked.digest, node.node_id, deleted, event_time),
+                ref_values,
+            )
+            result["version"] = version
+            acquired_day = (acquired or received).astimezone(SHANGHAI).date()
+            rows[namespace].append(
+                {
+                    "table_name": table.name,
+                    "key": key,
+                    "version": version,
+                    "op": envelope.op,
+                    "category": envelope.category or "",
+                    "channel": channel,
+                    "node_id": node.node_id,
+                    "province": node.province,
+                    "batch_id": batch_id,
+                    "digest": checked.digest,
+                    "data": encrypt_sensitive(table.name, envelope.data),  # unmasked personal values sealed
+                    "deal_code": (envelope.data.get(table.deal_code) or None) if table.deal_code else None,
+                    "published_at": published,
+                    "acquired_at": acquired,
+                    "sent_at": item.sent,
+                    "received_at": received,
+                    "decided_at": decided,
+                }
+            )
+            heads[(namespace, table.name, key)] = {
+                "namespace": namespace,
+                "table_name": table.name,
+                "key": key,
+                "version": version,
+                "digest": checked.digest,
+                "node_id": node.node_id,
+                "province": node.province,
+                "deleted": deleted,
+                "event_time": event_time,
+                "acquired_day": acquired_day,
+            }
+            refs_changed[(namespace, table.name, key)] = {} if deleted else ref_values
+            if production:
+                tally.add(bucket, accepted=1)
+                rejection = open_keys.pop((table.name, key), None)
+                if rejection is not None:
+                    repaired_keys.append((table.name, key))
+                    seconds = int((received - _aware(rejection["rejected_at"])).total_seconds())
+                    tally.add(
+                        (rejection["province"], table.name, rejection["day"], rejection["channel"]),
+                        repaired=1,
+                        repair_seconds=max(seconds, 0),
+                    )
+            outcome_counter["accepted"] += 1
+        else:
+            if production:
+                duplicate = "E-XR-DUPLICATE" in codes
+                tally.add(bucket, rejected=1, duplicates=int(duplicate))
+                for code in {f.code for f in verdict.findings if f.is_error}:
+                    tally.rules[(node.province, table_name, day, code)] += 1
+                if key is not None and (table_name, key) not in open_keys and not duplicate:
+                    open_keys[(table_name, key)] = {
+                        "rejected_at": received,
+                        "day": day,
+                        "channel": channel,
+                        "province": node.province,
+                    }
+                    new_rejections.append(
+                        {
+                            "table_name": table_name,
+                            "key": key,
+                            "province": node.province,
+                            "channel": channel,
+                            "day": day,
+                            "rejected_at": received,
+                        }
+                    )
+                    tally.add(bucket, rejected_keys=1)
+            outcome_counter["rejected"] += 1
+        if production:
+            for finding in verdict.findings:
+                if not finding.is_error:
+                    tally.rules[(node.province, table_name, day, finding.code)] += 1
+        results.append(result)
+    receipt = {
+        "ok": True,
+        "batch_id": batch_id,
+        "channel": channel,
+        "node_id": node.node_id,
+        "received_at": received.isoformat(),
+        "records": len(prechecked),
+        "accepted": outcome_counter["accepted"],
+        "rejected": outcome_counter["rejected"],
+        "results": results,
+    }
+    return _Decision(
+        received=received,
+        lookups=lookups,
+        open_read=open_read,
+        receipt=receipt,
+        # A 1,000-record receipt is about 100 kB of JSON: written once for both columns and the answer.
+        receipt_json=JsonText(compact_json(receipt)),
+        rows=rows,
+        heads=heads,
+        refs_changed=refs_changed,
+        stored_before=stored_before,
+        new_rejections=new_rejections,
+        repaired_keys=repaired_keys,
+        tally=tally,
+        outcomes=outcome_counter,
+        out_of_scope=out_of_scope,
+        out_of_scope_records=out_of_scope_records,
     )
 
 

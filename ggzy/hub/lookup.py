@@ -4,6 +4,11 @@ Everything the batch's cross-record rules will ask is read in a few queries befo
 starts (the heads of the batch's keys, the records its links point to); records accepted earlier in
 the same batch are kept in an overlay so that later ones see them. A question the prefetch did not
 foresee falls back to a query, so answers are always complete.
+
+What was read from the database (not the overlay) is kept apart, in ``read_heads`` and
+``read_refs``: the batch is decided before its write transaction, and under the write lock the same
+rows are read again and compared, so that a decision on rows another batch has changed since is
+never stored.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ class BatchLookup:
         self.heads: dict[tuple[str, str], Head | None] = {}
         self.refs: dict[tuple[str, str, str], set[str]] = {}
         self.refs_of_key: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        # What the database answered, before the overlay: a key's head (None: no such key) and, for a
+        # link, the (key, head fields) of the records holding its value.
+        self.read_heads: dict[tuple[str, str], Head | None] = {}
+        self.read_refs: dict[tuple[str, str, str], frozenset[tuple[object, ...]]] = {}
 
     # --- prefetch ---
 
@@ -55,7 +64,7 @@ class BatchLookup:
         """Read the heads of ``keys`` and the records ``links`` (table, field, value) point to."""
         new_keys = [item for item in dict.fromkeys(keys) if item not in self.heads]
         for item in new_keys:
-            self.heads[item] = None
+            self.heads[item] = self.read_heads[item] = None
         if new_keys:
             self._load_heads(new_keys)
         new_links = [link for link in dict.fromkeys(links) if link not in self.refs]
@@ -75,7 +84,7 @@ class BatchLookup:
             columns=(h.table_name, h.key, h.version, h.digest, h.node_id, h.deleted, h.event_time),
         )
         for row in rows:
-            self.heads[(row.table_name, row.key)] = Head(
+            self.heads[(row.table_name, row.key)] = self.read_heads[(row.table_name, row.key)] = Head(
                 row.version, row.digest, row.node_id, row.deleted, row.event_time
             )
 
@@ -100,13 +109,17 @@ class BatchLookup:
                 h.event_time,
             ),
         )
+        found: dict[tuple[str, str, str], set[tuple[object, ...]]] = {link: set() for link in wanted}
         for row in rows:
             table = row.table_name
+            found[(table, row.field, row.value)].add(tuple(row))
             self.refs[(table, row.field, row.value)].add(row.key)
             self.refs_of_key[(table, row.key)].add((row.field, row.value))
             self.heads.setdefault(
                 (table, row.key), Head(row.version, row.digest, row.node_id, row.deleted, row.event_time)
             )
+        for link, held in found.items():
+            self.read_refs[link] = frozenset(held)
 
     # --- RecordLookup ---
 

@@ -168,6 +168,10 @@ def head(hub: HubFixture, number: int, namespace: str = "prod") -> dict[str, Any
     return found
 
 
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 def as_utc(moment: dt.datetime) -> dt.datetime:
     """SQLite gives back naive datetimes; the hub's convention is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
@@ -281,27 +285,125 @@ def test_two_nodes_sending_one_new_key_at_once_end_as_if_one_came_first(
 ) -> None:
     if hub.state.engine.dialect.name == "sqlite":
         pytest.skip("SQLite runs one writer at a time: there is no race to lose")
-    # fj-02's batch has read the heads (no owner of key 1) when fj-01's batch with the same key
-    # commits; fj-02's insert then fails on the unique version. Without the retry in ingest_batch
-    # that failure is a 500; with it, fj-02's batch is read again and its record refused as the
-    # duplicate it is, as had fj-01's batch come first.
+    # fj-02's batch holds its write transaction and has read the heads (no owner of key 1) when
+    # fj-01's batch with the same key commits; fj-02's insert then fails on the unique version.
+    # Without the retry in ingest_batch that failure is a 500; with it, fj-02's batch is read again
+    # and its record refused as the duplicate it is, as had fj-01's batch come first.
     codes = frozenset(province_systems("35", 1).platform_codes)
     first, second = NodeIdentity("fj-01", "35", codes), NodeIdentity("fj-02", "35", codes)
     state = hub.state
     read_open_rejections = ingest_module._open_rejections
-    raced: list[bool] = []
+    calls: list[bool] = []
 
     def meanwhile(connection: Any, batch_keys: Any) -> Any:
-        if not raced:
-            raced.append(True)
+        calls.append(True)
+        if len(calls) == 1:  # under fj-02's write transaction, after its heads
             ingest_batch(state.engine, state.validator, state.audit, first, 2, "a", [project(1)], "a")
         return read_open_rejections(connection, batch_keys)
 
     monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
     result = ingest_batch(state.engine, state.validator, state.audit, second, 2, "b", [project(1)], "b")
     (outcome,) = result.receipt["results"]
-    assert raced and errors(outcome) == {"E-XR-DUPLICATE"}
+    # fj-02's read, fj-01's, fj-02's again after its insert failed
+    assert len(calls) == 3 and errors(outcome) == {"E-XR-DUPLICATE"}
     assert versions(hub, 1) == [(1, "insert")] and head(hub, 1)["node_id"] == "fj-01"
+
+
+def test_a_batch_decided_before_another_stored_its_keys_is_decided_again(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hub.state.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL decides a batch in its write transaction: there is no snapshot to outlive")
+    # A batch is decided on a snapshot, before its write transaction (so that another worker can
+    # store meanwhile). Here the node's own earlier batch, inserting key 1, commits between that
+    # snapshot and the write lock of the batch updating key 1. Stored as decided, the update would be
+    # refused as a change of a missing key; read again under the lock, it is version 2.
+    codes = frozenset(province_systems("35", 1).platform_codes)
+    node = NodeIdentity("fj-01", "35", codes)
+    state = hub.state
+    read_open_rejections = ingest_module._open_rejections
+    calls: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 1:  # the snapshot's read, outside the write lock
+            ingest_batch(state.engine, state.validator, state.audit, node, 2, "a", [project(1)], "a")
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    update = project(1, op="update", name="更正后的项目名称")
+    result = ingest_batch(state.engine, state.validator, state.audit, node, 2, "b", [update], "b")
+    (outcome,) = result.receipt["results"]
+    assert (outcome["outcome"], outcome["version"], errors(outcome)) == ("accepted", 2, set())
+    assert versions(hub, 1) == [(1, "insert"), (2, "update")]
+    assert head(hub, 1)["version"] == 2
+
+
+def test_a_batch_decided_before_its_parent_was_stored_is_decided_again(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hub.state.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL decides a batch in its write transaction: there is no snapshot to outlive")
+    # As above, through a link rather than the record's own key: the parent of the batch's record
+    # is stored between the snapshot and the write lock.
+    spec = hub.state.validator.spec
+    simulated = province_records(transactions=1)
+    child = next(r for r in simulated if spec.tables[r["table"]].parents)
+    link = spec.tables[child["table"]].parents[0]
+    child_field, parent_field = next(iter(link.fields.items()))
+    parent = next(
+        r
+        for r in simulated
+        if r["table"] == link.table and r["data"][parent_field] == child["data"][child_field]
+    )
+    node = NodeIdentity("fj-01", "35", frozenset(province_systems("35", 1).platform_codes))
+    state = hub.state
+    read_open_rejections = ingest_module._open_rejections
+    calls: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 1:
+            ingest_batch(state.engine, state.validator, state.audit, node, 2, "p", [parent], "p")
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    result = ingest_batch(state.engine, state.validator, state.audit, node, 2, "c", [child], "c")
+    (outcome,) = result.receipt["results"]
+    assert (outcome["outcome"], errors(outcome)) == ("accepted", set())
+
+
+def test_on_sqlite_a_snapshot_nobody_wrote_after_is_stored_without_reading_again(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if hub.state.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL decides a batch in its write transaction: there is no snapshot to check")
+    read_again: list[bool] = []
+    still_holds = ingest_module._Decision.still_holds
+
+    def spy(self: Any, *args: Any) -> bool:
+        read_again.append(True)
+        return still_holds(self, *args)
+
+    monkeypatch.setattr(ingest_module._Decision, "still_holds", spy)
+    assert hub.client.upload(2, "s1", [project(1)])["accepted"] == 1
+    assert hub.client.upload(2, "s2", [project(1, op="update", name="第二版")])["results"][0]["version"] == 2
+    assert read_again == []
+    read_open_rejections = ingest_module._open_rejections
+    calls: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 1:
+            with writing(hub.state.engine) as other:
+                other.execute(
+                    feed.insert().values(node_id="fj-01", kind="notice", body={}, created_at=now_utc())
+                )
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    assert hub.client.upload(2, "s3", [project(1, op="update", name="第三版")])["results"][0]["version"] == 3
+    assert read_again == [True]
 
 
 # --- keys, duplicates, versions and history (Art. 8) ---------------------------------------------
