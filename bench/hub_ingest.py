@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/hub_ingest.py [--records 100000] [--backend sqlite|postgresql|both]
     .venv/bin/python bench/hub_ingest.py --memory [--records 1000000] [--backend sqlite]
+    .venv/bin/python bench/hub_ingest.py --hubs 2 --connections 4   # two hub processes, one database
 
 What is measured: a real hub process (``uvicorn ggzy.hub.server:app``, one worker) and, in a second
 process, a client sending batches of 1,000 simulated records (history, channel 2) on ``--connections``
@@ -15,6 +16,12 @@ Ceiling, in the same run and the same database: the rows the hub wrote to ``reco
 stored) inserted with ``executemany`` into a fresh table of the same definition, 1,000 rows per
 committed transaction: the cost of storing the records alone, without HTTP, validation or the other
 tables. Machines are noisy: compare the ratio.
+
+``--hubs N`` runs N hub processes on the same database, each on its own port, and spreads the
+connections over them evenly, as a load balancer would (the scale-out of issue 3). ``--workers N``
+gives one hub N uvicorn workers instead; they share one listening socket, and the kernel hands a
+new connection to whichever worker accepts first, so the keep-alive connections of a short run often
+all end on one worker.
 
 ``--memory`` samples the hub's resident memory (VmRSS) every ``--sample-every`` records; after the
 warm-up, max/min must stay within 20%.
@@ -109,7 +116,10 @@ def plan_streams(count: int, lanes: int) -> list[tuple[Stream, int]]:
     total, index = 0, 0
     share = -(-count // lanes)
     while total < count:
-        stream = Stream(PROVINCES[index % len(PROVINCES)], 1000 + index // len(PROVINCES))
+        # A seed of its own per stream: the simulator draws credit and entity identifiers (UUIDs,
+        # national in scope) from the seed alone, and two nodes sending the same key are a conflict
+        # the hub must resolve (E-EXCH-OWNER), not the independent traffic measured here.
+        stream = Stream(PROVINCES[index % len(PROVINCES)], 1000 + index)
         available = stream.ensure_cached()
         take = min(available, share, count - total)
         plan.append((stream, take))
@@ -308,13 +318,14 @@ def _send_all(
 
 
 def run_client(
-    base_url: str,
+    base_urls: list[str],
     lanes: list[list[Batch]] | list[Iterator[Batch]],
     hub_pid: int,
     sample_every: int,
     result: Pipe,
 ) -> None:
-    """Send every lane on its own connection; report totals, time and the hub's RSS series."""
+    """Send every lane on its own connection (lane i to hub i mod n, as a load balancer spreading
+    connections evenly would); report totals, time and the first hub's RSS series."""
     report = ClientReport()
     lock = threading.Lock()
     next_sample = [sample_every]
@@ -325,8 +336,11 @@ def run_client(
             next_sample[0] += sample_every
 
     threads = [
-        threading.Thread(target=_send_all, args=(base_url, iter(lane), report, lock, on_progress))
-        for lane in lanes
+        threading.Thread(
+            target=_send_all,
+            args=(base_urls[index % len(base_urls)], iter(lane), report, lock, on_progress),
+        )
+        for index, lane in enumerate(lanes)
     ]
     started = time.perf_counter()
     for thread in threads:
@@ -435,24 +449,34 @@ def measure(
     warmup: int,
     profile: Path | None,
     workers: int,
+    hub_count: int,
 ) -> bool:
     plan = plan_streams(count, connections)
     with tempfile.TemporaryDirectory(prefix="ggzy-hub-bench-") as tmp:
         work = Path(tmp)
         database = fresh_database(backend, work)
-        hub = Hub(database.url, work, workers)
+        hubs = [Hub(database.url, work, workers) for _ in range(hub_count)]
+        hub = hubs[0]
         try:
             keys = prepare(database, work, plan)
             lanes: list[list[Batch]] | list[Iterator[Batch]] = lanes_of(plan, keys, connections)
             if not memory:
                 lanes = [list(lane) for lane in lanes]  # serialised before the clock starts
-            hub.start()
+            for each in hubs:
+                each.start()
             context = multiprocessing.get_context("fork")
             receiver, sender = context.Pipe(duplex=False)
-            hub_pids = hub.processes()
+            hub_pids = [pid for each in hubs for pid in each.processes()]
             cpu_before = cpu_seconds(hub_pids)
             client = context.Process(
-                target=run_client, args=(hub.base_url, lanes, hub.pid, sample_every if memory else 0, sender)
+                target=run_client,
+                args=(
+                    [each.base_url for each in hubs],
+                    lanes,
+                    hub.pid,
+                    sample_every if memory else 0,
+                    sender,
+                ),
             )
             client.start()
             spy = profiler(hub.pid, profile, backend) if profile else None
@@ -463,7 +487,8 @@ def measure(
                 spy.wait(timeout=60)
             hub_cpu = cpu_seconds(hub_pids) - cpu_before
             server_cpu = cpu_seconds(postgres_backends(database.url)) if backend == "postgresql" else 0.0
-            hub.stop()
+            for each in hubs:
+                each.stop()
             if report.errors:
                 print(f"  errors: {report.errors[:3]}")
                 return False
@@ -483,7 +508,8 @@ def measure(
                 )
             )
             print(
-                f"    hub CPU busy {hub_cpu / report.seconds:.0%} of the wall time ({hub.workers} worker(s)); "
+                f"    hub CPU busy {hub_cpu / report.seconds:.0%} of the wall time "
+                f"({hub_count} hub process(es) of {hub.workers} worker(s)); "
                 f"one core's worth of hub CPU takes ≈ {report.records / hub_cpu:,.0f} records/s"
             )
             if memory:
@@ -500,7 +526,8 @@ def measure(
             print(f"  goal ≥ {goal:,} records/s: {'met' if rate >= goal else 'NOT met'} ({rate:,.0f})")
             return rate >= goal
         finally:
-            hub.stop()
+            for each in hubs:
+                each.stop()
             database.close()
 
 
@@ -531,7 +558,13 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=None, help="default 100,000 (1,000,000 with --memory)")
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default=None)
     parser.add_argument("--connections", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of the hub")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of each hub")
+    parser.add_argument(
+        "--hubs",
+        type=int,
+        default=1,
+        help="hub processes on one database, each on its own port (scale-out behind a load balancer)",
+    )
     parser.add_argument("--memory", action="store_true", help="sample the hub's RSS over a long run")
     parser.add_argument("--sample-every", type=int, default=50_000)
     parser.add_argument("--warmup", type=int, default=100_000, help="records before the first judged sample")
@@ -564,6 +597,7 @@ def main() -> None:
                 args.warmup,
                 args.profile,
                 args.workers,
+                args.hubs,
             )
         )
     sys.exit(0 if all(results) else 1)

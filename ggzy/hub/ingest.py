@@ -41,7 +41,6 @@ from ggzy.security.fieldcrypt import encrypt_sensitive
 from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.database import JsonText, compact_json
-from ggzy.store.upsert import insert_ignore, upsert
 from ggzy.validation import Finding, Validator, make_finding
 from ggzy.validation.engine import CheckedRecord
 
@@ -855,7 +854,7 @@ def _write(
     insert_many(
         connection, record_refs, ref_rows, conflict=["namespace", "table_name", "field", "value", "key"]
     )
-    insert_ignore(connection, open_rejections, new_rejections, ["table_name", "key"])
+    insert_many(connection, open_rejections, new_rejections, conflict=["table_name", "key"])
     o = open_rejections.c
     if repaired_keys:
         connection.execute(
@@ -863,9 +862,17 @@ def _write(
             [{"b_table": t, "b_key": k} for t, k in repaired_keys],
         )
     daily, rules = tally.rows()
-    upsert(
-        connection, stats_daily, daily, ["province", "table_name", "day", "channel"], increment=_STAT_COUNTERS
+    insert_many(
+        connection,
+        stats_daily,
+        daily,
+        conflict=["province", "table_name", "day", "channel"],
+        increment=_STAT_COUNTERS,
     )
-    upsert(
-        connection, stats_rules, rules, ["province", "table_name", "day", "rule_code"], increment=["count"]
+    insert_many(
+        connection,
+        stats_rules,
+        rules,
+        conflict=["province", "table_name", "day", "rule_code"],
+        increment=["count"],
     )

@@ -9,8 +9,9 @@ arrays unpacked with ``unnest`` on PostgreSQL) and each is looked up through the
 ``insert_many`` writes rows with the driver's ``executemany`` (``COPY`` for plain inserts on
 PostgreSQL), the values converted by the columns' own SQLAlchemy types: the same stored values as
 ``connection.execute(insert(table), rows)`` without building a parameter dictionary per row. An
-insert with ``ON CONFLICT`` on PostgreSQL is one statement over column arrays (``INSERT … SELECT
-FROM unnest(…)``): executed row by row, it cost the server about twice the CPU per row.
+insert with ``ON CONFLICT`` on PostgreSQL is one statement over the rows sent as one JSON text
+(``INSERT … SELECT FROM json_to_recordset(…)``): executed row by row, it cost the server about twice
+the CPU per row, and column arrays cost the driver more than the rows' JSON costs orjson.
 """
 
 from __future__ import annotations
@@ -55,11 +56,9 @@ def match_many(
         tuple(columns),
     )
     parameters: dict[str, Any] = {f"f_{name}": value for name, value in fixed.items()}
-    if connection.dialect.name == "postgresql":
-        for index in range(len(match)):
-            parameters[f"w_{index}"] = [item[index] for item in wanted]
-    else:
-        parameters["wanted"] = orjson.dumps([list(item) for item in wanted]).decode()
+    # One JSON text (orjson, in C) rather than one array per column, which the driver builds element
+    # by element in Python.
+    parameters["wanted"] = orjson.dumps([list(item) for item in wanted]).decode()
     return list(connection.execute(statement, parameters))
 
 
@@ -82,15 +81,13 @@ def _statement(
     selected = ", ".join(f"{alias[str(column.table.name)]}.{_q(column.name)}" for column in columns)
     conditions = [f"t.{_q(name)} = :f_{name}" for name in fixed]
     if dialect == "postgresql":
-        arrays = ", ".join(f"CAST(:w_{index} AS text[])" for index in range(len(match)))
-        names = ", ".join(f"w_{index}" for index in range(len(match)))
         # LATERAL (kept a subquery by OFFSET 0) fixes the loop order, as CROSS JOIN does in SQLite:
         # one index search per wanted key. A plain join is planned from the table's statistics,
         # and a young table's (none yet, or from when it was small) made the planner hash the
         # whole table for every batch.
-        inner = [f"t.{_q(name)} = w.w_{index}" for index, name in enumerate(match)] + conditions
+        inner = [f"t.{_q(name)} = w.v ->> {index}" for index, name in enumerate(match)] + conditions
         source = (
-            f"unnest({arrays}) AS w({names}) CROSS JOIN LATERAL "
+            "json_array_elements(CAST(:wanted AS json)) AS w(v) CROSS JOIN LATERAL "
             f"(SELECT * FROM {_q(table.name)} AS t WHERE {' AND '.join(inner)} OFFSET 0) AS t"
         )
         conditions = []
@@ -116,7 +113,7 @@ class _InsertPlan:
     sql: str
     names: tuple[str, ...]
     convert: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row dictionary → driver values
-    unnest_sql: str | None = None  # PostgreSQL, ON CONFLICT, no JSON column: one statement over arrays
+    recordset_sql: str | None = None  # PostgreSQL, ON CONFLICT, no JSON column: one statement for all
 
 
 def insert_many(
@@ -137,6 +134,15 @@ def insert_many(
         return
     names = tuple(rows[0])
     plan = _insert_plan(connection.dialect, table, names, tuple(conflict), tuple(increment), tuple(replace))
+    if plan.recordset_sql is not None and _distinct_keys(rows, conflict):
+        # One statement over the rows as JSON; a key twice in it cannot be updated twice, hence the check.
+        try:
+            document = orjson.dumps(rows).decode()
+        except TypeError:  # a value JSON cannot carry as it is: the rows one by one
+            pass
+        else:
+            connection.exec_driver_sql(plan.recordset_sql, (document,))
+            return
     convert = plan.convert
     values = [convert(row) for row in rows]
     if connection.dialect.name == "postgresql" and not conflict:
@@ -151,12 +157,6 @@ def insert_many(
         except connection.dialect.loaded_dbapi.IntegrityError as exc:
             # As SQLAlchemy reports it for its own statements, so callers catch one exception.
             raise IntegrityError(statement, None, exc) from exc
-        return
-    if plan.unnest_sql is not None and _distinct_keys(rows, conflict):
-        # One statement over column arrays; a key twice in it cannot be updated twice, hence the check.
-        connection.exec_driver_sql(
-            plan.unnest_sql, tuple(list(column) for column in zip(*values, strict=True))
-        )
         return
     connection.exec_driver_sql(plan.sql, values)
 
@@ -177,7 +177,7 @@ def _insert_plan(
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     into = f"INSERT INTO {_q(table.name)} ({', '.join(_q(name) for name in names)}) "
     sql = into + f"VALUES ({', '.join(mark for _ in names)})"
-    unnest_sql = None
+    recordset_sql = None
     if conflict:
         changes = [f"{_q(name)} = {_q(table.name)}.{_q(name)} + excluded.{_q(name)}" for name in increment]
         changes += [f"{_q(name)} = excluded.{_q(name)}" for name in replace]
@@ -186,9 +186,11 @@ def _insert_plan(
         sql += on_conflict
         types = [table.c[name].type for name in names]
         if dialect.name == "postgresql" and not any(isinstance(t, JSON) for t in types):
-            arrays = ", ".join(f"%s::{t.compile(dialect=dialect)}[]" for t in types)
-            unnest_sql = into + f"SELECT * FROM unnest({arrays})" + on_conflict
-    return _InsertPlan(sql, names, _converter(dialect, table, names), unnest_sql)
+            fields = ", ".join(
+                f"{_q(n)} {t.compile(dialect=dialect)}" for n, t in zip(names, types, strict=True)
+            )
+            recordset_sql = into + f"SELECT * FROM json_to_recordset(%s::json) AS x({fields})" + on_conflict
+    return _InsertPlan(sql, names, _converter(dialect, table, names), recordset_sql)
 
 
 def _converter(
