@@ -16,12 +16,14 @@ the CPU per row, and column arrays cost the driver more than the rows' JSON cost
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import orjson
+from psycopg.types.json import Json, Jsonb
 from sqlalchemy import JSON, Column, Connection, DateTime, Dialect, Row, Table, TextualSelect, text
 from sqlalchemy.exc import IntegrityError
 
@@ -109,11 +111,79 @@ def _statement(
 
 
 @dataclass(frozen=True)
+class _BinaryCopy:
+    """How a PostgreSQL table's columns travel in a binary COPY, and what each must hold for it."""
+
+    types: tuple[str, ...]  # PostgreSQL type names, for the driver
+    kinds: tuple[frozenset[type], ...]  # the exact Python types a value of each column may have
+    aware: tuple[int, ...]  # timestamptz columns: their datetimes must carry an offset
+    json: tuple[tuple[int, type[Json] | type[Jsonb]], ...]  # JSON columns, and the wrapper for their text
+
+
+# PostgreSQL type (as SQLAlchemy spells it, length aside) → the driver's name and the Python type.
+_BINARY_KINDS: dict[str, tuple[str, type]] = {
+    "VARCHAR": ("varchar", str),
+    "TEXT": ("text", str),
+    "INTEGER": ("int4", int),
+    "BIGINT": ("int8", int),
+    "SMALLINT": ("int2", int),
+    "BOOLEAN": ("bool", bool),
+    "DATE": ("date", dt.date),
+    "TIMESTAMP WITH TIME ZONE": ("timestamptz", dt.datetime),
+    "JSON": ("json", str),
+    "JSONB": ("jsonb", str),
+}
+# A JSON value comes as the serialised text (SQLAlchemy's JSON) or in the driver's wrapper (JSONB).
+_JSON_KINDS: frozenset[type] = frozenset({str, Json, Jsonb, type(None)})
+
+
+def _binary_copy(dialect: Dialect, table: Table, names: tuple[str, ...]) -> _BinaryCopy | None:
+    found = [_BINARY_KINDS.get(table.c[name].type.compile(dialect=dialect).split("(")[0]) for name in names]
+    if any(kind is None for kind in found):
+        return None
+    known = [kind for kind in found if kind is not None]
+    return _BinaryCopy(
+        types=tuple(name for name, _ in known),
+        kinds=tuple(
+            _JSON_KINDS if name in ("json", "jsonb") else frozenset[type]({python, type(None)})
+            for name, python in known
+        ),
+        aware=tuple(i for i, (name, _) in enumerate(known) if name == "timestamptz"),
+        json=tuple(
+            (i, Jsonb if name == "jsonb" else Json)
+            for i, (name, _) in enumerate(known)
+            if name in ("json", "jsonb")
+        ),
+    )
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _binary_rows(copy: _BinaryCopy, values: list[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
+    """``values`` ready for a binary COPY, or None when one of them is not of its column's kind."""
+    columns = list(zip(*values, strict=True))
+    for column, kind in zip(columns, copy.kinds, strict=True):
+        if not {type(value) for value in column} <= kind:
+            return None
+    for index in copy.aware:
+        if any(value is not None and value.tzinfo is None for value in columns[index]):
+            return None
+    for index, wrapper in copy.json:
+        columns[index] = tuple(
+            wrapper(value, _same) if type(value) is str else value for value in columns[index]
+        )
+    return list(zip(*columns, strict=True))
+
+
+@dataclass(frozen=True)
 class _InsertPlan:
     sql: str
     names: tuple[str, ...]
     convert: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # a row dictionary → driver values
     recordset_sql: str | None = None  # PostgreSQL, ON CONFLICT, no JSON column: one statement for all
+    binary: _BinaryCopy | None = None  # PostgreSQL plain inserts: the binary COPY, when every column has one
 
 
 def insert_many(
@@ -147,11 +217,17 @@ def insert_many(
     values = [convert(row) for row in rows]
     if connection.dialect.name == "postgresql" and not conflict:
         # COPY: one stream instead of a statement per row (executemany), in the same transaction.
+        # Binary when every value is of its column's kind: the driver then writes values without
+        # formatting and escaping them as text (27 → 8–11 µs of client CPU a hub record).
         columns = ", ".join(_q(name) for name in names)
-        statement = f"COPY {_q(table.name)} ({columns}) FROM STDIN"
+        binary = _binary_rows(plan.binary, values) if plan.binary is not None else None
+        statement = f"COPY {_q(table.name)} ({columns}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             with cursor, cursor.copy(statement) as copy:
+                if binary is not None and plan.binary is not None:
+                    copy.set_types(list(plan.binary.types))
+                    values = binary
                 for row in values:
                     copy.write_row(row)
         except connection.dialect.loaded_dbapi.IntegrityError as exc:
@@ -190,7 +266,8 @@ def _insert_plan(
                 f"{_q(n)} {t.compile(dialect=dialect)}" for n, t in zip(names, types, strict=True)
             )
             recordset_sql = into + f"SELECT * FROM json_to_recordset(%s::json) AS x({fields})" + on_conflict
-    return _InsertPlan(sql, names, _converter(dialect, table, names), recordset_sql)
+    binary = _binary_copy(dialect, table, names) if dialect.name == "postgresql" and not conflict else None
+    return _InsertPlan(sql, names, _converter(dialect, table, names), recordset_sql, binary)
 
 
 def _converter(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -23,9 +24,10 @@ from sqlalchemy import (
     Table,
     select,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 
-from ggzy.store import make_engine
+from ggzy.store import bulk, make_engine
 from ggzy.store.bulk import insert_many
 from ggzy.store.upsert import upsert
 
@@ -45,6 +47,16 @@ documents = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("body", JSON, nullable=False),
+)
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("day", Date),
+    Column("at", DateTime(timezone=True)),
+    Column("flag", Boolean),
+    Column("body", JSON().with_variant(JSONB(), "postgresql")),
 )
 
 DAY = dt.date(2026, 11, 28)
@@ -69,6 +81,7 @@ def engines(db_url: str) -> Any:
     with first.begin() as connection:
         connection.execute(counters.delete())
         connection.execute(documents.delete())
+        connection.execute(events.delete())
     yield first
     metadata.drop_all(first)
     first.dispose()
@@ -131,3 +144,36 @@ def test_plain_inserts_and_json_columns(engines: Any) -> None:
     with pytest.raises(IntegrityError), engines.begin() as connection:
         insert_many(connection, documents, [{"id": 1, "body": {}}])
     assert len(stored(engines, documents)) == 2  # the failed call stored nothing
+
+
+def test_every_column_kind_round_trips_whichever_way_copy_goes(
+    engines: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL a plain insert is a binary COPY when every value is of its column's kind, and a
+    # text COPY otherwise (here: a datetime without an offset); both must store the same values.
+    binary_calls: list[bool] = []
+    binary_rows = bulk._binary_rows
+
+    def spy(copy: Any, values: Any) -> Any:
+        result = binary_rows(copy, values)
+        binary_calls.append(result is not None)
+        return result
+
+    monkeypatch.setattr(bulk, "_binary_rows", spy)
+    body = {"名称": "测试", "金额": 12.5, "列表": [1, None, '\t引号"\\']}
+    aware = [
+        {"id": 1, "kind": "甲", "day": DAY, "at": AT, "flag": True, "body": body},
+        {"id": 2, "kind": "乙\t换\n行", "day": None, "at": None, "flag": None, "body": None},
+    ]
+    naive = [{"id": 3, "kind": "丙", "day": DAY, "at": AT.replace(tzinfo=None), "flag": False, "body": {}}]
+    with engines.begin() as connection:
+        insert_many(connection, events, aware)
+        insert_many(connection, events, naive)
+    postgres = engines.dialect.name == "postgresql"
+    assert binary_calls == ([True, False] if postgres else [])
+    stored_rows = stored(engines, events)
+    assert stored_rows[:2] == [
+        (1, "甲", DAY, AT, True, body),
+        (2, "乙\t换\n行", None, None, None, None),
+    ]
+    assert stored_rows[2][:3] == (3, "丙", DAY) and stored_rows[2][4:] == (False, {})
