@@ -80,13 +80,21 @@ def serve(
     db: DbOption = None,
     host: Annotated[str | None, typer.Option(help="监听地址")] = None,
     port: Annotated[int | None, typer.Option(help="监听端口")] = None,
-    workers: Annotated[int | None, typer.Option(help="工作进程数")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="工作进程数（共用一个端口；节点保持长连接，连接可能集中到一个进程，扩展时宜多开实例）"
+        ),
+    ] = None,
 ) -> None:
     """启动国家平台数据交换服务（HTTP API、/healthz、/readyz、/metrics）。
 
     TLS 通过配置 hub.tls_cert / hub.tls_key 启用；配置 hub.tls_client_ca 时要求客户端证书（双向 TLS）。
 
-    示例：ggzy hub serve --db postgresql+psycopg://ggzy@db/ggzy --port 8600 --workers 2
+    示例：ggzy hub serve --db postgresql+psycopg://ggzy@db/ggzy --port 8600
+
+    横向扩展：每个 CPU 核心启动一个实例（--port 8601、8602 …），共用同一 PostgreSQL 数据库，
+    由负载均衡器把节点连接均匀分配到各实例；服务本身不保存状态。
     """
     import ssl
 
