@@ -12,7 +12,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -280,6 +280,22 @@ def test_only_the_node_that_first_sent_a_key_may_change_it(hub: HubFixture, seco
     assert second_node.upload(2, "o4", [project(2)])["accepted"] == 1
 
 
+def at_first_rejection_read(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> list[bool]:
+    """Run ``action`` when the batch first reads its open rejections (after its heads and links);
+    the list grows by one at every read, the batch's own and ``action``'s."""
+    read_open_rejections = ingest_module._open_rejections
+    calls: list[bool] = []
+
+    def meanwhile(connection: Any, batch_keys: Any) -> Any:
+        calls.append(True)
+        if len(calls) == 1:
+            action()
+        return read_open_rejections(connection, batch_keys)
+
+    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    return calls
+
+
 def test_two_nodes_sending_one_new_key_at_once_end_as_if_one_came_first(
     hub: HubFixture, second_node: HubClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -292,16 +308,11 @@ def test_two_nodes_sending_one_new_key_at_once_end_as_if_one_came_first(
     codes = frozenset(province_systems("35", 1).platform_codes)
     first, second = NodeIdentity("fj-01", "35", codes), NodeIdentity("fj-02", "35", codes)
     state = hub.state
-    read_open_rejections = ingest_module._open_rejections
-    calls: list[bool] = []
-
-    def meanwhile(connection: Any, batch_keys: Any) -> Any:
-        calls.append(True)
-        if len(calls) == 1:  # under fj-02's write transaction, after its heads
-            ingest_batch(state.engine, state.validator, state.audit, first, 2, "a", [project(1)], "a")
-        return read_open_rejections(connection, batch_keys)
-
-    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    # fj-02's first read is under its write transaction, after its heads
+    calls = at_first_rejection_read(
+        monkeypatch,
+        lambda: ingest_batch(state.engine, state.validator, state.audit, first, 2, "a", [project(1)], "a"),
+    )
     result = ingest_batch(state.engine, state.validator, state.audit, second, 2, "b", [project(1)], "b")
     (outcome,) = result.receipt["results"]
     # fj-02's read, fj-01's, fj-02's again after its insert failed
@@ -321,16 +332,11 @@ def test_a_batch_decided_before_another_stored_its_keys_is_decided_again(
     codes = frozenset(province_systems("35", 1).platform_codes)
     node = NodeIdentity("fj-01", "35", codes)
     state = hub.state
-    read_open_rejections = ingest_module._open_rejections
-    calls: list[bool] = []
-
-    def meanwhile(connection: Any, batch_keys: Any) -> Any:
-        calls.append(True)
-        if len(calls) == 1:  # the snapshot's read, outside the write lock
-            ingest_batch(state.engine, state.validator, state.audit, node, 2, "a", [project(1)], "a")
-        return read_open_rejections(connection, batch_keys)
-
-    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    # the first read is the snapshot's, outside the write lock
+    at_first_rejection_read(
+        monkeypatch,
+        lambda: ingest_batch(state.engine, state.validator, state.audit, node, 2, "a", [project(1)], "a"),
+    )
     update = project(1, op="update", name="更正后的项目名称")
     result = ingest_batch(state.engine, state.validator, state.audit, node, 2, "b", [update], "b")
     (outcome,) = result.receipt["results"]
@@ -358,16 +364,10 @@ def test_a_batch_decided_before_its_parent_was_stored_is_decided_again(
     )
     node = NodeIdentity("fj-01", "35", frozenset(province_systems("35", 1).platform_codes))
     state = hub.state
-    read_open_rejections = ingest_module._open_rejections
-    calls: list[bool] = []
-
-    def meanwhile(connection: Any, batch_keys: Any) -> Any:
-        calls.append(True)
-        if len(calls) == 1:
-            ingest_batch(state.engine, state.validator, state.audit, node, 2, "p", [parent], "p")
-        return read_open_rejections(connection, batch_keys)
-
-    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    at_first_rejection_read(
+        monkeypatch,
+        lambda: ingest_batch(state.engine, state.validator, state.audit, node, 2, "p", [parent], "p"),
+    )
     result = ingest_batch(state.engine, state.validator, state.audit, node, 2, "c", [child], "c")
     (outcome,) = result.receipt["results"]
     assert (outcome["outcome"], errors(outcome)) == ("accepted", set())
@@ -389,19 +389,12 @@ def test_on_sqlite_a_snapshot_nobody_wrote_after_is_stored_without_reading_again
     assert hub.client.upload(2, "s1", [project(1)])["accepted"] == 1
     assert hub.client.upload(2, "s2", [project(1, op="update", name="第二版")])["results"][0]["version"] == 2
     assert read_again == []
-    read_open_rejections = ingest_module._open_rejections
-    calls: list[bool] = []
 
-    def meanwhile(connection: Any, batch_keys: Any) -> Any:
-        calls.append(True)
-        if len(calls) == 1:
-            with writing(hub.state.engine) as other:
-                other.execute(
-                    feed.insert().values(node_id="fj-01", kind="notice", body={}, created_at=now_utc())
-                )
-        return read_open_rejections(connection, batch_keys)
+    def meanwhile() -> None:
+        with writing(hub.state.engine) as other:
+            other.execute(feed.insert().values(node_id="fj-01", kind="notice", body={}, created_at=now_utc()))
 
-    monkeypatch.setattr(ingest_module, "_open_rejections", meanwhile)
+    at_first_rejection_read(monkeypatch, meanwhile)
     assert hub.client.upload(2, "s3", [project(1, op="update", name="第三版")])["results"][0]["version"] == 3
     assert read_again == [True]
 
