@@ -22,11 +22,10 @@ from sqlalchemy import Engine
 from ggzy.security.audit import AuditLog
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
-from ggzy.web.portal import XLSX, download
+from ggzy.web.portal import SHANGHAI, XLSX, download
 
 __all__ = ["AuditSite", "audit_query", "audit_router"]
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 PAGE_SIZE = 50
 _MEDIA = {
     ExportFormat.CSV: "text/csv",

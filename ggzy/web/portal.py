@@ -7,30 +7,41 @@
   embedded beside it) and ``vendor/echarts.min.js`` (built by ``make assets``, never from a CDN);
 - :func:`base_option` and :func:`percent` for ECharts options built as plain dicts;
 - :func:`beijing`, the template filter showing a stored UTC time as Beijing wall-clock time;
-- :func:`nav_for` and :func:`render_page` for a portal's navigation and pages.
+- :func:`nav_for` and :func:`render_page` for a portal's navigation and pages;
+- :func:`portal_now` (the clock a test may set on ``app.state.portal_clock``) and the request
+  parameters and principals both portals' routes declare (``DateQuery``, ``DataReader`` …).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from ggzy.security.permissions import Permission, Principal
+from ggzy.security.permissions import Permission, Principal, require
 
 __all__ = [
     "ECHARTS",
+    "SHANGHAI",
     "XLSX",
+    "Anyone",
+    "DataReader",
+    "DateQuery",
+    "EndQuery",
+    "Exporter",
     "NavItem",
+    "PageQuery",
+    "RuleQuery",
     "base_option",
     "beijing",
     "download",
     "nav_for",
     "percent",
+    "portal_now",
     "render_page",
 ]
 
@@ -42,8 +53,23 @@ ECHARTS = Path(__file__).parent / "static" / "vendor" / "echarts.min.js"
 
 NavItem = tuple[str, str, Permission]  # (path, label, permission needed to see the entry)
 
+DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
+Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
+Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
+
+DateQuery = Annotated[dt.date | None, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含）")]
+EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含）")]
+RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码，如 E-FIELD-REQUIRED")]
+PageQuery = Annotated[int, Query(ge=1, le=100_000, description="页码")]
+
 _PALETTE = ["#1f6fb2", "#e07b39", "#3a9d5d", "#c0392b", "#7e57c2", "#8d6e63"]
 _TEXT = {"fontFamily": "inherit"}
+
+
+def portal_now(request: Request) -> dt.datetime:
+    """Now, or the moment a test set on ``app.state.portal_clock``."""
+    clock: Callable[[], dt.datetime] | None = getattr(request.app.state, "portal_clock", None)
+    return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
 
 def beijing(value: str | dt.datetime | None) -> str:

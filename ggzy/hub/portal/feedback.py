@@ -18,13 +18,13 @@ from ggzy.hub.models import portal_rejection_rules, portal_rejections
 from ggzy.hub.portal.scope import Scope, province_name
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
+from ggzy.web.portal import SHANGHAI
 
 __all__ = ["COUNT_CAP", "EXPORT_CAP", "PAGE_SIZE", "FeedbackFilter", "export_xlsx", "search"]
 
 PAGE_SIZE: Final = 50
 COUNT_CAP: Final = 10_000  # beyond this the page says "more than"; counting further would scan
 EXPORT_CAP: Final = 10_000  # rows of rejected records in one export; narrow the filter for more
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 @dataclass(frozen=True, slots=True)

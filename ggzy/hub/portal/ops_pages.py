@@ -7,7 +7,6 @@ staff see only their province; the assessment page (national judgement) needs ``
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,11 +16,11 @@ from fastapi.responses import HTMLResponse
 from ggzy.hub.portal.scope import scope_of
 from ggzy.ops.periods import Period, month_period
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.portal import SHANGHAI, portal_now
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 OpsReader = Annotated[Principal, Depends(require(Permission.OPS_READ))]
 Assessor = Annotated[Principal, Depends(require(Permission.OPS_ASSESS))]
@@ -32,12 +31,11 @@ MonthQuery = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$", description="
 def _choose(
     request: Request, principal: Principal, province: str | None, month: str | None
 ) -> tuple[str, Period]:
-    from ggzy.hub.portal.routes import _now
 
     scope = scope_of(principal)
     chosen = province or principal.province or "11"
     scope.check(chosen)
-    now = _now(request).astimezone(SHANGHAI)
+    now = portal_now(request).astimezone(SHANGHAI)
     year, number = (int(part) for part in month.split("-")) if month else (now.year, now.month)
     return chosen, month_period(year, number)
 
@@ -46,14 +44,14 @@ def _choose(
 async def ops_page(
     request: Request, principal: OpsReader, province: ProvinceQuery = None, month: MonthQuery = None
 ) -> HTMLResponse:
-    from ggzy.hub.portal.routes import _now, render
+    from ggzy.hub.portal.routes import render
     from ggzy.ops.availability import province_availability
     from ggzy.ops.incidents import list_incidents
     from ggzy.ops.outages import list_notices
 
     chosen, period = _choose(request, principal, province, month)
     hub = request.app.state.hub
-    now = _now(request)
+    now = portal_now(request)
 
     def load() -> dict[str, Any]:
         with hub.engine.connect() as connection:
@@ -76,13 +74,13 @@ async def ops_page(
 async def assessment_page(
     request: Request, principal: Assessor, province: ProvinceQuery = None, month: MonthQuery = None
 ) -> HTMLResponse:
-    from ggzy.hub.portal.routes import _now, render
+    from ggzy.hub.portal.routes import render
     from ggzy.ops.assessment import assess_province
     from ggzy.ops.rectification import check_article35, list_orders, notice_list
 
     chosen, period = _choose(request, principal, province, month)
     hub = request.app.state.hub
-    now = _now(request)
+    now = portal_now(request)
 
     def load() -> dict[str, Any]:
         with hub.engine.connect() as connection:

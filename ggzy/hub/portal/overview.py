@@ -15,10 +15,10 @@ from ggzy.hub.models import stats_daily
 from ggzy.hub.portal import heartbeats, latency
 from ggzy.hub.portal.scope import Scope, province_name
 from ggzy.hub.stats import COUNTERS, TARGETS, Measures, Totals
+from ggzy.web.portal import SHANGHAI
 
 __all__ = ["NETWORK_TARGET", "grid_provinces", "overview"]
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 NETWORK_TARGET = 0.99  # Art. 13: network availability ≥ 99 %
 
 

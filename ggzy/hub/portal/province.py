@@ -18,10 +18,10 @@ from ggzy.hub.models import (
 from ggzy.hub.portal import heartbeats, latency
 from ggzy.hub.portal.scope import Scope
 from ggzy.hub.stats import province_summary
+from ggzy.web.portal import SHANGHAI
 
 __all__ = ["EXAMPLES_PER_RULE", "channel_volumes", "province_page", "rule_examples"]
 
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 EXAMPLES_PER_RULE = 3
 HISTORY_DAYS = 31  # heartbeat history beyond a month is for the operations pages
 

@@ -7,7 +7,6 @@ caller is applied by the query services. Reading business data and exporting it 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,12 +26,23 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
 from ggzy.web import people_of
-from ggzy.web.portal import NavItem, download, render_page
+from ggzy.web.portal import (
+    SHANGHAI,
+    Anyone,
+    DataReader,
+    DateQuery,
+    EndQuery,
+    Exporter,
+    NavItem,
+    RuleQuery,
+    download,
+    portal_now,
+    render_page,
+)
 
 __all__ = ["NAV", "api", "install", "pages"]
 
 HERE = Path(__file__).parent
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 TEMPLATES = HERE / "templates"  # pages are "portal/<name>.html"; layout, macros, css, js: ggzy/web
 
 
@@ -51,14 +61,6 @@ api = APIRouter(prefix="/portal/api", tags=["portal"])
 pages = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
 
 StatsReader = Annotated[Principal, Depends(require(Permission.STATS_READ))]
-DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
-Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
-Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
-
-
-def _now(request: Request) -> dt.datetime:
-    clock: Callable[[], dt.datetime] | None = getattr(request.app.state, "portal_clock", None)
-    return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
 
 def _engine(request: Request) -> Any:
@@ -66,7 +68,7 @@ def _engine(request: Request) -> Any:
 
 
 def _today(request: Request) -> dt.date:
-    return _now(request).astimezone(SHANGHAI).date()
+    return portal_now(request).astimezone(SHANGHAI).date()
 
 
 def _period(request: Request, start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
@@ -106,14 +108,14 @@ def audit_read(request: Request, principal: Principal, action: str, obj: str, de
 
 def _overview_data(request: Request, principal: Principal) -> dict[str, Any]:
     with _engine(request).connect() as connection:
-        return overview(connection, scope_of(principal), _now(request))
+        return overview(connection, scope_of(principal), portal_now(request))
 
 
 def _province_data(
     request: Request, principal: Principal, province: str, start: dt.date, end: dt.date
 ) -> dict[str, Any]:
     with _engine(request).connect() as connection:
-        return province_page(connection, scope_of(principal), province, start, end, _now(request))
+        return province_page(connection, scope_of(principal), province, start, end, portal_now(request))
 
 
 def _trade_data(request: Request, principal: Principal, q: str) -> dict[str, Any]:
@@ -158,11 +160,8 @@ def _filter_detail(flt: FeedbackFilter) -> dict[str, Any]:
 
 # --- JSON ---
 
-DateQuery = Annotated[dt.date | None, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间）")]
-EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间）")]
 ProvinceQuery = Annotated[str | None, Query(max_length=2, description="省份代码")]
 TableQuery = Annotated[str | None, Query(max_length=64, description="数据表名或 DATA_NO")]
-RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码")]
 KeyQuery = Annotated[str | None, Query(max_length=512, description="业务主键（或其开头）")]
 BeforeQuery = Annotated[int | None, Query(ge=1, description="上一页最后一条的编号")]
 TradeQuery = Annotated[str, Query(max_length=64, description="统一交易标识码，或项目、招标项目、标段编号")]

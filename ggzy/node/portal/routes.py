@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +24,20 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.store.database import writing
 from ggzy.web import caller_of, people_of
 from ggzy.web.audit_pages import AuditSite, audit_router
-from ggzy.web.portal import SHANGHAI, NavItem, download, render_page
+from ggzy.web.portal import (
+    SHANGHAI,
+    Anyone,
+    DataReader,
+    DateQuery,
+    EndQuery,
+    Exporter,
+    NavItem,
+    PageQuery,
+    RuleQuery,
+    download,
+    portal_now,
+    render_page,
+)
 
 __all__ = ["NAV", "install", "router"]
 
@@ -45,26 +57,14 @@ NAV: tuple[NavItem, ...] = (
 router = APIRouter(prefix="/portal", tags=["portal"], include_in_schema=False)
 
 OpsReader = Annotated[Principal, Depends(require(Permission.OPS_READ))]
-DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
-Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
 Administrator = Annotated[Principal, Depends(require(Permission.ACCOUNTS_MANAGE))]
-Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
 
-DateQuery = Annotated[dt.date | None, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含）")]
-EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含）")]
 TableQuery = Annotated[str | None, Query(max_length=64, description="数据表名，如 SECTION")]
-RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码，如 E-FIELD-REQUIRED")]
-PageQuery = Annotated[int, Query(ge=1, le=100_000, description="页码")]
 
 
 def _ctx(request: Request) -> NodeContext:
     ctx: NodeContext = request.app.state.node_ctx
     return ctx
-
-
-def _now(request: Request) -> dt.datetime:
-    clock: Callable[[], dt.datetime] | None = getattr(request.app.state, "portal_clock", None)
-    return clock() if clock is not None else dt.datetime.now(dt.UTC)
 
 
 def audit_read(
@@ -116,7 +116,7 @@ def _breakers(request: Request) -> dict[int, str] | None:
 @router.get("/overview", response_class=HTMLResponse)
 async def overview_page(request: Request, principal: OpsReader) -> HTMLResponse:
     ctx = _ctx(request)
-    now = _now(request)
+    now = portal_now(request)
     usage = getattr(request.app.state, "disk_usage", None)
 
     def load() -> dict[str, Any]:
@@ -231,7 +231,7 @@ async def rejects_export(
         return content
 
     content = await run_in_threadpool(build)
-    today = _now(request).astimezone(SHANGHAI)
+    today = portal_now(request).astimezone(SHANGHAI)
     name = f"rejects-{ctx.settings.node_id}-{today:%Y%m%d}.xlsx"
     return download(content, name)
 
@@ -244,7 +244,7 @@ async def reconcile_page(
     request: Request, principal: DataReader, days: Annotated[int, Query(ge=1, le=366)] = 31
 ) -> HTMLResponse:
     ctx = _ctx(request)
-    today = _now(request).astimezone(SHANGHAI).date()
+    today = portal_now(request).astimezone(SHANGHAI).date()
 
     def load() -> tuple[list[dict[str, Any]], list[Any]]:
         from ggzy.node.uploader import open_alerts
