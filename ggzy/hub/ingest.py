@@ -405,12 +405,13 @@ def _ingest_once(
     decision: _Decision | None = None
     seen: int | None = None  # SQLite's data_version when the snapshot began
     with engine.connect() as plain:
-        if plain.dialect.name == "sqlite" and not _maybe_stored(plain, node.node_id, batch_id, body_digest):
+        if plain.dialect.name == "sqlite":
             with plain.begin():  # one snapshot for every read of the decision
                 seen = _data_version(plain)  # before the first read: a commit after it is noticed
-                decision = _decide(
-                    plain, validator, node, channel, batch_id, prechecked, batch_keys, received
-                )
+                if not _maybe_stored(plain, node.node_id, batch_id, body_digest):
+                    decision = _decide(
+                        plain, validator, node, channel, batch_id, prechecked, batch_keys, received
+                    )
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             lock_node(connection, node.node_id)
@@ -455,8 +456,7 @@ def _maybe_stored(connection: Connection, node_id: str, batch_id: str, body_dige
     """Whether the batch id has a stored receipt (or a conflicting one): nothing to decide then; the
     write transaction answers, after claiming the nonce."""
     try:
-        with connection.begin():
-            return _stored_receipt(connection, node_id, batch_id, body_digest) is not None
+        return _stored_receipt(connection, node_id, batch_id, body_digest) is not None
     except BatchRefused:
         return True
 
