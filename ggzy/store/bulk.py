@@ -12,6 +12,10 @@ PostgreSQL), the values converted by the columns' own SQLAlchemy types: the same
 insert with ``ON CONFLICT`` on PostgreSQL is one statement over the rows sent as one JSON text
 (``INSERT … SELECT FROM json_to_recordset(…)``): executed row by row, it cost the server about twice
 the CPU per row, and column arrays cost the driver more than the rows' JSON costs orjson.
+
+On SQLite the bind values are made in C where SQLAlchemy makes them in Python or twice: a dict or list
+of a JSON column is orjson's UTF-8 bytes, stored as text by ``CAST(? AS TEXT)`` (a ``str`` of Chinese
+text would be encoded by the driver again), a ``datetime`` is written by ``isoformat``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import orjson
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy import JSON, Column, Connection, DateTime, Dialect, Row, Table, TextualSelect, text
 from sqlalchemy.exc import IntegrityError
+
+from ggzy.store.database import compact_json_utf8
 
 __all__ = ["insert_many", "match_many"]
 
@@ -252,7 +258,8 @@ def _insert_plan(
 ) -> _InsertPlan:
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     into = f"INSERT INTO {_q(table.name)} ({', '.join(_q(name) for name in names)}) "
-    sql = into + f"VALUES ({', '.join(mark for _ in names)})"
+    marks = ["CAST(? AS TEXT)" if _utf8_json_column(dialect, table.c[name].type) else mark for name in names]
+    sql = into + f"VALUES ({', '.join(marks)})"
     recordset_sql = None
     if conflict:
         changes = [f"{_q(name)} = {_q(table.name)}.{_q(name)} + excluded.{_q(name)}" for name in increment]
@@ -283,12 +290,50 @@ def _converter(
         if process is None:
             items.append(f"row[{name!r}]")
         else:
-            namespace[f"p{index}"] = _last_one(process) if isinstance(column_type, DateTime) else process
+            bind: Callable[[Any], Any] = process
+            if isinstance(column_type, DateTime):
+                bind = _last_one(_sqlite_datetime(bind) if dialect.name == "sqlite" else bind)
+            elif _utf8_json_column(dialect, column_type):
+                bind = _utf8_json(bind)
+            namespace[f"p{index}"] = bind
             items.append(f"p{index}(row[{name!r}])")
     source = f"def convert(row):\n    return ({', '.join(items)},)\n"
     exec(compile(source, f"<insert {table.name}>", "exec"), namespace)  # names come from the schema
     convert: Callable[[Mapping[str, Any]], tuple[Any, ...]] = namespace["convert"]
     return convert
+
+
+def _utf8_json_column(dialect: Dialect, column_type: Any) -> bool:
+    """A JSON column on SQLite: its documents are bound as UTF-8 bytes, stored as text by a CAST."""
+    return dialect.name == "sqlite" and isinstance(column_type, JSON)
+
+
+def _utf8_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` (the column's JSON serialiser), but a dict or list as the same text in UTF-8 bytes."""
+
+    def bind(value: Any) -> Any:
+        if type(value) is dict or type(value) is list:
+            encoded = compact_json_utf8(value)
+            if encoded is not None:
+                return encoded
+        return process(value)
+
+    return bind
+
+
+def _sqlite_datetime(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` (SQLAlchemy's DATETIME binding on SQLite), but a ``datetime`` written by ``isoformat``
+    (in C) as the same text: the fields, any offset cut off. A column with a storage format of its own
+    keeps SQLAlchemy's."""
+    if process(dt.datetime(1, 2, 3, 4, 5, 6, 7)) != "0001-02-03 04:05:06.000007":
+        return process  # a storage format of its own: SQLAlchemy formats it
+
+    def bind(value: Any) -> Any:
+        if type(value) is dt.datetime:
+            return value.isoformat(" ", "microseconds")[:26]
+        return process(value)
+
+    return bind
 
 
 def _last_one(process: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "JsonText",
     "check_durability",
     "compact_json",
+    "compact_json_utf8",
     "is_sqlite",
     "make_engine",
     "redact_url",
@@ -311,6 +312,19 @@ def _lone_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def compact_json_utf8(value: dict[str, Any] | list[Any]) -> bytes | None:
+    """:func:`compact_json`'s text of a dict or list, as UTF-8 bytes, when orjson writes it (else None).
+
+    On SQLite a record's JSON goes to the driver as these bytes (stored as text by ``CAST(? AS TEXT)``):
+    a ``str`` of Chinese text would be decoded from orjson's UTF-8 only for the driver to encode it
+    again, about 7% of the hub's instructions per record.
+    """
+    try:
+        return orjson.dumps(value, option=_ORJSON_STRICT)
+    except TypeError:
+        return None
 
 
 def compact_json(value: Any) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    insert,
     select,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -144,6 +145,40 @@ def test_plain_inserts_and_json_columns(engines: Any) -> None:
     with pytest.raises(IntegrityError), engines.begin() as connection:
         insert_many(connection, documents, [{"id": 1, "body": {}}])
     assert len(stored(engines, documents)) == 2  # the failed call stored nothing
+
+
+def test_json_documents_are_stored_as_the_text_sqlalchemy_would_store(engines: Any) -> None:
+    # On SQLite a dict or list travels as UTF-8 bytes made text by a CAST; what orjson cannot write
+    # (an integer beyond 64 bits) and what is not a dict or list take SQLAlchemy's serialiser.
+    bodies: list[Any] = [{"名称": "项目", "n": [1, 2.5]}, ["列表", None], {"big": 2**70}, "文本", 7]
+    with engines.begin() as connection:
+        insert_many(connection, documents, [{"id": i, "body": body} for i, body in enumerate(bodies)])
+    assert stored(engines, documents) == list(enumerate(bodies))
+    if engines.dialect.name != "sqlite":
+        return
+    with engines.begin() as connection:
+        connection.execute(insert(documents), [{"id": 10 + i, "body": body} for i, body in enumerate(bodies)])
+    with engines.connect() as connection:
+        raw = connection.exec_driver_sql("SELECT id, typeof(body), body FROM documents ORDER BY id").all()
+    ours, sqlalchemys = raw[: len(bodies)], raw[len(bodies) :]
+    assert [row[1:] for row in ours] == [row[1:] for row in sqlalchemys]
+    assert {row[1] for row in ours} == {"text", "integer"}  # JSON's NUMERIC affinity, as SQLAlchemy's
+
+
+def test_datetimes_are_stored_as_the_text_sqlalchemy_would_store(engines: Any) -> None:
+    moments = [
+        AT,
+        AT.replace(microsecond=120),
+        dt.datetime(999, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        dt.datetime(2026, 11, 28, 23, 59, 59, 999999),  # naive
+    ]
+    rows = [{"id": i, "kind": "t", "at": at} for i, at in enumerate(moments)]
+    with engines.begin() as connection:
+        insert_many(connection, events, rows)
+        connection.execute(insert(events), [row | {"id": 10 + row["id"]} for row in rows])
+    with engines.connect() as connection:
+        raw = connection.exec_driver_sql("SELECT id, CAST(at AS TEXT) FROM events ORDER BY id").all()
+    assert [row[1] for row in raw[: len(rows)]] == [row[1] for row in raw[len(rows) :]]
 
 
 def test_every_column_kind_round_trips_whichever_way_copy_goes(
