@@ -139,6 +139,7 @@ record_heads = Table(
     Column("deleted", Boolean, nullable=False),
     Column("event_time", String(14)),
     Column("acquired_day", Date),  # Asia/Shanghai day the node acquired the record: reconciliation bucket
+    sqlite_with_rowid=False,  # read and written by its key only: one B-tree, not table + key index (0008)
 )
 
 # Values of the fields that other tables link to (parents, earlier stages), for cross-record rules.
@@ -150,6 +151,7 @@ record_refs = Table(
     Column("field", String(64), primary_key=True),
     Column("value", String(512), primary_key=True),
     Column("key", String(512), primary_key=True),
+    sqlite_with_rowid=False,
 )
 
 # What each node reads back: one entry per batch receipt, re-upload request or notice, in order.
