@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import sqlite3
 import tempfile
@@ -33,6 +32,7 @@ from sqlalchemy import select
 from ggzy.node.context import build_context
 from ggzy.node.intake import Intake
 from ggzy.node.models import outbox
+from ggzy.runtime import settle_after_start
 from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
 from ggzy.store.database import compact_json
@@ -189,9 +189,8 @@ def main() -> None:
     args = parser.parse_args()
     records = sample_records(args.records)
     # The records stand for the province's systems, not the node's heap: keep them out of the
-    # collector's way, as they would be in a real deployment.
-    gc.collect()
-    gc.freeze()
+    # collector's way, as they would be in a real deployment; and collect as `ggzy node run` does.
+    settle_after_start()
     print(
         f"node intake → outbox, {len(records):,} simulated records, {args.call:,} per call, "
         f"{args.threads} concurrent call(s) in one process"

@@ -31,6 +31,7 @@ from ggzy.security.permissions import SERVICE_EXEMPTION, cli_exempt
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
     from ggzy.node.service import NodeService
+    from ggzy.runtime import settle_after_start
 
 # Modules that plug themselves in with ``plug(service)``; missing ones are skipped.
 PLUGINS = ("ggzy.node.intake",)
@@ -160,6 +161,7 @@ def run(
     try:
         service = NodeService(ctx)
         enabled, missing = plug_parts(service, ctx)
+        settle_after_start()  # everything is built: a service process from here on (ggzy.runtime)
         clean = service.run_forever(ready=lambda: _banner(ctx, enabled, missing))
         depths = ctx.outbox.depths()
     finally:
