@@ -31,7 +31,6 @@ from ggzy.security.permissions import SERVICE_EXEMPTION, cli_exempt
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
     from ggzy.node.service import NodeService
-    from ggzy.runtime import settle_after_start
 
 # Modules that plug themselves in with ``plug(service)``; missing ones are skipped.
 PLUGINS = ("ggzy.node.intake",)
@@ -141,6 +140,7 @@ def run(
         raise typer.Exit(EXIT_CONFIG) from exc
     from ggzy.node.context import build_context
     from ggzy.node.service import NodeService
+    from ggzy.runtime import settle_after_start
     from ggzy.store import DurabilityError
 
     try:
