@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import insert, select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from ggzy.hub.app import MIGRATIONS
@@ -42,14 +42,14 @@ REFS = [
 ]
 
 
-def rows(connection: object) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    heads = connection.execute(select(record_heads).order_by(record_heads.c.key)).all()  # type: ignore[attr-defined]
-    refs = connection.execute(select(record_refs).order_by(record_refs.c.value)).all()  # type: ignore[attr-defined]
+def rows(connection: Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    heads = connection.execute(select(record_heads).order_by(record_heads.c.key)).all()
+    refs = connection.execute(select(record_refs).order_by(record_refs.c.value)).all()
     return [tuple(r) for r in heads], [tuple(r) for r in refs]
 
 
-def table_sql(connection: object, name: str) -> str:
-    found = connection.execute(  # type: ignore[attr-defined]
+def table_sql(connection: Connection, name: str) -> str:
+    found = connection.execute(
         text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"), {"name": name}
     ).scalar_one()
     return str(found)
