@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import gc
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -22,6 +23,7 @@ from ggzy.node.context import NodeContext, build_context
 from ggzy.node.intake import Intake
 from ggzy.node.models import audit_log, outbox
 from ggzy.node.models import state as node_state
+from ggzy.runtime import settle_after_start
 from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
 
@@ -315,3 +317,33 @@ def test_text_that_cannot_be_stored_or_sent_refuses_that_record_alone(ctx: NodeC
     assert results[1].message_zh and "代理项" in results[1].message_zh
     assert [r.id for r in rows(ctx)] == [results[0].id]
     assert state(ctx, "intake:")["intake:refused:E-NODE-TEXT"] == "2"
+
+
+def test_an_intake_call_of_5000_records_brings_no_collection_under_the_service_tuning(
+    ctx: NodeContext,
+) -> None:
+    """The young generation ``ggzy node run`` sets is larger than what one intake call holds alive:
+    the collector never walks a call's records (with 50,000 it walked them about once a call)."""
+    records = [
+        item.record for item in simulate("35", seed=5, transactions=600, error_rate=0.05, personal="raw")
+    ][:5000]
+    assert len(records) == 5000
+    intake = intake_for(ctx)
+    intake.accept(records[:10], "bench", "warm-up")  # first connection, compiled checks, first audit row
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    thresholds = gc.get_threshold()
+    settle_after_start()
+    gc.callbacks.append(count)
+    try:
+        results = intake.accept(records[10:], "bench", "call")
+    finally:
+        gc.callbacks.remove(count)
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+    assert len(results) == 4990 and sum(r.id is not None for r in results) > 4500  # stored
+    assert collections == []
