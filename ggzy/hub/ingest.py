@@ -40,7 +40,7 @@ from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.security.fieldcrypt import encrypt_sensitive
 from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
-from ggzy.store.database import JsonText, compact_json
+from ggzy.store.database import JsonText, json_text
 from ggzy.validation import Finding, Validator, make_finding
 from ggzy.validation.engine import CheckedRecord
 
@@ -97,11 +97,11 @@ class IngestResult:
     accepted: int = 0
     rejected: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
-    receipt_json: str | None = None  # the receipt as stored, when it was serialised here
+    receipt_json: JsonText | None = None  # the receipt as stored, when it was serialised here
 
     def body(self) -> bytes:
         """The receipt as the response body (the stored text, not serialised a second time)."""
-        return (self.receipt_json if self.receipt_json is not None else compact_json(self.receipt)).encode()
+        return (self.receipt_json or json_text(self.receipt)).utf8
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,7 +444,7 @@ def _ingest_once(
         decision.outcomes["accepted"],
         decision.outcomes["rejected"],
         decision.outcomes,
-        decision.receipt_json.text,
+        decision.receipt_json,
     )
 
 
@@ -742,7 +742,7 @@ def _decide(
         open_read=open_read,
         receipt=receipt,
         # A 1,000-record receipt is about 100 kB of JSON: written once for both columns and the answer.
-        receipt_json=JsonText(compact_json(receipt)),
+        receipt_json=json_text(receipt),
         rows=rows,
         heads=heads,
         refs_changed=refs_changed,

@@ -31,7 +31,7 @@ from psycopg.types.json import Json, Jsonb
 from sqlalchemy import JSON, Column, Connection, DateTime, Dialect, Row, Table, TextualSelect, text
 from sqlalchemy.exc import IntegrityError
 
-from ggzy.store.database import compact_json_utf8
+from ggzy.store.database import JsonText, compact_json_utf8
 
 __all__ = ["insert_many", "match_many"]
 
@@ -309,9 +309,12 @@ def _utf8_json_column(dialect: Dialect, column_type: Any) -> bool:
 
 
 def _utf8_json(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``process`` (the column's JSON serialiser), but a dict or list as the same text in UTF-8 bytes."""
+    """``process`` (the column's JSON serialiser), but a dict or list as the same text in UTF-8 bytes,
+    and a :class:`JsonText` as the bytes it holds."""
 
     def bind(value: Any) -> Any:
+        if type(value) is JsonText:
+            return value.utf8
         if type(value) is dict or type(value) is list:
             encoded = compact_json_utf8(value)
             if encoded is not None:

@@ -31,6 +31,7 @@ __all__ = [
     "compact_json",
     "compact_json_utf8",
     "is_sqlite",
+    "json_text",
     "make_engine",
     "redact_url",
     "serialise_record",
@@ -273,9 +274,21 @@ _ORJSON_STRICT = (
 
 @dataclass(frozen=True, slots=True)
 class JsonText:
-    """A value already serialised by :func:`serialise_record`: a JSON column stores ``text`` as it is."""
+    """A value already serialised (:func:`json_text`, :func:`serialise_record`): a JSON column stores
+    it as it is. Kept as orjson wrote it, in UTF-8: SQLite takes these bytes (``CAST(? AS TEXT)``) and
+    a response body is these bytes, so the text is neither decoded nor encoded again."""
 
-    text: str
+    utf8: bytes
+
+    @property
+    def text(self) -> str:
+        return self.utf8.decode()
+
+
+def json_text(value: Any) -> JsonText:
+    """``value`` serialised once, as :func:`compact_json` writes it."""
+    encoded = compact_json_utf8(value)
+    return JsonText(encoded if encoded is not None else compact_json(value).encode())
 
 
 def serialise_record(value: Any) -> JsonText | None:
@@ -284,10 +297,10 @@ def serialise_record(value: Any) -> JsonText | None:
     text and JSONB refuse it; the hub refuses a body that carries one)."""
     data = compact_json_utf8(value)
     if data is None:  # a lone surrogate, or what compact_json hands to json.dumps
-        return None if _has_unstorable_text(value) else JsonText(compact_json(value))
+        return None if _has_unstorable_text(value) else JsonText(compact_json(value).encode())
     if b"\\u0000" in data and _has_unstorable_text(value):
         return None
-    return JsonText(data.decode())
+    return JsonText(data)
 
 
 def _has_unstorable_text(value: Any) -> bool:
