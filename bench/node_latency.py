@@ -53,6 +53,7 @@ from ggzy.node.models import outbox
 from ggzy.node.outbox import NewRecord, Outbox
 from ggzy.node.service import NodeService
 from ggzy.node.uploader import quantile, utc
+from ggzy.runtime import settle_after_start
 from ggzy.security.keys import load_or_create_key
 from ggzy.settings import NodeSettings
 from ggzy.simulate import province_systems, simulate
@@ -406,8 +407,9 @@ def main() -> None:
             box.enqueue(chunk)
             queued += len(chunk)
         del source, chunk
-        gc.collect()
-        gc.freeze()  # what is left (spec, pool, caches) is the node's long-lived heap, not garbage
+        # What is left (spec, pool, caches) is the node's long-lived heap, not garbage; from here on
+        # the collector runs as under `ggzy node run`.
+        settle_after_start()
         print(f"   queued in {time.monotonic() - started:.0f} s")
         pauses.clear()
 

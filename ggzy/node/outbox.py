@@ -25,7 +25,7 @@ from sqlalchemy import JSON, Connection, Engine, and_, bindparam, delete, func, 
 from ggzy.node.models import UNDECIDED, batches, outbox, outbox_refs
 from ggzy.node.models import state as node_state
 from ggzy.spec import Spec, TableSpec
-from ggzy.store.bulk import insert_many
+from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.database import JsonText
 from ggzy.store.upsert import upsert
 
@@ -77,6 +77,47 @@ class QueueDepths:
 # Left to itself SQLite (3.40) scans every undecided row of that index (a million when a backlog is
 # queued) instead of searching the few keys or link values asked for; PostgreSQL is indifferent.
 NOT_BY_STATE = outbox.c.state.concat("")
+
+
+# Statements the uploaders run for every batch, built once. A statement built per call leaves its
+# clause objects in reference cycles (SQLAlchemy's memoised comparators) that only the garbage
+# collector frees: the node's channel-1 uploader, forming a batch per realtime record, left ~10,000
+# objects a second for it during a backfill.
+_UNDECIDED_AMONG = select(outbox.c.id).where(
+    outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE.in_(UNDECIDED)
+)
+_TAKE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE == "queued")
+    .values(
+        state="sent",
+        batch_id=bindparam("taken_by"),
+        sent_at=bindparam("taken_at"),
+        attempts=outbox.c.attempts + 1,
+    )
+)
+_EXPEDITE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE == "queued")
+    .values(expedite=True)
+)
+# Queued channel-2 rows among ids, not yet expedited (an expedited row's needs were expedited with it).
+_BACKLOG_AMONG = select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record).where(
+    outbox.c.id.in_(bindparam("ids", expanding=True)),
+    outbox.c.channel + 0 == 2,  # by id, not a scan of the channel's queue
+    NOT_BY_STATE == "queued",
+    outbox.c.expedite.is_(False),
+)
+_QUEUED = (
+    select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record, outbox.c.expedite)
+    .where(
+        outbox.c.channel == bindparam("channel"),
+        outbox.c.state == "queued",
+        outbox.c.expedite == bindparam("hurried"),
+    )
+    .order_by(outbox.c.id)
+    .limit(bindparam("count"))
+)
 
 
 class _PlanChanged(Exception):
@@ -270,11 +311,7 @@ class Outbox:
     ) -> Batch | None:
         with _begin(self.engine) as connection, connection.begin():
             if expedite:
-                connection.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_(sorted(expedite)), NOT_BY_STATE == "queued")
-                    .values(expedite=True)
-                )
+                connection.execute(_EXPEDITE, {"ids": sorted(expedite)})
             if not chosen:
                 return None
             batch_id = f"{channel}-{moment:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:12]}"
@@ -282,9 +319,7 @@ class Outbox:
             taken = 0
             for start in range(0, len(ids), _CHUNK):
                 taken += connection.execute(
-                    update(outbox)
-                    .where(outbox.c.id.in_(ids[start : start + _CHUNK]), NOT_BY_STATE == "queued")
-                    .values(state="sent", batch_id=batch_id, sent_at=moment, attempts=outbox.c.attempts + 1)
+                    _TAKE, {"ids": ids[start : start + _CHUNK], "taken_by": batch_id, "taken_at": moment}
                 ).rowcount
             if taken != len(ids):  # a correction superseded a planned row meanwhile: roll back
                 raise _PlanChanged
@@ -303,10 +338,7 @@ class Outbox:
             if len(found) >= count:
                 break
             found += connection.execute(
-                select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record, outbox.c.expedite)
-                .where(outbox.c.channel == channel, outbox.c.state == "queued", outbox.c.expedite == hurried)
-                .order_by(outbox.c.id)
-                .limit(count - len(found))
+                _QUEUED, {"channel": channel, "hurried": hurried, "count": count - len(found)}
             ).all()
         return found
 
@@ -370,13 +402,16 @@ class Outbox:
         last_id = max(row.id for row in rows)
         keys = sorted({(row.table_name, row.key) for row in rows})
         earlier_by_key: dict[tuple[str, str], list[int]] = defaultdict(list)
-        for matches in keys_in((outbox.c.table_name, outbox.c.key), keys):
-            found = connection.execute(
-                select(outbox.c.id, outbox.c.table_name, outbox.c.key).where(
-                    matches, NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id
-                )
-            )
-            for hit in found:
+        # One index search per key (ix_outbox_key), every version of it; the undecided earlier ones
+        # are picked here.
+        for hit in match_many(
+            connection,
+            outbox,
+            ("table_name", "key"),
+            keys,
+            columns=(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.state),
+        ):
+            if hit.id < last_id and hit.state in UNDECIDED:
                 earlier_by_key[(hit.table_name, hit.key)].append(hit.id)
         for row in rows:
             waits[row.id].update(e for e in earlier_by_key.get((row.table_name, row.key), ()) if e < row.id)
@@ -391,19 +426,28 @@ class Outbox:
                     value = data.get(child_field)
                     if isinstance(value, str) and value:
                         needs[(link.table, parent_field, value)].append(row.id)
-        wanted = sorted(needs)
-        for matches in keys_in((outbox_refs.c.table_name, outbox_refs.c.field, outbox_refs.c.value), wanted):
-            found = connection.execute(
-                select(
-                    outbox_refs.c.outbox_id,
-                    outbox_refs.c.table_name,
-                    outbox_refs.c.field,
-                    outbox_refs.c.value,
-                )
-                .join(outbox, outbox.c.id == outbox_refs.c.outbox_id)
-                .where(matches, NOT_BY_STATE.in_(UNDECIDED), outbox.c.id < last_id)
+        # The rows holding the link values (ix_outbox_refs_lookup, one search per value), then which
+        # of them are undecided (by id).
+        r = outbox_refs.c
+        links = [
+            hit
+            for hit in match_many(
+                connection,
+                outbox_refs,
+                ("table_name", "field", "value"),
+                sorted(needs),
+                columns=(r.outbox_id, r.table_name, r.field, r.value),
             )
-            for hit in found:
+            if hit.outbox_id < last_id
+        ]
+        targets = sorted({hit.outbox_id for hit in links})
+        undecided: set[int] = set()
+        for start in range(0, len(targets), _CHUNK):
+            undecided.update(
+                connection.execute(_UNDECIDED_AMONG, {"ids": targets[start : start + _CHUNK]}).scalars()
+            )
+        for hit in links:
+            if hit.outbox_id in undecided:
                 for row_id in needs[(hit.table_name, hit.field, hit.value)]:
                     if hit.outbox_id < row_id:
                         waits[row_id].add(hit.outbox_id)
@@ -419,14 +463,7 @@ class Outbox:
             ordered = sorted(frontier)
             rows: list[Any] = []
             for first in range(0, len(ordered), _CHUNK):
-                rows += connection.execute(
-                    select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record).where(
-                        outbox.c.id.in_(ordered[first : first + _CHUNK]),
-                        outbox.c.channel + 0 == 2,  # by id, not a scan of the channel's queue
-                        NOT_BY_STATE == "queued",
-                        outbox.c.expedite.is_(False),  # an expedited row's needs were expedited with it
-                    )
-                ).all()
+                rows += connection.execute(_BACKLOG_AMONG, {"ids": ordered[first : first + _CHUNK]}).all()
             marked.update(row.id for row in rows)
             frontier = {dep for deps in self._waits(connection, rows).values() for dep in deps} - marked
         return marked

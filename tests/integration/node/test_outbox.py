@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,26 @@ def test_purge_never_removes_undecided_records(box: Outbox) -> None:
     assert box.purge_accepted(dt.datetime.now(dt.UTC)) == 1
     depths = box.depths()
     assert depths.by_channel_state == {(2, "queued"): 1}
+
+
+def test_planning_a_batch_leaves_no_garbage_for_the_collector(box: Outbox) -> None:
+    """The statements the uploaders run for every batch are built once. Built per call, their clause
+    objects stay in reference cycles that only the collector frees: during a backfill the channel-1
+    uploader left ~10,000 objects a second, walked in pauses of up to a third of a second."""
+    sections = [
+        new("SECTION", {**SECTION, "BID_SECTION_CODE": f"{SECTION['BID_SECTION_CODE'][:-3]}{n:03d}"}, 1)
+        for n in range(40)
+    ]
+    box.enqueue([new("TENDER_PROJECT", TP, 2), new("TENDER_PROJECT", TP, 2, op="update"), *sections])
+    assert box.form_batch(1, 5) is None  # the sections wait for their project: planning, expediting
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            assert box.form_batch(1, 5) is None
+        batch = box.form_batch(2, 1)  # the project's insert: taken
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert batch is not None and len(batch.ids) == 1
+    assert left < 100  # per call, statements built anew leave hundreds
