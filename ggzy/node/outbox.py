@@ -86,9 +86,10 @@ NOT_BY_STATE = outbox.c.state.concat("")
 _UNDECIDED_AMONG = select(outbox.c.id).where(
     outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE.in_(UNDECIDED)
 )
+_QUEUED_BY_ID = (outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE == "queued")
 _TAKE = (
     update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE == "queued")
+    .where(*_QUEUED_BY_ID)
     .values(
         state="sent",
         batch_id=bindparam("taken_by"),
@@ -96,11 +97,7 @@ _TAKE = (
         attempts=outbox.c.attempts + 1,
     )
 )
-_EXPEDITE = (
-    update(outbox)
-    .where(outbox.c.id.in_(bindparam("ids", expanding=True)), NOT_BY_STATE == "queued")
-    .values(expedite=True)
-)
+_EXPEDITE = update(outbox).where(*_QUEUED_BY_ID).values(expedite=True)
 # Queued channel-2 rows among ids, not yet expedited (an expedited row's needs were expedited with it).
 _BACKLOG_AMONG = select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record).where(
     outbox.c.id.in_(bindparam("ids", expanding=True)),

@@ -297,7 +297,7 @@ def serialise_record(value: Any) -> JsonText | None:
     text and JSONB refuse it; the hub refuses a body that carries one)."""
     data = compact_json_utf8(value)
     if data is None:  # a lone surrogate, or what compact_json hands to json.dumps
-        return None if _has_unstorable_text(value) else JsonText(compact_json(value).encode())
+        return None if _has_unstorable_text(value) else json_text(value)
     if b"\\u0000" in data and _has_unstorable_text(value):
         return None
     return JsonText(data)
