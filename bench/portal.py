@@ -44,8 +44,8 @@ from fastapi.testclient import TestClient
 from ggzy.hub.app import create_app
 from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import nodes as nodes_table
+from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.hub.registry import add_node
-from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
 from ggzy.simulate import province_systems, simulate

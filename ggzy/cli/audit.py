@@ -52,7 +52,7 @@ def open_site(side: str, db: str | None, config: Path | None) -> Site:
 
     from pydantic import ValidationError
 
-    from ggzy.backup.site import Side, site_for
+    from ggzy.backup.site import Side
     from ggzy.settings import Settings
 
     if config is not None:
@@ -70,7 +70,13 @@ def open_site(side: str, db: str | None, config: Path | None) -> Site:
     except ValidationError as exc:
         err.print(f"[red]E-CONFIG-INVALID[/] 配置有误：{exc}")
         raise typer.Exit(EXIT_INPUT) from exc
-    return site_for(chosen, settings, db)
+    if chosen is Side.HUB:
+        from ggzy.hub.site import hub_site
+
+        return hub_site(settings, db)
+    from ggzy.node.site import node_site
+
+    return node_site(settings, db)
 
 
 def site_engine(site: Site) -> Engine:

@@ -28,7 +28,7 @@ from ggzy.security.permissions import Permission, cli_permission
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-    from ggzy.ops.session import OpsSession
+    from ggzy.hub.ops.session import OpsSession
     from ggzy.settings import HubSettings
 
 R = TypeVar("R")
@@ -90,7 +90,7 @@ def _hub(db: str | None) -> tuple[HubSettings, Engine]:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    from ggzy.ops.session import OpsError
+    from ggzy.hub.ops.session import OpsError
 
     if isinstance(exc, OpsError):
         err.print(f"[red]{exc.code}[/] {exc.message_zh}")
@@ -101,7 +101,7 @@ def _fail(exc: Exception) -> typer.Exit:
 
 def _scope(province: str | None) -> str | None:
     """The province a read may cover: a province's account reads its own province only, as over HTTP."""
-    from ggzy.ops.session import OpsError
+    from ggzy.hub.ops.session import OpsError
     from ggzy.security.permissions import cli_principal
 
     principal = cli_principal()
@@ -121,7 +121,7 @@ def _scope(province: str | None) -> str | None:
 
 def _national_only() -> None:
     """Country-wide lists are for national operators."""
-    from ggzy.ops.session import OpsError
+    from ggzy.hub.ops.session import OpsError
     from ggzy.security.permissions import cli_principal
 
     principal = cli_principal()
@@ -142,7 +142,7 @@ def _read(db: str | None, fn: Callable[[Connection, HubSettings], R]) -> R:
 
 def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
     from ggzy.hub.models import audit_tables
-    from ggzy.ops.session import Actor, OpsError, OpsSession
+    from ggzy.hub.ops.session import Actor, OpsError, OpsSession
     from ggzy.security.audit import open_audit_log
     from ggzy.security.permissions import NotSignedIn, cli_principal
 
@@ -167,7 +167,7 @@ def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
 
 def _time(text: str) -> dt.datetime:
     """An ISO time; without a zone it is Beijing time."""
-    from ggzy.ops.periods import SHANGHAI
+    from ggzy.hub.ops.periods import SHANGHAI
 
     try:
         moment = dt.datetime.fromisoformat(text)
@@ -198,7 +198,7 @@ def _verdict(met: bool | None) -> str:
 
 
 def _export(report: Any, fmt: Format, output: Path | None, default: str) -> None:
-    from ggzy.ops.exports import write_pdf, write_xlsx
+    from ggzy.hub.ops.exports import write_pdf, write_xlsx
 
     target = output or Path(f"{default}.{fmt.value}")
     (write_xlsx if fmt is Format.XLSX else write_pdf)(report, target)
@@ -225,8 +225,8 @@ def availability_command(
 
     示例：ggzy ops availability -p 35 --period 2026-11
     """
-    from ggzy.ops.availability import province_availability
-    from ggzy.ops.periods import parse_period
+    from ggzy.hub.ops.availability import province_availability
+    from ggzy.hub.ops.periods import parse_period
 
     try:
         chosen = parse_period(period)
@@ -274,7 +274,7 @@ def outage_add(
 
     示例：ggzy ops outage add -p 35 --kind cutover --start 2026-12-01T22:00 --end 2026-12-02T02:00 --impact "链路割接，前置机断开"
     """
-    from ggzy.ops.outages import OutageKind, notify_outage
+    from ggzy.hub.ops.outages import OutageKind, notify_outage
 
     try:
         chosen = OutageKind(kind)
@@ -295,7 +295,7 @@ def outage_list(
     province: ProvinceOption = None, output_format: FormatOption = Format.TABLE, db: DbOption = None
 ) -> None:
     """列出停用通知（含迟报标记）。"""
-    from ggzy.ops.outages import list_notices
+    from ggzy.hub.ops.outages import list_notices
 
     province = _scope(province)
     notices = _read(db, lambda c, s: list_notices(c, province, include_withdrawn=True))
@@ -333,7 +333,7 @@ def incident_list(
     db: DbOption = None,
 ) -> None:
     """列出运行事件；--unreported 列出各省未报告的事件（国家平台值班人员查看）。"""
-    from ggzy.ops.incidents import list_incidents
+    from ggzy.hub.ops.incidents import list_incidents
 
     province = _scope(province)
     found = _read(db, lambda c, s: list_incidents(c, province, unreported=True if unreported else None))
@@ -384,7 +384,7 @@ def incident_report(
 
     示例：ggzy ops incident report -p 35 --title 机房停电 --class power --start 2026-11-05T10:00 --end 2026-11-05T12:00 --cause 市电中断 --actions 加装UPS
     """
-    from ggzy.ops.incidents import Classification, FaultReport, file_fault_report
+    from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_report
 
     try:
         chosen = Classification(classification)
@@ -405,7 +405,7 @@ def incident_status(
     db: DbOption = None,
 ) -> None:
     """推进事件流程（只能向前；关闭须已提交故障报告并写明原因和整改措施）。"""
-    from ggzy.ops.incidents import advance_incident
+    from ggzy.hub.ops.incidents import advance_incident
 
     found = _write(db, lambda s: advance_incident(s, incident_id, status))
     out.print(f"事件 #{found.id}：{found.to_dict()['status_zh']}")
@@ -425,8 +425,8 @@ def watch(
     import time
 
     from ggzy.hub.models import audit_log
-    from ggzy.ops.detect import run_detection
-    from ggzy.ops.probes import probe_nodes
+    from ggzy.hub.ops.detect import run_detection
+    from ggzy.hub.ops.probes import probe_nodes
     from ggzy.security.audit import AuditLog
     from ggzy.security.keys import load_or_create_key
 
@@ -467,7 +467,7 @@ def plan_add(
     db: DbOption = None,
 ) -> None:
     """备案应急预案；再次备案即生成新版本，旧版本保留。"""
-    from ggzy.ops.preparedness import file_plan
+    from ggzy.hub.ops.preparedness import file_plan
 
     content = content_file.read_text(encoding="utf-8") if content_file else ""
     plan = _write(db, lambda s: file_plan(s, province, title, activation, closing, content=content))
@@ -478,7 +478,7 @@ def plan_add(
 @cli_permission(Permission.OPS_READ)
 def plan_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出预案及其各版本。"""
-    from ggzy.ops.preparedness import list_plans
+    from ggzy.hub.ops.preparedness import list_plans
 
     province = _scope(province)
     plans = _read(db, lambda c, s: list_plans(c, province))
@@ -498,7 +498,7 @@ def plan_activate(
     db: DbOption = None,
 ) -> None:
     """按启动程序启动预案，记录启动时间（关闭时用 ggzy ops plan close）。"""
-    from ggzy.ops.preparedness import activate_plan
+    from ggzy.hub.ops.preparedness import activate_plan
 
     activation = _write(db, lambda s: activate_plan(s, plan_id, incident, note))
     out.print(f"预案 #{plan_id} 已启动，启动记录 #{activation}")
@@ -512,7 +512,7 @@ def plan_close(
     db: DbOption = None,
 ) -> None:
     """按关闭程序关闭一次预案启动。"""
-    from ggzy.ops.preparedness import close_activation
+    from ggzy.hub.ops.preparedness import close_activation
 
     _write(db, lambda s: close_activation(s, activation_id, note))
     out.print(f"启动记录 #{activation_id} 已关闭")
@@ -531,7 +531,7 @@ def drill_add(
     db: DbOption = None,
 ) -> None:
     """登记一次应急演练（手工）。实测演练请在前置机上运行 ggzy drill hub-outage，结果自动上报。"""
-    from ggzy.ops.preparedness import record_drill
+    from ggzy.hub.ops.preparedness import record_drill
 
     drill = _write(
         db,
@@ -553,7 +553,7 @@ def drill_add(
 @cli_permission(Permission.OPS_READ)
 def drill_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出演练记录。"""
-    from ggzy.ops.preparedness import list_drills
+    from ggzy.hub.ops.preparedness import list_drills
 
     province = _scope(province)
     drills = _read(db, lambda c, s: list_drills(c, province))
@@ -584,8 +584,8 @@ def drill_list(province: ProvinceOption = None, db: DbOption = None) -> None:
 @cli_permission(Permission.OPS_READ)
 def drill_overdue(db: DbOption = None) -> None:
     """列出12个月内（hub.ops.drill_max_age_days）未演练的省份。"""
-    from ggzy.ops.periods import SHANGHAI
-    from ggzy.ops.preparedness import provinces_without_drill
+    from ggzy.hub.ops.periods import SHANGHAI
+    from ggzy.hub.ops.preparedness import provinces_without_drill
 
     today = dt.datetime.now(SHANGHAI).date()
     _national_only()
@@ -606,7 +606,7 @@ def drill_overdue(db: DbOption = None) -> None:
 @cli_permission(Permission.OPS_READ)
 def roster_show(province: Annotated[str, typer.Argument(help="省份代码")], db: DbOption = None) -> None:
     """查看一个省的人员备案与缺项。"""
-    from ggzy.ops.roster import roster_gaps, roster_of
+    from ggzy.hub.ops.roster import roster_gaps, roster_of
 
     province = _scope(province) or province
     entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province)))
@@ -638,7 +638,7 @@ def roster_set(
     db: DbOption = None,
 ) -> None:
     """备案或变更一名人员（变更留痕）。示例：ggzy ops roster set 35 network backup --name 李四 --phone 0591-1 --mobile 139 --email ls@fj.gov.cn"""
-    from ggzy.ops.roster import set_entry
+    from ggzy.hub.ops.roster import set_entry
 
     entry = _write(
         db, lambda s: set_entry(s, province, post, rank, name=name, phone=phone, mobile=mobile, email=email)
@@ -653,7 +653,7 @@ def roster_gaps_command(db: DbOption = None) -> None:
     from sqlalchemy import select
 
     from ggzy.hub.models import nodes
-    from ggzy.ops.roster import roster_gaps
+    from ggzy.hub.ops.roster import roster_gaps
 
     def load(connection: Connection, _settings: HubSettings) -> list[list[Any]]:
         rows = []
@@ -671,7 +671,7 @@ def roster_history_command(
     province: Annotated[str, typer.Argument(help="省份代码")], db: DbOption = None
 ) -> None:
     """人员备案变更记录。"""
-    from ggzy.ops.roster import roster_history
+    from ggzy.hub.ops.roster import roster_history
 
     province = _scope(province) or province
     history = _read(db, lambda c, s: roster_history(c, province))
@@ -707,7 +707,7 @@ def register_add(
     db: DbOption = None,
 ) -> None:
     """登记或更新系统基本信息（新版本，历史保留）。必填：service: name operator url；trading: name operator uscc trade_areas；expert: name operator experts。"""
-    from ggzy.ops.register import register_system
+    from ggzy.hub.ops.register import register_system
 
     data = dict(item.split("=", 1) for item in field if "=" in item)
     entry = _write(db, lambda s: register_system(s, province, kind, code, data))
@@ -722,7 +722,7 @@ def register_show(
     db: DbOption = None,
 ) -> None:
     """查看一个省的信息上报登记。"""
-    from ggzy.ops.register import register_history, register_of
+    from ggzy.hub.ops.register import register_history, register_of
 
     province = _scope(province) or province
     found = _read(db, lambda c, s: register_history(c, province) if history else register_of(c, province))
@@ -745,7 +745,7 @@ def inspect_plan(
     db: DbOption = None,
 ) -> None:
     """安排一次检查。"""
-    from ggzy.ops.inspections import plan_inspection
+    from ggzy.hub.ops.inspections import plan_inspection
 
     found = _write(db, lambda s: plan_inspection(s, province, kind, dt.date.fromisoformat(planned_on)))
     out.print(f"检查 #{found['id']} 已安排（{found['kind_zh']}，{found['planned_on']}）")
@@ -767,7 +767,7 @@ def inspect_result(
     db: DbOption = None,
 ) -> None:
     """登记检查结果（检查表须逐项填写）。示例：--item security=pass --item plans=fail:未演练 …"""
-    from ggzy.ops.inspections import perform_inspection
+    from ggzy.hub.ops.inspections import perform_inspection
 
     results: dict[str, dict[str, str]] = {}
     for entry in item:
@@ -784,7 +784,7 @@ def inspect_result(
 @cli_permission(Permission.OPS_READ)
 def inspect_list(province: ProvinceOption = None, db: DbOption = None) -> None:
     """列出检查。"""
-    from ggzy.ops.inspections import list_inspections
+    from ggzy.hub.ops.inspections import list_inspections
 
     province = _scope(province)
     found = _read(db, lambda c, s: list_inspections(c, province))
@@ -822,9 +822,9 @@ def assess(
     from sqlalchemy import select
 
     from ggzy.hub.models import nodes
-    from ggzy.ops.assessment import assess_province
-    from ggzy.ops.exports import assessment_report
-    from ggzy.ops.periods import parse_period
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.exports import assessment_report
+    from ggzy.hub.ops.periods import parse_period
 
     try:
         chosen = parse_period(period)
@@ -868,9 +868,9 @@ def orders_issue(
     from sqlalchemy import select
 
     from ggzy.hub.models import nodes
-    from ggzy.ops.assessment import assess_province
-    from ggzy.ops.periods import parse_period
-    from ggzy.ops.rectification import issue_orders
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.periods import parse_period
+    from ggzy.hub.ops.rectification import issue_orders
 
     chosen = parse_period(period)
 
@@ -899,7 +899,7 @@ def orders_add(
     db: DbOption = None,
 ) -> None:
     """检查人员下达整改通知（数据无法自动判断的项，如第五、八项）。"""
-    from ggzy.ops.rectification import issue_order
+    from ggzy.hub.ops.rectification import issue_order
 
     order = _write(db, lambda s: issue_order(s, province, condition, basis, deadline_days=days))
     out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline'][:10]}")
@@ -913,7 +913,7 @@ def orders_close(
     db: DbOption = None,
 ) -> None:
     """确认整改完成，关闭通知（逾期后关闭的仍列入通报）。"""
-    from ggzy.ops.rectification import close_order
+    from ggzy.hub.ops.rectification import close_order
 
     order = _write(db, lambda s: close_order(s, order_id, note))
     out.print(f"整改通知 #{order['id']} 已关闭" + ("（逾期）" if order["overdue"] else ""))
@@ -928,8 +928,8 @@ def orders_list(
     db: DbOption = None,
 ) -> None:
     """列出整改通知。"""
-    from ggzy.ops.exports import orders_report
-    from ggzy.ops.rectification import list_orders
+    from ggzy.hub.ops.exports import orders_report
+    from ggzy.hub.ops.rectification import list_orders
 
     province = _scope(province)
     orders = _read(db, lambda c, s: list_orders(c, dt.datetime.now(dt.UTC), province))
@@ -959,8 +959,8 @@ def notices(
     output_format: FormatOption = Format.TABLE, output: OutputOption = None, db: DbOption = None
 ) -> None:
     """通报名单：整改通知逾期未改正（或逾期后才改正）的省份。示例：ggzy ops notices --format pdf -o 通报.pdf"""
-    from ggzy.ops.exports import notice_report
-    from ggzy.ops.rectification import notice_list
+    from ggzy.hub.ops.exports import notice_report
+    from ggzy.hub.ops.rectification import notice_list
 
     _national_only()
     listed = _read(db, lambda c, s: notice_list(c, dt.datetime.now(dt.UTC)))

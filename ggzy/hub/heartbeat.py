@@ -2,7 +2,7 @@
 
 Every heartbeat is one row of ``node_heartbeats``; operations derive a node's availability (the
 gaps between beats, the failed link attempts it reports) from aggregates kept with each beat
-(``ggzy.ops.uptime``) and capacity trends from the rows. The
+(``ggzy.hub.ops.uptime``) and capacity trends from the rows. The
 Prometheus gauge of queue depths shows the latest beat of each node seen by this process.
 """
 
@@ -16,8 +16,8 @@ from sqlalchemy import Connection, insert, select
 
 from ggzy.hub.metrics import HubMetrics
 from ggzy.hub.models import node_heartbeats
-from ggzy.ops.periods import utc
-from ggzy.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
+from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
 from ggzy.settings import OpsSettings
 
 __all__ = [

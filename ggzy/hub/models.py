@@ -25,8 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ggzy.backup.models import define_backup_tables
+from ggzy.hub.ops.models import define_ops_tables
 from ggzy.hub.portal.tables import define_portal_tables
-from ggzy.ops.models import define_ops_tables
 from ggzy.security.accounts.tables import define_account_tables
 from ggzy.security.audit import define_audit_tables
 
@@ -247,7 +247,7 @@ node_heartbeats = Table(
     Index("ix_node_heartbeats_province_received", "province", "received_at"),
 )
 
-# Aggregates of the heartbeats, kept in the transaction that stores each beat (ggzy/ops/uptime.py),
+# Aggregates of the heartbeats, kept in the transaction that stores each beat (ggzy/hub/ops/uptime.py),
 # so that availability reads a few intervals and one row per node and day instead of every beat.
 # Runs of a node's beats with no gap above the down threshold in force when they were kept.
 heartbeat_runs = Table(
@@ -294,7 +294,7 @@ audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, a
 audit_log = audit_tables.log
 backup_tables = define_backup_tables(metadata)  # backups made and their restore checks
 
-# Operations management (Art. 12, 13, 18, 25–35): see ggzy/ops/models.py.
+# Operations management (Art. 12, 13, 18, 25–35): see ggzy/hub/ops/models.py.
 ops_tables = define_ops_tables(metadata)
 account_tables = define_account_tables(metadata)
 portal_rejections, portal_rejection_rules, portal_cursors = define_portal_tables(metadata)

@@ -29,8 +29,8 @@ from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError, error_body
 from ggzy.hub.models import nodes
-from ggzy.ops.periods import SHANGHAI, Period, parse_period
-from ggzy.ops.session import Actor, OpsError, OpsSession
+from ggzy.hub.ops.periods import SHANGHAI, Period, parse_period
+from ggzy.hub.ops.session import Actor, OpsError, OpsSession
 from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, principal_of, require
 
 __all__ = ["install", "router"]
@@ -160,7 +160,7 @@ def _now() -> dt.datetime:
 async def read_availability(
     request: Request, period: PeriodQuery, province: Province = None
 ) -> dict[str, Any]:
-    from ggzy.ops.availability import province_availability
+    from ggzy.hub.ops.availability import province_availability
 
     scope = _scope(request, province, required=True)
     assert scope is not None
@@ -196,7 +196,7 @@ async def read_stats(
 
 @router.get("/backups", dependencies=READ, summary="最近一次备份验证时间（节点心跳上报）")
 async def read_backups(request: Request, province: Province = None) -> dict[str, Any]:
-    from ggzy.ops.backups import HeartbeatBackupSource
+    from ggzy.hub.ops.backups import HeartbeatBackupSource
 
     scope = _scope(request, province, required=True)
     assert scope is not None
@@ -217,7 +217,7 @@ class OutageIn(BaseModel):
 
 @router.get("/outages", dependencies=READ, summary="计划停用通知（停电、搬迁、线路割接、设备检修）")
 async def read_outages(request: Request, province: Province = None) -> dict[str, Any]:
-    from ggzy.ops.outages import list_notices
+    from ggzy.hub.ops.outages import list_notices
 
     scope = _scope(request, province)
     notices = await _read(request, lambda c: list_notices(c, scope, include_withdrawn=True))
@@ -226,7 +226,7 @@ async def read_outages(request: Request, province: Province = None) -> dict[str,
 
 @router.post("/outages", dependencies=WRITE, status_code=201, summary="提交计划停用通知（须提前通知）")
 async def create_outage(request: Request, body: OutageIn) -> dict[str, Any]:
-    from ggzy.ops.outages import OutageKind, notify_outage
+    from ggzy.hub.ops.outages import OutageKind, notify_outage
 
     notice = await _write(
         request,
@@ -239,7 +239,7 @@ async def create_outage(request: Request, body: OutageIn) -> dict[str, Any]:
 
 @router.post("/outages/{notice_id}/withdraw", dependencies=WRITE, summary="撤回停用通知")
 async def withdraw_outage(request: Request, notice_id: int) -> dict[str, Any]:
-    from ggzy.ops.outages import withdraw_notice
+    from ggzy.hub.ops.outages import withdraw_notice
 
     return {"ok": True, **(await _write(request, lambda s: withdraw_notice(s, notice_id))).to_dict()}
 
@@ -272,7 +272,7 @@ async def read_incidents(
     unreported: bool | None = None,
     status: Literal["reported", "handling", "recovered", "closed"] | None = None,
 ) -> dict[str, Any]:
-    from ggzy.ops.incidents import list_incidents
+    from ggzy.hub.ops.incidents import list_incidents
 
     scope = _scope(request, province)
     found = await _read(request, lambda c: list_incidents(c, scope, status=status, unreported=unreported))
@@ -281,7 +281,7 @@ async def read_incidents(
 
 @router.post("/incidents", dependencies=WRITE, status_code=201, summary="省级平台提交故障报告")
 async def create_fault_report(request: Request, body: FaultReportIn) -> dict[str, Any]:
-    from ggzy.ops.incidents import Classification, FaultReport, file_fault_report
+    from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_report
 
     report = FaultReport(
         body.title,
@@ -302,7 +302,7 @@ async def create_fault_report(request: Request, body: FaultReportIn) -> dict[str
     "/incidents/{incident_id}/status", dependencies=WRITE, summary="事件流程：处置中、已恢复、已关闭"
 )
 async def update_incident_status(request: Request, incident_id: int, body: StatusIn) -> dict[str, Any]:
-    from ggzy.ops.incidents import advance_incident
+    from ggzy.hub.ops.incidents import advance_incident
 
     return {
         "ok": True,
@@ -335,7 +335,7 @@ class DrillIn(BaseModel):
 
 @router.get("/plans", dependencies=READ, summary="应急预案（含历史版本）")
 async def read_plans(request: Request, province: Province = None) -> dict[str, Any]:
-    from ggzy.ops.preparedness import list_plans
+    from ggzy.hub.ops.preparedness import list_plans
 
     scope = _scope(request, province)
     plans = await _read(request, lambda c: list_plans(c, scope))
@@ -344,7 +344,7 @@ async def read_plans(request: Request, province: Province = None) -> dict[str, A
 
 @router.post("/plans", dependencies=WRITE, status_code=201, summary="备案应急预案（新版本）")
 async def create_plan(request: Request, body: PlanIn) -> dict[str, Any]:
-    from ggzy.ops.preparedness import file_plan
+    from ggzy.hub.ops.preparedness import file_plan
 
     plan = await _write(
         request,
@@ -368,7 +368,7 @@ class ActivationIn(BaseModel):
 
 @router.post("/plans/{plan_id}/activate", dependencies=WRITE, status_code=201, summary="按启动程序启动预案")
 async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[str, Any]:
-    from ggzy.ops.preparedness import activate_plan
+    from ggzy.hub.ops.preparedness import activate_plan
 
     activation_id = await _write(request, lambda s: activate_plan(s, plan_id, body.incident_id, body.note))
     return {"ok": True, "activation_id": activation_id}
@@ -376,7 +376,7 @@ async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[s
 
 @router.post("/plans/activations/{activation_id}/close", dependencies=WRITE, summary="按关闭程序关闭预案")
 async def close_plan_activation(request: Request, activation_id: int, body: ActivationIn) -> dict[str, Any]:
-    from ggzy.ops.preparedness import close_activation
+    from ggzy.hub.ops.preparedness import close_activation
 
     await _write(request, lambda s: close_activation(s, activation_id, body.note))
     return {"ok": True, "activation_id": activation_id}
@@ -384,7 +384,7 @@ async def close_plan_activation(request: Request, activation_id: int, body: Acti
 
 @router.get("/drills", dependencies=READ, summary="应急演练记录")
 async def read_drills(request: Request, province: Province = None) -> dict[str, Any]:
-    from ggzy.ops.preparedness import list_drills
+    from ggzy.hub.ops.preparedness import list_drills
 
     scope = _scope(request, province)
     drills = await _read(request, lambda c: list_drills(c, scope))
@@ -393,7 +393,7 @@ async def read_drills(request: Request, province: Province = None) -> dict[str, 
 
 @router.post("/drills", dependencies=WRITE, status_code=201, summary="登记应急演练")
 async def create_drill(request: Request, body: DrillIn) -> dict[str, Any]:
-    from ggzy.ops.preparedness import record_drill
+    from ggzy.hub.ops.preparedness import record_drill
 
     drill = await _write(
         request,
@@ -414,7 +414,7 @@ async def create_drill(request: Request, body: DrillIn) -> dict[str, Any]:
 
 @router.get("/drills/overdue", dependencies=READ, summary="12个月内未演练的省份")
 async def read_overdue_drills(request: Request) -> dict[str, Any]:
-    from ggzy.ops.preparedness import provinces_without_drill
+    from ggzy.hub.ops.preparedness import provinces_without_drill
 
     ops = hub_of(request).settings.ops
     today = _now().astimezone(SHANGHAI).date()
@@ -438,7 +438,7 @@ class RosterIn(BaseModel):
     "/roster/{province}", dependencies=READ, summary="人员备案（运行、技术负责人，值班与关键岗位主备）"
 )
 async def read_roster(request: Request, province: str) -> dict[str, Any]:
-    from ggzy.ops.roster import roster_gaps, roster_of
+    from ggzy.hub.ops.roster import roster_gaps, roster_of
 
     scope = _scope(request, province)
     assert scope is not None
@@ -448,7 +448,7 @@ async def read_roster(request: Request, province: str) -> dict[str, Any]:
 
 @router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项")
 async def read_roster_gaps(request: Request, province: str) -> dict[str, Any]:
-    from ggzy.ops.roster import roster_gaps
+    from ggzy.hub.ops.roster import roster_gaps
 
     scope = _scope(request, province)
     assert scope is not None
@@ -458,7 +458,7 @@ async def read_roster_gaps(request: Request, province: str) -> dict[str, Any]:
 
 @router.get("/roster/{province}/history", dependencies=READ, summary="人员备案变更记录")
 async def read_roster_history(request: Request, province: str) -> dict[str, Any]:
-    from ggzy.ops.roster import roster_history
+    from ggzy.hub.ops.roster import roster_history
 
     scope = _scope(request, province)
     history = await _read(request, lambda c: roster_history(c, scope))
@@ -469,7 +469,7 @@ async def read_roster_history(request: Request, province: str) -> dict[str, Any]
 async def update_roster(
     request: Request, province: str, post: str, rank: str, body: RosterIn
 ) -> dict[str, Any]:
-    from ggzy.ops.roster import set_entry
+    from ggzy.hub.ops.roster import set_entry
 
     entry = await _write(
         request,
@@ -482,7 +482,7 @@ async def update_roster(
 
 @router.delete("/roster/{province}/{post}/{rank}", dependencies=WRITE, summary="撤销一名人员的备案")
 async def delete_roster(request: Request, province: str, post: str, rank: str) -> dict[str, Any]:
-    from ggzy.ops.roster import remove_entry
+    from ggzy.hub.ops.roster import remove_entry
 
     await _write(request, lambda s: remove_entry(s, province, post, rank))
     return {"ok": True}
@@ -499,7 +499,7 @@ class RegisterIn(BaseModel):
 
 @router.get("/register/{province}", dependencies=READ, summary="信息上报：电子服务系统、电子交易系统、专家库")
 async def read_register(request: Request, province: str, history: bool = False) -> dict[str, Any]:
-    from ggzy.ops.register import register_history, register_of
+    from ggzy.hub.ops.register import register_history, register_of
 
     scope = _scope(request, province)
     assert scope is not None
@@ -511,7 +511,7 @@ async def read_register(request: Request, province: str, history: bool = False) 
     "/register/{province}", dependencies=WRITE, status_code=201, summary="登记或更新系统基本信息（保留历史）"
 )
 async def create_register_entry(request: Request, province: str, body: RegisterIn) -> dict[str, Any]:
-    from ggzy.ops.register import register_system
+    from ggzy.hub.ops.register import register_system
 
     return {
         "ok": True,
@@ -541,7 +541,7 @@ class NoteIn(BaseModel):
 
 @router.get("/inspections", dependencies=READ, summary="定期检查与抽检")
 async def read_inspections(request: Request, province: Province = None) -> dict[str, Any]:
-    from ggzy.ops.inspections import list_inspections
+    from ggzy.hub.ops.inspections import list_inspections
 
     scope = _scope(request, province)
     found = await _read(request, lambda c: list_inspections(c, scope))
@@ -550,7 +550,7 @@ async def read_inspections(request: Request, province: Province = None) -> dict[
 
 @router.post("/inspections", dependencies=ASSESS, status_code=201, summary="安排检查（定期/抽检）")
 async def create_inspection(request: Request, body: InspectionIn) -> dict[str, Any]:
-    from ggzy.ops.inspections import plan_inspection
+    from ggzy.hub.ops.inspections import plan_inspection
 
     return {
         "ok": True,
@@ -560,7 +560,7 @@ async def create_inspection(request: Request, body: InspectionIn) -> dict[str, A
 
 @router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
 async def update_inspection(request: Request, inspection_id: int, body: InspectionResultIn) -> dict[str, Any]:
-    from ggzy.ops.inspections import perform_inspection
+    from ggzy.hub.ops.inspections import perform_inspection
 
     done = await _write(
         request,
@@ -578,7 +578,7 @@ async def update_inspection(request: Request, inspection_id: int, body: Inspecti
 
 @router.post("/inspections/{inspection_id}/follow-up", dependencies=ASSESS, summary="登记整改跟踪")
 async def follow_up_inspection(request: Request, inspection_id: int, body: NoteIn) -> dict[str, Any]:
-    from ggzy.ops.inspections import follow_up
+    from ggzy.hub.ops.inspections import follow_up
 
     return {"ok": True, **await _write(request, lambda s: follow_up(s, inspection_id, body.note))}
 
@@ -591,7 +591,7 @@ def _provinces(connection: Connection) -> list[str]:
 
 
 def _export(report: Any, fmt: str, filename: str) -> FileResponse:
-    from ggzy.ops.exports import write_pdf, write_xlsx
+    from ggzy.hub.ops.exports import write_pdf, write_xlsx
 
     handle = tempfile.NamedTemporaryFile(suffix=f".{fmt}", delete=False)  # noqa: SIM115 (removed after sending)
     handle.close()
@@ -614,8 +614,8 @@ Format = Annotated[Literal["json", "xlsx", "pdf"], Query(description="json / xls
 async def read_assessment(
     request: Request, period: PeriodQuery, province: Province = None, format: Format = "json"
 ) -> Any:
-    from ggzy.ops.assessment import assess_province
-    from ggzy.ops.exports import assessment_report
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.exports import assessment_report
 
     scope = _scope(request, province)
     ops = hub_of(request).settings.ops
@@ -643,8 +643,8 @@ class OrderIn(BaseModel):
 
 @router.get("/rectifications", dependencies=READ, summary="责令限期改正通知")
 async def read_orders(request: Request, province: Province = None, format: Format = "json") -> Any:
-    from ggzy.ops.exports import orders_report
-    from ggzy.ops.rectification import list_orders
+    from ggzy.hub.ops.exports import orders_report
+    from ggzy.hub.ops.rectification import list_orders
 
     scope = _scope(request, province)
     orders = await _read(request, lambda c: list_orders(c, _now(), scope))
@@ -660,7 +660,7 @@ async def read_orders(request: Request, province: Province = None, format: Forma
     summary="检查人员下达整改通知（第三十五条任一项）",
 )
 async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
-    from ggzy.ops.rectification import issue_order
+    from ggzy.hub.ops.rectification import issue_order
 
     order = await _write(
         request,
@@ -678,8 +678,8 @@ async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
 
 @router.post("/rectifications/issue", dependencies=ASSESS, summary="按考核结果自动下达整改通知")
 async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict[str, Any]:
-    from ggzy.ops.assessment import assess_province
-    from ggzy.ops.rectification import issue_orders
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.rectification import issue_orders
 
     chosen = _period(period)
 
@@ -697,15 +697,15 @@ async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict
 
 @router.post("/rectifications/{order_id}/close", dependencies=ASSESS, summary="确认整改完成，关闭通知")
 async def close_rectification(request: Request, order_id: int, body: NoteIn) -> dict[str, Any]:
-    from ggzy.ops.rectification import close_order
+    from ggzy.hub.ops.rectification import close_order
 
     return {"ok": True, **await _write(request, lambda s: close_order(s, order_id, body.note))}
 
 
 @router.get("/notices", dependencies=READ, summary="通报名单：逾期未改正的整改通知；可导出 xlsx/pdf")
 async def read_notices(request: Request, format: Format = "json") -> Any:
-    from ggzy.ops.exports import notice_report
-    from ggzy.ops.rectification import notice_list
+    from ggzy.hub.ops.exports import notice_report
+    from ggzy.hub.ops.rectification import notice_list
 
     listed = await _read(request, lambda c: notice_list(c, _now()))
     own = _principal(request).province
@@ -730,7 +730,7 @@ class NodeDrillIn(BaseModel):
 
 @router.get("/node/conditions", summary="节点自检：国家平台掌握的本省运行管理问题（签名）")
 async def node_conditions(request: Request) -> dict[str, Any]:
-    from ggzy.ops.doctor import hub_findings
+    from ggzy.hub.ops.doctor import hub_findings
 
     node = await signed_node(request, await read_body(request, 0))
     ops = hub_of(request).settings.ops
@@ -740,7 +740,7 @@ async def node_conditions(request: Request) -> dict[str, Any]:
 
 @router.post("/node/drills", status_code=201, summary="节点上报应急演练结果（ggzy drill，签名）")
 async def node_drill(request: Request) -> dict[str, Any]:
-    from ggzy.ops.preparedness import record_drill
+    from ggzy.hub.ops.preparedness import record_drill
 
     body = await read_body(request, 64 * 1024)
     node = await signed_node(request, body)

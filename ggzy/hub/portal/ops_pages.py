@@ -13,8 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
+from ggzy.hub.ops.periods import Period, month_period
 from ggzy.hub.portal.scope import scope_of
-from ggzy.ops.periods import Period, month_period
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.portal import SHANGHAI, portal_now
 
@@ -44,10 +44,10 @@ def _choose(
 async def ops_page(
     request: Request, principal: OpsReader, province: ProvinceQuery = None, month: MonthQuery = None
 ) -> HTMLResponse:
+    from ggzy.hub.ops.availability import province_availability
+    from ggzy.hub.ops.incidents import list_incidents
+    from ggzy.hub.ops.outages import list_notices
     from ggzy.hub.portal.routes import render
-    from ggzy.ops.availability import province_availability
-    from ggzy.ops.incidents import list_incidents
-    from ggzy.ops.outages import list_notices
 
     chosen, period = _choose(request, principal, province, month)
     hub = request.app.state.hub
@@ -74,9 +74,9 @@ async def ops_page(
 async def assessment_page(
     request: Request, principal: Assessor, province: ProvinceQuery = None, month: MonthQuery = None
 ) -> HTMLResponse:
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.rectification import check_article35, list_orders, notice_list
     from ggzy.hub.portal.routes import render
-    from ggzy.ops.assessment import assess_province
-    from ggzy.ops.rectification import check_article35, list_orders, notice_list
 
     chosen, period = _choose(request, principal, province, month)
     hub = request.app.state.hub

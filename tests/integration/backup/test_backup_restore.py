@@ -18,11 +18,12 @@ from ggzy.backup.service import (
     restore_backup,
     verify_backup,
 )
-from ggzy.backup.site import Side, Site, site_for
+from ggzy.backup.site import Site
 from ggzy.hub.app import build_state
 from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import audit_log, records
 from ggzy.hub.registry import add_node
+from ggzy.hub.site import hub_site
 from ggzy.settings import BackupSettings, HubSettings, Settings
 from ggzy.simulate import province_systems, simulate
 from ggzy.store.database import writing
@@ -32,7 +33,7 @@ SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 def _site(db_url: str, tmp_path: Path) -> Site:
     settings = Settings(hub=HubSettings(db_url=db_url, key_dir=tmp_path / "keys"))
-    return site_for(Side.HUB, settings)
+    return hub_site(settings)
 
 
 def _backup_settings(tmp_path: Path, **options: object) -> BackupSettings:

@@ -11,10 +11,10 @@ from sqlalchemy import Engine, insert, update
 
 from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat
 from ggzy.hub.models import node_heartbeats, nodes
+from ggzy.hub.ops.periods import SHANGHAI
+from ggzy.hub.ops.session import Actor, OpsSession
+from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.hub.registry import add_node
-from ggzy.ops.periods import SHANGHAI
-from ggzy.ops.session import Actor, OpsSession
-from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
 from ggzy.security.audit import AuditLog
 from ggzy.settings import OpsSettings
 from ggzy.store.database import writing

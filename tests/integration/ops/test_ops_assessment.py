@@ -16,13 +16,13 @@ from opsdb import NATIONAL, OpsDb, shanghai
 from sqlalchemy import Connection, insert
 
 from ggzy.hub.models import stats_daily
-from ggzy.ops.assessment import Assessment, assess_province
-from ggzy.ops.incidents import Classification, FaultReport, file_fault_report, open_auto_incident
-from ggzy.ops.periods import month_period
-from ggzy.ops.preparedness import file_plan, record_drill
-from ggzy.ops.rectification import check_article35, close_order, issue_orders, notice_list
-from ggzy.ops.roster import KEY_POSTS, POSTS, set_entry
-from ggzy.ops.session import Actor, OpsError
+from ggzy.hub.ops.assessment import Assessment, assess_province
+from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_report, open_auto_incident
+from ggzy.hub.ops.periods import month_period
+from ggzy.hub.ops.preparedness import file_plan, record_drill
+from ggzy.hub.ops.rectification import check_article35, close_order, issue_orders, notice_list
+from ggzy.hub.ops.roster import KEY_POSTS, POSTS, set_entry
+from ggzy.hub.ops.session import Actor, OpsError
 from ggzy.store.database import writing
 
 NOVEMBER = month_period(2026, 11)
@@ -228,7 +228,7 @@ def test_assessment_and_notice_list_export_to_xlsx_and_chinese_pdf(month: OpsDb,
     from openpyxl import load_workbook
     from pypdf import PdfReader
 
-    from ggzy.ops.exports import assessment_report, notice_report, write_pdf, write_xlsx
+    from ggzy.hub.ops.exports import assessment_report, notice_report, write_pdf, write_xlsx
 
     assessments = [_assess(month, "35"), _assess(month, "11")]
     report = assessment_report(assessments)

@@ -11,11 +11,11 @@ import datetime as dt
 import pytest
 from opsdb import OpsDb, shanghai
 
-from ggzy.ops.availability import province_availability
-from ggzy.ops.incidents import Classification, FaultReport, file_fault_report
-from ggzy.ops.outages import OutageKind, notify_outage
-from ggzy.ops.periods import day_period, year_period
-from ggzy.ops.session import OpsSession
+from ggzy.hub.ops.availability import province_availability
+from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_report
+from ggzy.hub.ops.outages import OutageKind, notify_outage
+from ggzy.hub.ops.periods import day_period, year_period
+from ggzy.hub.ops.session import OpsSession
 from ggzy.store.database import writing
 
 DAY = dt.date(2026, 11, 5)

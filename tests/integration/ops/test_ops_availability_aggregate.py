@@ -31,10 +31,9 @@ from ggzy.hub.models import (
     nodes,
     ops_tables,
 )
-from ggzy.hub.registry import add_node
-from ggzy.ops.availability import province_availability
-from ggzy.ops.outages import OutageKind, list_notices, notify_outage
-from ggzy.ops.periods import (
+from ggzy.hub.ops.availability import province_availability
+from ggzy.hub.ops.outages import OutageKind, list_notices, notify_outage
+from ggzy.hub.ops.periods import (
     Interval,
     Period,
     clip,
@@ -47,8 +46,9 @@ from ggzy.ops.periods import (
     utc,
     year_period,
 )
-from ggzy.ops.session import OpsSession
-from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+from ggzy.hub.ops.session import OpsSession
+from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+from ggzy.hub.registry import add_node
 from ggzy.settings import OpsSettings
 from ggzy.store import make_engine
 from ggzy.store.database import writing

@@ -19,8 +19,8 @@ from sqlalchemy import Connection, insert, select
 from tests_free_port import free_port
 
 from ggzy.hub.models import ops_tables, stats_daily
-from ggzy.ops.detect import run_detection
-from ggzy.ops.incidents import (
+from ggzy.hub.ops.detect import run_detection
+from ggzy.hub.ops.incidents import (
     Classification,
     FaultReport,
     advance_incident,
@@ -28,8 +28,8 @@ from ggzy.ops.incidents import (
     list_incidents,
     unreported_incidents,
 )
-from ggzy.ops.roster import set_entry
-from ggzy.ops.session import Actor, OpsError
+from ggzy.hub.ops.roster import set_entry
+from ggzy.hub.ops.session import Actor, OpsError
 from ggzy.store.database import writing
 
 FUJIAN = Actor("fj-op", "operator", province="35")
@@ -75,7 +75,7 @@ def test_a_silent_node_opens_one_incident_and_recovers_when_it_beats(node: OpsDb
 
 
 def test_approved_maintenance_suppresses_the_node_down_incident(node: OpsDb) -> None:
-    from ggzy.ops.outages import OutageKind, notify_outage
+    from ggzy.hub.ops.outages import OutageKind, notify_outage
 
     node.beat("fj-01", "35", shanghai(2026, 11, 5, 11))
     node.clock.now = shanghai(2026, 11, 3)
@@ -290,7 +290,7 @@ def test_a_province_cannot_report_for_another(node: OpsDb) -> None:
 def test_the_hub_probes_nodes_for_network_availability(node: OpsDb) -> None:
     import httpx
 
-    from ggzy.ops.probes import probe_nodes
+    from ggzy.hub.ops.probes import probe_nodes
 
     node.add_node("bj-01", "11", shanghai(2026, 11, 1))
     settings = node.settings.model_copy(

@@ -10,8 +10,8 @@ from opsdb import OpsDb, shanghai
 from sqlalchemy import func, select
 
 from ggzy.hub.models import audit_log
-from ggzy.ops.inspections import CHECKLIST, follow_up, perform_inspection, plan_inspection
-from ggzy.ops.preparedness import (
+from ggzy.hub.ops.inspections import CHECKLIST, follow_up, perform_inspection, plan_inspection
+from ggzy.hub.ops.preparedness import (
     activate_plan,
     close_activation,
     file_plan,
@@ -19,9 +19,17 @@ from ggzy.ops.preparedness import (
     provinces_without_drill,
     record_drill,
 )
-from ggzy.ops.register import register_history, register_of, register_system
-from ggzy.ops.roster import KEY_POSTS, POSTS, remove_entry, roster_at, roster_gaps, roster_history, set_entry
-from ggzy.ops.session import Actor, OpsError
+from ggzy.hub.ops.register import register_history, register_of, register_system
+from ggzy.hub.ops.roster import (
+    KEY_POSTS,
+    POSTS,
+    remove_entry,
+    roster_at,
+    roster_gaps,
+    roster_history,
+    set_entry,
+)
+from ggzy.hub.ops.session import Actor, OpsError
 
 FUJIAN = Actor("fj-op", "operator", "35")
 

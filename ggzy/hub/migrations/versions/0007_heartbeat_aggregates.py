@@ -6,7 +6,7 @@ Create Date: 2026-12-02 10:00:00.000000
 
 The tables are filled from the heartbeats already stored (one pass over them, ordered by province
 and time). Runs are cut at the default down threshold; a hub configured otherwise still gets exact
-figures (``ggzy.ops.uptime``: a reader splits a run whose gaps exceed its threshold).
+figures (``ggzy.hub.ops.uptime``: a reader splits a run whose gaps exceed its threshold).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def upgrade() -> None:
         "ix_heartbeat_platform_failing_province_ended", "heartbeat_platform_failing", ["province", "ended_at"]
     )
     # The code of today fills them: the same pass `bench/portal.py` and the tests use.
-    from ggzy.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+    from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
     from ggzy.settings import OpsSettings
 
     rebuild_heartbeat_aggregates(op.get_bind(), grace_of(OpsSettings()))

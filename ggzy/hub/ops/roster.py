@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.periods import utc
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "KEY_POSTS",

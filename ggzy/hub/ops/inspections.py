@@ -3,7 +3,7 @@
 The checklist covers what Art. 32–33 name: security measures, information sharing, front-end
 operation, the organisation and roster, plans and drills, and the operation rules. An inspection is
 planned, then performed with a result per item (pass / fail / na) and findings, then followed up.
-A failed item can be turned into a rectification order (``ggzy.ops.rectification``).
+A failed item can be turned into a rectification order (``ggzy.hub.ops.rectification``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.periods import utc
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "CHECKLIST",

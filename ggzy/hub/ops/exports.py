@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ggzy.ops.assessment import Assessment
+from ggzy.hub.ops.assessment import Assessment
 
 __all__ = [
     "Report",

@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.periods import Interval, utc
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.periods import Interval, utc
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "OutageKind",

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.assessment import Assessment
-from ggzy.ops.periods import utc
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.assessment import Assessment
+from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "CONDITIONS",

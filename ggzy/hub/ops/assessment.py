@@ -6,7 +6,7 @@ those with a verdict; the weights come from ``hub.ops.weights`` and are 1 each u
 (equal weights are an assumption of ours: the regulation names the indicators but not their weights).
 
 Indicators: 数据合格率, 及时报送率, 修复成功率 (from ``stats_daily``), node, network and provincial
-system availability (``ggzy.ops.availability``), backups verified within ``backup_max_age_days`` of
+system availability (``ggzy.hub.ops.availability``), backups verified within ``backup_max_age_days`` of
 the period's end, a drill within ``drill_max_age_days`` of it, the roster complete as it stood at the
 period's end (replayed from its history), every automatic incident of the period covered by a fault
 report, and the front-end deployed and heartbeating during the period.
@@ -21,15 +21,15 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ggzy.hub.models import nodes
+from ggzy.hub.ops.availability import ProvinceAvailability, province_availability
+from ggzy.hub.ops.backups import BackupSource, HeartbeatBackupSource
+from ggzy.hub.ops.incidents import list_incidents
+from ggzy.hub.ops.periods import Period
+from ggzy.hub.ops.preparedness import last_drill, list_plans
+from ggzy.hub.ops.roster import roster_at, roster_gaps
+from ggzy.hub.ops.session import Clock, system_clock
+from ggzy.hub.ops.uptime import beat_totals
 from ggzy.hub.stats import province_summary
-from ggzy.ops.availability import ProvinceAvailability, province_availability
-from ggzy.ops.backups import BackupSource, HeartbeatBackupSource
-from ggzy.ops.incidents import list_incidents
-from ggzy.ops.periods import Period
-from ggzy.ops.preparedness import last_drill, list_plans
-from ggzy.ops.roster import roster_at, roster_gaps
-from ggzy.ops.session import Clock, system_clock
-from ggzy.ops.uptime import beat_totals
 from ggzy.settings import OpsSettings
 from ggzy.spec import load_regions
 

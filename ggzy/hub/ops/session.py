@@ -1,6 +1,6 @@
 """Who changes what, when, and the audit entry that goes with it, in one transaction.
 
-Every mutating service of ``ggzy.ops`` takes an :class:`OpsSession`: the open connection (inside
+Every mutating service of ``ggzy.hub.ops`` takes an :class:`OpsSession`: the open connection (inside
 the caller's transaction), the hub's audit chain, the acting person and the clock. ``changed()``
 appends the audit entry in the same transaction as the change, so a change without its trace (or a
 trace without its change) cannot be committed.

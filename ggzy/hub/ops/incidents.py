@@ -1,6 +1,6 @@
 """Incidents and fault reports (Art. 25–27): one record per fault, whoever noticed it first.
 
-An incident is opened automatically by a trigger (``origin = auto``, see ``ggzy.ops.detect``) or by a
+An incident is opened automatically by a trigger (``origin = auto``, see ``ggzy.hub.ops.detect``) or by a
 province's fault report (故障报告, ``origin = report``). A province files its report either as a new
 incident or onto an automatic one; until it does, the automatic incident is *unreported* and shown to
 the national operators (overdue once ``report_due_hours`` have passed).
@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.periods import Interval, utc
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.periods import Interval, utc
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "STATUS_ORDER",

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, text, update
 
 from ggzy.hub.models import heartbeat_days, heartbeat_platform_failing, heartbeat_runs, node_heartbeats
-from ggzy.ops.periods import SHANGHAI, Interval, day_period, intersect, merge, subtract, utc
+from ggzy.hub.ops.periods import SHANGHAI, Interval, day_period, intersect, merge, subtract, utc
 from ggzy.settings import OpsSettings
 from ggzy.store.upsert import dialect_insert
 

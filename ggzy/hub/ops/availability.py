@@ -18,7 +18,7 @@ Time-based, from what is stored, with the clock injected:
 Downtime that no notice covers is reported as *unnotified*; downtime covered only by a late notice
 as *late-notice* downtime (both count against availability).
 
-The beats are not read one by one: :mod:`ggzy.ops.uptime` keeps runs of up time, per-day sums and
+The beats are not read one by one: :mod:`ggzy.hub.ops.uptime` keeps runs of up time, per-day sums and
 the platform verdict's changes with every beat, and gives the same figures (a period reads its runs
 and days; only days that approved maintenance can touch, and partial days at its ends, read beats).
 """
@@ -34,10 +34,10 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ggzy.hub.models import nodes, ops_tables
-from ggzy.ops.outages import list_notices
-from ggzy.ops.periods import Interval, Period, clip, duration, intersect, merge, subtract, utc
-from ggzy.ops.session import Clock, system_clock
-from ggzy.ops.uptime import BeatTotals, beat_totals, grace_of, platform_failing, up_spans
+from ggzy.hub.ops.outages import list_notices
+from ggzy.hub.ops.periods import Interval, Period, clip, duration, intersect, merge, subtract, utc
+from ggzy.hub.ops.session import Clock, system_clock
+from ggzy.hub.ops.uptime import BeatTotals, beat_totals, grace_of, platform_failing, up_spans
 from ggzy.settings import OpsSettings
 
 __all__ = ["AvailabilityFigure", "ProvinceAvailability", "province_availability", "up_intervals"]
@@ -166,7 +166,7 @@ def province_availability(
     counted = subtract([measured], approved)
     counted_seconds = duration(counted)
 
-    # From the aggregates kept with every beat (ggzy/ops/uptime.py): runs, days and verdict changes,
+    # From the aggregates kept with every beat (ggzy/hub/ops/uptime.py): runs, days and verdict changes,
     # not the month's beats; days that approved maintenance can touch are read beat by beat.
     spans = up_spans(connection, province, measured, grace)
     up = intersect(spans, counted)

@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from ggzy.hub.models import nodes, ops_tables
-from ggzy.ops.periods import SHANGHAI
-from ggzy.ops.session import OpsError, OpsSession
+from ggzy.hub.ops.periods import SHANGHAI
+from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "Drill",

@@ -15,7 +15,7 @@ from typing import Protocol
 from sqlalchemy import Connection, select
 
 from ggzy.hub.models import node_heartbeats
-from ggzy.ops.periods import utc
+from ggzy.hub.ops.periods import utc
 
 __all__ = ["BackupSource", "HeartbeatBackupSource"]
 

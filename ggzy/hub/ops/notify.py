@@ -20,8 +20,8 @@ import httpx
 from sqlalchemy import Connection, insert
 
 from ggzy.hub.models import ops_tables
-from ggzy.ops.incidents import Incident
-from ggzy.ops.roster import roster_of
+from ggzy.hub.ops.incidents import Incident
+from ggzy.hub.ops.roster import roster_of
 from ggzy.settings import OpsSettings
 
 __all__ = ["Delivery", "Notifier", "incident_message", "recipients"]

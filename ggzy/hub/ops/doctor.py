@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ggzy.ops.assessment import assess_province
-from ggzy.ops.incidents import unreported_incidents
-from ggzy.ops.periods import SHANGHAI, month_period
-from ggzy.ops.rectification import list_orders
+from ggzy.hub.ops.assessment import assess_province
+from ggzy.hub.ops.incidents import unreported_incidents
+from ggzy.hub.ops.periods import SHANGHAI, month_period
+from ggzy.hub.ops.rectification import list_orders
 from ggzy.settings import OpsSettings
 
 __all__ = ["FIXES", "hub_findings"]

@@ -13,7 +13,7 @@ recovered. The checks:
   (``realtime_late_seconds``), as the node's latest heartbeat reports it;
 * ``disk``: the node's disk is fuller than ``disk_threshold`` (90 %) in its latest heartbeat;
 * ``backup``: no backup of the province verified within ``backup_max_age_days`` (read through the
-  :class:`~ggzy.ops.backups.BackupSource` seam).
+  :class:`~ggzy.hub.ops.backups.BackupSource` seam).
 
 :func:`run_detection` is what ``ggzy ops watch`` runs every cycle.
 """
@@ -28,12 +28,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from ggzy.hub.models import node_heartbeats, nodes, stats_daily
-from ggzy.ops.backups import BackupSource, HeartbeatBackupSource
-from ggzy.ops.incidents import Incident, open_auto_incident, recover_auto_incident
-from ggzy.ops.notify import Delivery, Notifier, recipients, record_deliveries
-from ggzy.ops.outages import approved_windows
-from ggzy.ops.periods import SHANGHAI, utc
-from ggzy.ops.session import Actor, Clock, OpsSession, system_clock
+from ggzy.hub.ops.backups import BackupSource, HeartbeatBackupSource
+from ggzy.hub.ops.incidents import Incident, open_auto_incident, recover_auto_incident
+from ggzy.hub.ops.notify import Delivery, Notifier, recipients, record_deliveries
+from ggzy.hub.ops.outages import approved_windows
+from ggzy.hub.ops.periods import SHANGHAI, utc
+from ggzy.hub.ops.session import Actor, Clock, OpsSession, system_clock
 from ggzy.security.audit import AuditLog
 from ggzy.settings import OpsSettings
 
