@@ -79,6 +79,14 @@ FormatOption = Annotated[
 ]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="xlsx/pdf 输出文件")]
 ProvinceOption = Annotated[str | None, typer.Option("--province", "-p", help="省份代码（两位），如 35")]
+DaysOption = Annotated[
+    int | None,
+    typer.Option(
+        "--days",
+        min=0,
+        help="整改期限天数，按北京时间自然日计，0 为当天内（默认 hub.ops.rectification_days）",
+    ),
+]
 
 
 # --- plumbing ---
@@ -131,6 +139,20 @@ def _national_only() -> None:
         )
 
 
+def _now() -> dt.datetime:
+    """The operations clock, read through its module so a test can set it (every date is Beijing's)."""
+    from ggzy.hub.ops import session
+
+    return session.system_clock()
+
+
+def _beijing(moment: dt.datetime | str | None) -> str:
+    """A stored time as Beijing wall-clock time, the way every operator reads it."""
+    from ggzy.web.portal import beijing
+
+    return beijing(moment)[:16] if moment else "—"
+
+
 def _read(db: str | None, fn: Callable[[Connection, HubSettings], R]) -> R:
     settings, engine = _hub(db)
     try:
@@ -158,7 +180,7 @@ def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
         with engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
-                return fn(OpsSession(connection, audit, actor, settings.ops))
+                return fn(OpsSession(connection, audit, actor, settings.ops, _now))
     except OpsError as exc:
         raise _fail(exc) from exc
     finally:
@@ -307,8 +329,8 @@ def outage_list(
             n.id,
             n.province,
             n.kind.label,
-            n.starts_at.isoformat(),
-            n.ends_at.isoformat(),
+            _beijing(n.starts_at),
+            _beijing(n.ends_at),
             f"{n.lead_hours:.1f}h",
             "是" if n.in_time else "[yellow]迟报[/]",
             n.status,
@@ -347,7 +369,7 @@ def incident_list(
             i.node_id,
             i.to_dict()["trigger_zh"] or "故障报告",
             i.title,
-            i.started_at.isoformat(),
+            _beijing(i.started_at),
             i.to_dict()["status_zh"],
             "否" if i.unreported else "是",
         ]
@@ -587,7 +609,7 @@ def drill_overdue(db: DbOption = None) -> None:
     from ggzy.hub.ops.periods import SHANGHAI
     from ggzy.hub.ops.preparedness import provinces_without_drill
 
-    today = dt.datetime.now(SHANGHAI).date()
+    today = _now().astimezone(SHANGHAI).date()
     _national_only()
     flagged = _read(db, lambda c, s: provinces_without_drill(c, today, s.ops.drill_max_age_days))
     out.print(
@@ -677,7 +699,7 @@ def roster_history_command(
     history = _read(db, lambda c, s: roster_history(c, province))
     rows = [
         [
-            h["at"],
+            _beijing(h["at"]),
             h["post_zh"],
             h["rank"],
             h["action"],
@@ -706,7 +728,21 @@ def register_add(
     ],
     db: DbOption = None,
 ) -> None:
-    """登记或更新系统基本信息（新版本，历史保留）。必填：service: name operator url；trading: name operator uscc trade_areas；expert: name operator experts。"""
+    """登记或更新系统基本信息（新版本，历史保留）。每个字段都按其类型校验，出错时逐项列出错误码和原因。
+
+    必填：service（电子服务系统）name operator url；trading（电子交易系统）name operator uscc trade_areas；
+    expert（专家库）name operator experts。
+
+    可选：uscc 统一社会信用代码、url 访问地址、trade_areas 交易领域（A 工程建设 / B 土地使用权 / C 矿业权 /
+    D 政府采购 / E 国有产权 / F 其他，或 A01、D01 等分类代码，逗号分隔）、regions 服务区域（本省6位行政区划代码，
+    逗号分隔）、launched_on 上线日期、software_version 软件版本、security_level 等保级别（1–5）、
+    security_record_no 等保备案编号、experts 专家人数、specialties 评标专业数、shared 是否跨区域共享（yes/no）、
+    updated_on 专家信息更新日期、contact 联系人、contact_phone 联系电话、contact_mobile 联系人手机、
+    contact_email 联系邮箱、notes 备注。
+
+    示例：ggzy ops register add 35 trading FJ-TRD --field name=福建省电子交易系统 --field operator=福建省信息中心
+    --field uscc=12350000MB0K7C8P59 --field trade_areas=A,D
+    """
     from ggzy.hub.ops.register import register_system
 
     data = dict(item.split("=", 1) for item in field if "=" in item)
@@ -727,7 +763,13 @@ def register_show(
     province = _scope(province) or province
     found = _read(db, lambda c, s: register_history(c, province) if history else register_of(c, province))
     rows = [
-        [e["kind_zh"], e["code"], e["version"], json.dumps(e["data"], ensure_ascii=False), e["recorded_at"]]
+        [
+            e["kind_zh"],
+            e["code"],
+            e["version"],
+            json.dumps(e["data"], ensure_ascii=False),
+            _beijing(e["recorded_at"]),
+        ]
         for e in found
     ]
     out.print(_table(f"省份 {province} 信息上报", ["类别", "编号", "版本", "内容", "登记时间"], rows))
@@ -835,7 +877,7 @@ def assess(
         provinces = (
             [province] if province else sorted(set(connection.execute(select(nodes.c.province)).scalars()))
         )
-        return [assess_province(connection, p, chosen, settings.ops) for p in provinces]
+        return [assess_province(connection, p, chosen, settings.ops, clock=_now) for p in provinces]
 
     province = _scope(province)
     assessments = _read(db, load)
@@ -862,9 +904,15 @@ def assess(
 @cli_permission(Permission.OPS_ASSESS)
 def orders_issue(
     period: Annotated[str, typer.Option("--period", help="考核期间 YYYY-MM 或 YYYY")],
+    days: DaysOption = None,
     db: DbOption = None,
 ) -> None:
-    """按考核结果检查第三十五条各项，对违反项下达责令限期改正通知（同期同项只下达一次）。"""
+    """按考核结果检查第三十五条各项，对违反项下达责令限期改正通知（同期同项只下达一次）。
+
+    期限为北京时间的自然日：下达当天起第 N 天的 24 时前（--days 0 即当天内）。
+
+    示例：ggzy ops orders issue --period 2026-11 --days 15
+    """
     from sqlalchemy import select
 
     from ggzy.hub.models import nodes
@@ -877,11 +925,12 @@ def orders_issue(
     def issue(session: OpsSession) -> list[dict[str, Any]]:
         issued: list[dict[str, Any]] = []
         for p in sorted(set(session.connection.execute(select(nodes.c.province)).scalars())):
-            issued += issue_orders(session, assess_province(session.connection, p, chosen, session.settings))
+            assessment = assess_province(session.connection, p, chosen, session.settings, clock=session.clock)
+            issued += issue_orders(session, assessment, deadline_days=days)
         return issued
 
     issued = _write(db, issue)
-    rows = [[o["id"], o["province"], o["condition"], o["basis"], o["deadline"][:10]] for o in issued]
+    rows = [[o["id"], o["province"], o["condition"], o["basis"], o["deadline_date"]] for o in issued]
     out.print(
         _table(f"新下达整改通知（{chosen.label}）", ["编号", "省份", "第三十五条", "依据", "期限"], rows)
     )
@@ -893,16 +942,14 @@ def orders_add(
     province: Annotated[str, typer.Option("--province", "-p")],
     condition: Annotated[int, typer.Option("--condition", min=1, max=8, help="第三十五条第几项（1–8）")],
     basis: Annotated[str, typer.Option("--basis", help="依据（检查发现的事实）")],
-    days: Annotated[
-        int | None, typer.Option("--days", help="整改期限天数（默认 hub.ops.rectification_days）")
-    ] = None,
+    days: DaysOption = None,
     db: DbOption = None,
 ) -> None:
     """检查人员下达整改通知（数据无法自动判断的项，如第五、八项）。"""
     from ggzy.hub.ops.rectification import issue_order
 
     order = _write(db, lambda s: issue_order(s, province, condition, basis, deadline_days=days))
-    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline'][:10]}")
+    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline_date']}")
 
 
 @orders_app.command("close")
@@ -932,7 +979,7 @@ def orders_list(
     from ggzy.hub.ops.rectification import list_orders
 
     province = _scope(province)
-    orders = _read(db, lambda c, s: list_orders(c, dt.datetime.now(dt.UTC), province))
+    orders = _read(db, lambda c, s: list_orders(c, _now(), province))
     if output_format is Format.JSON:
         _json(orders)
     elif output_format in (Format.XLSX, Format.PDF):
@@ -944,7 +991,7 @@ def orders_list(
                 o["province"],
                 o["condition"],
                 o["basis"],
-                o["deadline"][:10],
+                o["deadline_date"],
                 o["status"],
                 "是" if o["overdue"] else "",
             ]
@@ -963,7 +1010,7 @@ def notices(
     from ggzy.hub.ops.rectification import notice_list
 
     _national_only()
-    listed = _read(db, lambda c, s: notice_list(c, dt.datetime.now(dt.UTC)))
+    listed = _read(db, lambda c, s: notice_list(c, _now()))
     if output_format is Format.JSON:
         _json(listed)
     elif output_format in (Format.XLSX, Format.PDF):
@@ -974,7 +1021,7 @@ def notices(
                 o["province"],
                 f"({o['condition']}) {o['condition_zh']}",
                 o["basis"],
-                o["deadline"][:10],
+                o["deadline_date"],
                 o["notice_zh"],
             ]
             for o in listed

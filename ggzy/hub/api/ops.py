@@ -108,7 +108,7 @@ def _scope(request: Request, province: str | None, *, required: bool = False) ->
 
 
 def _hub_error(exc: OpsError) -> HubError:
-    return HubError(exc.status, exc.code, exc.message_zh, exc.message_en)
+    return HubError(exc.status, exc.code, exc.message_zh, exc.message_en, problems=exc.problems)
 
 
 def _period(text: str) -> Period:
@@ -637,7 +637,9 @@ class OrderIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     condition: int = Field(ge=1, le=8)
     basis: str = Field(min_length=1, max_length=5000)
-    deadline_days: int | None = Field(None, ge=1, le=365)
+    deadline_days: int | None = Field(
+        None, ge=0, le=365, description="整改期限天数（北京时间自然日，0 为当天内）"
+    )
     evidence: str = ""
 
 

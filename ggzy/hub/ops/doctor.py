@@ -71,7 +71,7 @@ def hub_findings(
                 "title_zh": f"整改通知 #{order['id']}：{order['condition_zh']}"
                 + ("（已逾期，列入通报）" if order["overdue"] else ""),
                 "detail_zh": order["basis"],
-                "fix_zh": f"在 {order['deadline'][:10]} 前完成整改并报国家平台确认",
+                "fix_zh": f"于 {order['deadline_date']}（含，北京时间）前完成整改并报国家平台确认",
                 "evidence": f"/api/v1/ops/rectifications?province={province}",
             }
         )

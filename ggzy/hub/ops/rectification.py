@@ -23,7 +23,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
 from ggzy.hub.ops.assessment import Assessment
-from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.fields import beijing_today, check_province
+from ggzy.hub.ops.periods import SHANGHAI, day_period, utc
 from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Violation",
     "check_article35",
     "close_order",
+    "deadline_after",
     "issue_order",
     "issue_orders",
     "list_orders",
@@ -104,11 +106,20 @@ def check_article35(assessment: Assessment) -> list[Violation]:
     return found
 
 
+def deadline_after(issued_at: dt.datetime, days: int) -> dt.datetime:
+    """The end of the Beijing day ``days`` after the day of issue (``0``: by the end of today)."""
+    return day_period(beijing_today(issued_at) + dt.timedelta(days=days)).end
+
+
+def _beijing_day(moment: dt.datetime) -> str:
+    return moment.astimezone(SHANGHAI).date().isoformat()
+
+
 def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
-    deadline = utc(row.deadline)
+    deadline = utc(row.deadline)  # the end of the last Beijing day of the deadline (exclusive)
     closed = utc(row.closed_at) if row.closed_at is not None else None
-    overdue = (closed is None and now is not None and now > deadline) or (
-        closed is not None and closed > deadline
+    overdue = (closed is None and now is not None and now >= deadline) or (
+        closed is not None and closed >= deadline
     )
     return {
         "id": row.id,
@@ -120,8 +131,11 @@ def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "evidence": row.evidence,
         "source": row.source,
         "issued_at": utc(row.issued_at).isoformat(),
+        "issued_on": _beijing_day(utc(row.issued_at)),
         "deadline": deadline.isoformat(),
+        "deadline_date": _beijing_day(deadline - dt.timedelta(microseconds=1)),  # the last day allowed
         "closed_at": closed.isoformat() if closed else None,
+        "closed_on": _beijing_day(closed) if closed else None,
         "closing_note": row.closing_note,
         "status": "closed" if closed else "open",
         "overdue": bool(overdue),
@@ -139,14 +153,21 @@ def issue_order(
     deadline_days: int | None = None,
     source: str = "inspector",
 ) -> dict[str, Any]:
-    """Order ``province`` to put ``condition`` right within ``deadline_days`` (national operators only)."""
+    """Order ``province`` to put ``condition`` right within ``deadline_days`` (national operators only).
+
+    The deadline is a Beijing calendar day: ``deadline_days`` after the Beijing day of issue, until
+    that day's end (``0``: by the end of today).
+    """
     session.actor.check_national()
+    check_province(province)
     if condition not in CONDITIONS:
         raise OpsError("E-OPS-CONDITION", "条件编号应为 1–8（第三十五条各项）", "condition must be 1-8")
     if not basis.strip():
         raise OpsError("E-OPS-BASIS", "请写明责令改正的依据", "the basis of the order is required")
     now = session.now()
     days = deadline_days if deadline_days is not None else session.settings.rectification_days
+    if days < 0:
+        raise OpsError("E-OPS-DEADLINE", "整改期限天数不能为负数", "the deadline cannot be in the past")
     order_id = session.connection.execute(
         insert(T).returning(T.c.id),
         {
@@ -157,7 +178,7 @@ def issue_order(
             "evidence": evidence[:500],
             "source": source,
             "issued_at": now,
-            "deadline": now + dt.timedelta(days=days),
+            "deadline": deadline_after(now, days),
             "issued_by": session.actor.account,
         },
     ).scalar_one()
@@ -169,7 +190,9 @@ def issue_order(
     return _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
 
 
-def issue_orders(session: OpsSession, assessment: Assessment) -> list[dict[str, Any]]:
+def issue_orders(
+    session: OpsSession, assessment: Assessment, *, deadline_days: int | None = None
+) -> list[dict[str, Any]]:
     """Orders for the violations the assessment shows, unless already ordered for this period."""
     issued = []
     for violation in check_article35(assessment):
@@ -189,6 +212,7 @@ def issue_orders(session: OpsSession, assessment: Assessment) -> list[dict[str, 
                     violation.basis,
                     period=assessment.period.label,
                     evidence=violation.evidence,
+                    deadline_days=deadline_days,
                     source="auto",
                 )
             )
@@ -209,7 +233,9 @@ def close_order(session: OpsSession, order_id: int, note: str) -> dict[str, Any]
     session.connection.execute(
         update(T).where(T.c.id == order_id).values(closed_at=now, closing_note=note.strip())
     )
-    session.changed("ops.rectification.close", f"rectification:{order_id}", {"late": now > utc(row.deadline)})
+    session.changed(
+        "ops.rectification.close", f"rectification:{order_id}", {"late": now >= utc(row.deadline)}
+    )
     return _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
 
 

@@ -196,7 +196,8 @@ def test_an_order_not_closed_by_its_deadline_goes_on_the_notice_list(month: OpsD
     assert [o["condition"] for o in orders] == [1, 2, 3, 6, 7]
     assert month.run(lambda s: issue_orders(s, assessment)) == []  # one order per condition and period
     deadline = dt.datetime.fromisoformat(orders[0]["deadline"])
-    assert deadline == shanghai(2026, 12, 5) + dt.timedelta(days=30)
+    # issued on Beijing's 2026-12-05: 30 days later is 2027-01-04, due by the end of that day
+    assert deadline == shanghai(2027, 1, 5) and orders[0]["deadline_date"] == "2027-01-04"
     by_condition = {o["condition"]: o["id"] for o in orders}
 
     month.clock.now = deadline - dt.timedelta(days=1)
