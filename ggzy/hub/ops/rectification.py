@@ -4,7 +4,7 @@
 responsibility system — the roster lacks its 运行负责人 or 技术负责人; (2) the data specification not
 followed — pass rate under target; (3) data not reported on time — timely rate under target; (4) the
 front-end not deployed — no registered node or no heartbeat in the period; (6) no emergency plan, or
-no drill within the required time; (7) an incident not reported — an automatic incident without its
+no drill within the required time, or no safety or information-sharing training within it; (7) an incident not reported — an automatic incident without its
 fault report past the due time. Conditions (5) and (8), and the parts the data cannot show (the
 rules of (1), the training of (6)), are recorded by an inspector with :func:`issue_order`.
 
@@ -95,9 +95,15 @@ def check_article35(assessment: Assessment) -> list[Violation]:
     if deployed.met is False:
         found.append(Violation(4, deployed.note, deployed.evidence))
     drill = a.indicator("drill_held")
+    reasons = []
     if not a.facts["plans"] or drill.met is False:
-        reason = "未备案应急预案" if not a.facts["plans"] else f"最近演练 {drill.value or '无'}，超过规定期限"
-        found.append(Violation(6, reason, drill.evidence))
+        reasons.append(
+            "未备案应急预案" if not a.facts["plans"] else f"最近演练 {drill.value or '无'}，超过规定期限"
+        )
+    if not a.facts.get("trainings", [None]):
+        reasons.append("期末前规定期限内未开展运行安全和信息共享教育培训")
+    if reasons:
+        found.append(Violation(6, "；".join(reasons), drill.evidence))
     if a.facts["late_incidents"]:
         ids = "、".join(f"#{i}" for i in a.facts["late_incidents"])
         found.append(

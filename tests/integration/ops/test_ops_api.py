@@ -108,7 +108,7 @@ def test_the_workflow_and_roster_over_http(api: Api) -> None:
     assert handling.json()["status"] == "handling" and handling.json()["handling_at"]
     back = api.http.post(f"/api/v1/ops/incidents/{incident['id']}/status", json={"status": "handling"})
     assert back.status_code == 409 and back.json()["error"]["code"] == "E-OPS-WORKFLOW"
-    person = {"name": "张三", "phone": "0591-1", "mobile": "138", "email": "zs@fj.example"}
+    person = {"name": "张三", "phone": "0591-87654321", "mobile": "13812345678", "email": "zs@fj.example"}
     assert api.http.put("/api/v1/ops/roster/35/duty/primary", json=person).status_code == 200
     gaps = api.http.get("/api/v1/ops/roster/35/gaps").json()
     assert gaps["complete"] is False and "duty" not in {g["post"] for g in gaps["gaps"]}

@@ -214,12 +214,26 @@ def test_an_incident_is_mailed_and_posted_to_the_roster(node: OpsDb, smtp: Any, 
     )
     node.run(
         lambda s: set_entry(
-            s, "35", "duty", "primary", name="张三", phone="0591-1", mobile="138", email="zs@fj.example"
+            s,
+            "35",
+            "duty",
+            "primary",
+            name="张三",
+            phone="0591-87654321",
+            mobile="13812345678",
+            email="zs@fj.example",
         )
     )
     node.run(
         lambda s: set_entry(
-            s, "35", "network", "primary", name="李四", phone="0591-2", mobile="139", email="ls@fj.example"
+            s,
+            "35",
+            "network",
+            "primary",
+            name="李四",
+            phone="0591-87654322",
+            mobile="13912345678",
+            email="ls@fj.example",
         )
     )
     node.beat("fj-01", "35", shanghai(2026, 11, 5, 11, 59), disk=0.97)
