@@ -801,14 +801,22 @@ def inspect_result(
         list[str],
         typer.Option(
             "--item",
-            help="检查项=结论[:说明]，结论 pass/fail/na；项目：security sharing frontend organisation rules plans",
+            help="检查项=结论[:说明]，结论 pass 合格 / fail 不合格 / na 不适用；项目：security 安全保护措施、sharing 信息共享、"
+            "frontend 前置机运行保障、organisation 组织与人员、rules 运维制度、plans 应急预案与演练、training 教育培训、"
+            "funding 安全资金投入、major_events 重大活动安全措施",
         ),
     ],
     findings: Annotated[str, typer.Option("--findings", help="发现的问题")] = "",
     follow_up: Annotated[str, typer.Option("--follow-up", help="整改要求")] = "",
     db: DbOption = None,
 ) -> None:
-    """登记检查结果（检查表须逐项填写）。示例：--item security=pass --item plans=fail:未演练 …"""
+    """登记检查结果（检查表须逐项填写）。每个不合格项自动按第三十五条对应项下达整改通知（同一检查同一项只下达一次），并通知该省。
+
+    对应关系：security、funding → 第五项；sharing → 第二项；frontend → 第四项；organisation、rules → 第一项；
+    plans、training → 第六项；major_events → 第八项。
+
+    示例：ggzy ops inspect result 3 --item security=pass --item plans=fail:未演练 … --follow-up 限期演练
+    """
     from ggzy.hub.ops.inspections import perform_inspection
 
     results: dict[str, dict[str, str]] = {}
@@ -820,6 +828,10 @@ def inspect_result(
         db, lambda s: perform_inspection(s, inspection_id, results, findings, follow_up_text=follow_up)
     )
     out.print(f"检查 #{found['id']} 已完成；不合格项：{'、'.join(found['failed_items']) or '无'}")
+    for order in found["orders"]:
+        out.print(
+            f"已下达整改通知 #{order['id']}：第三十五条第{order['condition']}项 {order['condition_zh']}，期限 {order['deadline_date']}"
+        )
 
 
 @inspect_app.command("list")

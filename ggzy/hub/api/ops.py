@@ -548,6 +548,26 @@ async def read_inspections(request: Request, province: Province = None) -> dict[
     return {"ok": True, "data": found, "count": len(found)}
 
 
+@router.get(
+    "/inspections/{inspection_id}", dependencies=READ, summary="一次检查的检查表、发现与所下达的整改通知"
+)
+async def read_inspection(request: Request, inspection_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.inspections import get_inspection
+    from ggzy.hub.ops.rectification import list_orders
+
+    def load(connection: Connection) -> dict[str, Any]:
+        found = get_inspection(connection, inspection_id)
+        _scope(request, found["province"])
+        orders = [
+            o
+            for o in list_orders(connection, _now(), found["province"])
+            if o["period"] == f"insp-{inspection_id}"
+        ]
+        return {**found, "orders": orders}
+
+    return {"ok": True, **await _read(request, load)}
+
+
 @router.post("/inspections", dependencies=ASSESS, status_code=201, summary="安排检查（定期/抽检）")
 async def create_inspection(request: Request, body: InspectionIn) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import plan_inspection

@@ -6,7 +6,8 @@ followed — pass rate under target; (3) data not reported on time — timely ra
 front-end not deployed — no registered node or no heartbeat in the period; (6) no emergency plan, or
 no drill within the required time, or no safety or information-sharing training within it; (7) an incident not reported — an automatic incident without its
 fault report past the due time. Conditions (5) and (8), and the parts the data cannot show (the
-rules of (1), the training of (6)), are recorded by an inspector with :func:`issue_order`.
+rules of (1)), come from an inspection's failed items (``ggzy.hub.ops.inspections``) or are
+recorded by an inspector with :func:`issue_order`.
 
 Each violation gets one order per province, condition and period, with a deadline
 (``rectification_days``). An order still open after its deadline, or closed only after it, is on
@@ -50,7 +51,8 @@ CONDITIONS = {
     7: "发生运行事故，未及时、如实上报或者对事故调查处理不力",
     8: "在重大活动时，不执行运行安全管理措施或不听从指挥、调度",
 }
-AUTOMATIC = (1, 2, 3, 4, 6, 7)  # the others only an inspector can find
+AUTOMATIC = (1, 2, 3, 4, 6, 7)  # from the assessment's data; every condition also from an inspection
+SOURCES = {"auto": "考核自动发现", "inspector": "检查人员下达", "inspection": "检查结果自动下达"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +138,7 @@ def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "basis": row.basis,
         "evidence": row.evidence,
         "source": row.source,
+        "source_zh": SOURCES.get(row.source, row.source),
         "issued_at": utc(row.issued_at).isoformat(),
         "issued_on": _beijing_day(utc(row.issued_at)),
         "deadline": deadline.isoformat(),
