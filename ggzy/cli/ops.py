@@ -52,6 +52,10 @@ register_app = typer.Typer(
 )
 inspect_app = typer.Typer(help="定期检查与抽检：检查表、发现问题、整改跟踪。", no_args_is_help=True)
 orders_app = typer.Typer(help="责令限期改正（第三十五条）：下达、查看、关闭。", no_args_is_help=True)
+notify_app = typer.Typer(
+    help="发给省份的通知：整改通知、通报、国家平台停用、考核结果与自由通知；邮件/Webhook 发送，省份在门户与 ggzy node doctor 中查看。",
+    no_args_is_help=True,
+)
 for sub, name in (
     (outage_app, "outage"),
     (incident_app, "incident"),
@@ -61,6 +65,7 @@ for sub, name in (
     (register_app, "register"),
     (inspect_app, "inspect"),
     (orders_app, "orders"),
+    (notify_app, "notify"),
 ):
     ops_app.add_typer(sub, name=name)
 drill_app = typer.Typer(help="应急演练实测（在省级前置机上运行）。", no_args_is_help=True)
@@ -185,6 +190,25 @@ def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
         raise _fail(exc) from exc
     finally:
         engine.dispose()
+
+
+def _deliver(db: str | None) -> None:
+    """Mail and post the notices just committed (failures are recorded; ``ggzy ops watch`` retries)."""
+    from ggzy.hub.models import audit_tables
+    from ggzy.hub.ops.notices import deliver_pending
+    from ggzy.security.audit import open_audit_log
+
+    settings, engine = _hub(db)
+    try:
+        audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
+        done = deliver_pending(engine, audit, settings.ops, clock=_now)
+    finally:
+        engine.dispose()
+    for notice_id, deliveries in done.items():
+        sent = (
+            "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
+        )
+        out.print(f"通知 #{notice_id} 发送：{sent}")
 
 
 def _time(text: str) -> dt.datetime:
@@ -440,20 +464,19 @@ def watch(
     interval: Annotated[float, typer.Option("--interval", help="每轮间隔秒数")] = 60.0,
     db: DbOption = None,
 ) -> None:
-    """自动发现运行事件并通知值班人员（邮件/Webhook），同时探测各节点可达性。
+    """自动发现运行事件并通知值班人员（邮件/Webhook），同时探测各节点可达性；把逾期整改列入通报并通知各省，发送未发出的通知。
 
     触发条件：前置机中断、错误率突增、实时数据超10分钟未送达、磁盘超过90%、备份超过N天未验证。
     """
     import time
 
-    from ggzy.hub.models import audit_log
+    from ggzy.hub.models import audit_tables
     from ggzy.hub.ops.detect import run_detection
     from ggzy.hub.ops.probes import probe_nodes
-    from ggzy.security.audit import AuditLog
-    from ggzy.security.keys import load_or_create_key
+    from ggzy.security.audit import open_audit_log
 
     settings, engine = _hub(db)
-    audit = AuditLog(audit_log, load_or_create_key(settings.key_dir / "audit.key"), settings.audit_digest)
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
     try:
         while True:
             probe_nodes(engine, settings.ops)
@@ -466,6 +489,7 @@ def watch(
                 )
             for incident in result.recovered:
                 out.print(f"[green]已恢复[/] #{incident.id} 省份 {incident.province}：{incident.title}")
+            _tell_provinces(engine, audit, settings)
             if once:
                 break
             time.sleep(interval)
@@ -473,6 +497,25 @@ def watch(
         pass
     finally:
         engine.dispose()
+
+
+def _tell_provinces(engine: Engine, audit: Any, settings: HubSettings) -> None:
+    """One round of telling: orders newly on the 通报 list become notices, then every notice is sent."""
+    from ggzy.hub.ops.detect import DETECTOR
+    from ggzy.hub.ops.notices import deliver_pending, publish_notice_list
+    from ggzy.hub.ops.session import OpsSession
+
+    with engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            session = OpsSession(connection, audit, DETECTOR, settings.ops, _now)
+            for notice in publish_notice_list(session, session.now()):
+                out.print(f"[yellow]通报[/] 省份 {notice.province}：{notice.title}")
+    for notice_id, deliveries in deliver_pending(engine, audit, settings.ops, clock=_now).items():
+        sent = (
+            "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
+        )
+        out.print(f"通知 #{notice_id} 发送：{sent}")
 
 
 # --- plans and drills ---
@@ -832,6 +875,8 @@ def inspect_result(
         out.print(
             f"已下达整改通知 #{order['id']}：第三十五条第{order['condition']}项 {order['condition_zh']}，期限 {order['deadline_date']}"
         )
+    if found["orders"]:
+        _deliver(db)
 
 
 @inspect_app.command("list")
@@ -867,6 +912,9 @@ def assess(
     province: ProvinceOption = None,
     output_format: FormatOption = Format.TABLE,
     output: OutputOption = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="把考核结果通知到各省（每省每期一次，邮件/Webhook 与门户）")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """省级平台运行考核：每项指标的数值、目标、结论和依据；权重默认相等（hub.ops.weights 可配置）。
@@ -893,6 +941,12 @@ def assess(
 
     province = _scope(province)
     assessments = _read(db, load)
+    if publish:
+        from ggzy.hub.ops.notices import publish_assessments
+
+        told = _write(db, lambda s: publish_assessments(s, assessments))
+        out.print(f"已将考核结果通知 {len(told)} 个省份")
+        _deliver(db)
     if output_format is Format.JSON:
         _json([a.to_dict() for a in assessments])
     elif output_format in (Format.XLSX, Format.PDF):
@@ -946,6 +1000,7 @@ def orders_issue(
     out.print(
         _table(f"新下达整改通知（{chosen.label}）", ["编号", "省份", "第三十五条", "依据", "期限"], rows)
     )
+    _deliver(db)
 
 
 @orders_app.command("add")
@@ -961,7 +1016,8 @@ def orders_add(
     from ggzy.hub.ops.rectification import issue_order
 
     order = _write(db, lambda s: issue_order(s, province, condition, basis, deadline_days=days))
-    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline_date']}")
+    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline_date']}（北京时间，含），已通知该省")
+    _deliver(db)
 
 
 @orders_app.command("close")
@@ -1015,13 +1071,28 @@ def orders_list(
 @ops_app.command("notices")
 @cli_permission(Permission.OPS_READ)
 def notices(
-    output_format: FormatOption = Format.TABLE, output: OutputOption = None, db: DbOption = None
+    output_format: FormatOption = Format.TABLE,
+    output: OutputOption = None,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish", help="把名单中尚未通知的逾期整改通知到相关省份（邮件/Webhook 与门户）"),
+    ] = False,
+    db: DbOption = None,
 ) -> None:
-    """通报名单：整改通知逾期未改正（或逾期后才改正）的省份。示例：ggzy ops notices --format pdf -o 通报.pdf"""
+    """通报名单：整改通知逾期未改正（或逾期后才改正）的省份。
+
+    示例：ggzy ops notices --format pdf -o 通报.pdf；ggzy ops notices --publish
+    """
     from ggzy.hub.ops.exports import notice_report
     from ggzy.hub.ops.rectification import notice_list
 
     _national_only()
+    if publish:
+        from ggzy.hub.ops.notices import publish_notice_list
+
+        told = _write(db, lambda s: publish_notice_list(s, s.now()))
+        out.print(f"已通知 {len(told)} 条通报到相关省份")
+        _deliver(db)
     listed = _read(db, lambda c, s: notice_list(c, _now()))
     if output_format is Format.JSON:
         _json(listed)
@@ -1039,6 +1110,115 @@ def notices(
             for o in listed
         ]
         out.print(_table("通报名单", ["省份", "第三十五条", "依据", "期限", "情况"], rows))
+
+
+# --- notices to provinces ---
+
+
+@notify_app.command("send")
+@cli_permission(Permission.OPS_ASSESS)
+def notify_send(
+    title: Annotated[str, typer.Option("--title", help="通知标题")],
+    body: Annotated[str, typer.Option("--body", help="通知内容")] = "",
+    province: Annotated[
+        list[str] | None,
+        typer.Option("--province", "-p", help="收件省份（可重复）；不填即发给所有已登记节点的省份"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """国家平台向一个或所有省份发通知：写入各省的通知（门户与 ggzy node doctor 可见），并邮件/Webhook 发送给人员备案中的负责人和值班人员。
+
+    示例：ggzy ops notify send -p 35 --title 请核对十一月数据 --body "请于12月10日前完成对账"
+    """
+    from ggzy.hub.ops.notices import send_message
+
+    sent = _write(db, lambda s: send_message(s, province or None, title, body))
+    out.print(f"已发送 {len(sent)} 条通知：{'、'.join(n.province for n in sent)}")
+    _deliver(db)
+
+
+@notify_app.command("outage")
+@cli_permission(Permission.OPS_ASSESS)
+def notify_outage(
+    start: Annotated[str, typer.Option("--start", help="开始时间 YYYY-MM-DDTHH:MM（北京时间）")],
+    end: Annotated[str, typer.Option("--end", help="结束时间")],
+    impact: Annotated[str, typer.Option("--impact", help="对省级平台对接的影响")],
+    province: Annotated[
+        list[str] | None, typer.Option("--province", "-p", help="只通知这些省份（可重复）")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """国家平台计划停用（维护、割接等）：通知所有（或指定）省份。
+
+    示例：ggzy ops notify outage --start 2026-12-12T22:00 --end 2026-12-13T02:00 --impact "国家平台升级，暂停接收数据"
+    """
+    from ggzy.hub.ops.notices import announce_national_outage
+
+    sent = _write(
+        db, lambda s: announce_national_outage(s, _time(start), _time(end), impact, province or None)
+    )
+    out.print(f"已通知 {len(sent)} 个省份国家平台计划停用")
+    _deliver(db)
+
+
+@notify_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def notify_list(
+    province: ProvinceOption = None,
+    unread: Annotated[bool, typer.Option("--unread", help="只看未读")] = False,
+    output_format: FormatOption = Format.TABLE,
+    db: DbOption = None,
+) -> None:
+    """列出发给省份的通知（省级账号只看本省）。"""
+    from ggzy.hub.ops.notices import list_notices
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: list_notices(c, province, unread_only=unread))
+    if output_format is Format.JSON:
+        _json([n.to_dict() for n in found])
+        return
+    rows = [
+        [
+            n.id,
+            n.province,
+            n.to_dict()["kind_zh"],
+            n.title,
+            _beijing(n.created_at),
+            "已读" if n.read_at else "[yellow]未读[/]",
+            _beijing(n.delivered_at) if n.delivered_at else "待发送",
+        ]
+        for n in found
+    ]
+    out.print(
+        _table("发给省份的通知", ["编号", "省份", "类别", "标题", "发送时间", "状态", "邮件/Webhook"], rows)
+    )
+
+
+@notify_app.command("read")
+@cli_permission(Permission.OPS_WRITE)
+def notify_read(
+    notice_id: Annotated[int | None, typer.Argument(help="通知编号；不填并加 --all 则全部标为已读")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="本省全部通知标为已读")] = False,
+    db: DbOption = None,
+) -> None:
+    """本省人员将通知标为已读（留痕）。示例：ggzy ops notify read 12"""
+    from ggzy.hub.ops.notices import mark_all_read, mark_read
+
+    if everything:
+        count = _write(db, mark_all_read)
+        out.print(f"已将 {count} 条通知标为已读")
+        return
+    if notice_id is None:
+        raise typer.BadParameter("请给出通知编号，或用 --all")
+    notice = _write(db, lambda s: mark_read(s, notice_id))
+    out.print(f"通知 #{notice.id} 已读")
+
+
+@notify_app.command("deliver")
+@cli_permission(Permission.OPS_WRITE)
+def notify_deliver(db: DbOption = None) -> None:
+    """发送尚未发出的通知（ggzy ops watch 每轮也会发送）。"""
+    _deliver(db)
 
 
 # --- at the province: drills and the doctor ---
@@ -1168,6 +1348,14 @@ def doctor(
         out.print(_table(title, ["来源", "代码", "问题", "详情", "整改方法"], rows))
         if report.healthy:
             out.print("[green]未发现问题[/]")
+        if report.notices:
+            out.print(
+                _table(
+                    "国家平台通知（未读，请在运行监测门户“通知”页阅读并标为已读）",
+                    ["编号", "类别", "标题", "内容", "发送时间"],
+                    [[n.id, n.kind_zh, n.title_zh, n.detail_zh, _beijing(n.sent_at)] for n in report.notices],
+                )
+            )
     if report.findings:
         raise typer.Exit(1)
 

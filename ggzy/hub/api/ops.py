@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -149,6 +149,14 @@ async def _write(request: Request, fn: Callable[[OpsSession], R], actor: Actor |
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _deliver_later(request: Request, tasks: BackgroundTasks) -> None:
+    """Mail and post the notices just committed, after the answer is sent (``ggzy ops watch`` retries)."""
+    from ggzy.hub.ops.notices import deliver_pending
+
+    hub = hub_of(request)
+    tasks.add_task(deliver_pending, hub.engine, hub.audit, hub.settings.ops)
 
 
 # --- availability, statistics, backups ---
@@ -579,7 +587,9 @@ async def create_inspection(request: Request, body: InspectionIn) -> dict[str, A
 
 
 @router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
-async def update_inspection(request: Request, inspection_id: int, body: InspectionResultIn) -> dict[str, Any]:
+async def update_inspection(
+    request: Request, inspection_id: int, body: InspectionResultIn, tasks: BackgroundTasks
+) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import perform_inspection
 
     done = await _write(
@@ -593,6 +603,7 @@ async def update_inspection(request: Request, inspection_id: int, body: Inspecti
             follow_up_due=body.follow_up_due,
         ),
     )
+    _deliver_later(request, tasks)
     return {"ok": True, **done}
 
 
@@ -681,7 +692,7 @@ async def read_orders(request: Request, province: Province = None, format: Forma
     status_code=201,
     summary="检查人员下达整改通知（第三十五条任一项）",
 )
-async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
+async def create_order(request: Request, body: OrderIn, tasks: BackgroundTasks) -> dict[str, Any]:
     from ggzy.hub.ops.rectification import issue_order
 
     order = await _write(
@@ -695,11 +706,14 @@ async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
             deadline_days=body.deadline_days,
         ),
     )
+    _deliver_later(request, tasks)
     return {"ok": True, **order}
 
 
 @router.post("/rectifications/issue", dependencies=ASSESS, summary="按考核结果自动下达整改通知")
-async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict[str, Any]:
+async def issue_orders_for_period(
+    request: Request, period: PeriodQuery, tasks: BackgroundTasks
+) -> dict[str, Any]:
     from ggzy.hub.ops.assessment import assess_province
     from ggzy.hub.ops.rectification import issue_orders
 
@@ -714,6 +728,7 @@ async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict
         return issued
 
     issued = await _write(request, issue)
+    _deliver_later(request, tasks)
     return {"ok": True, "data": issued, "count": len(issued)}
 
 
@@ -735,6 +750,112 @@ async def read_notices(request: Request, format: Format = "json") -> Any:
     if format != "json":
         return _export(notice_report(listed), format, f"notices.{format}")
     return {"ok": True, "data": listed, "count": len(listed)}
+
+
+# --- notices to provinces ---
+
+
+class MessageIn(BaseModel):
+    provinces: list[str] | None = Field(
+        None, max_length=40, description="收件省份代码；不填即发给所有已登记节点的省份"
+    )
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field("", max_length=5000)
+
+
+class NationalOutageIn(BaseModel):
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    impact: str = Field(min_length=1, max_length=2000)
+    provinces: list[str] | None = Field(None, max_length=40, description="不填即通知所有省份")
+
+
+@router.get(
+    "/province-notices", dependencies=READ, summary="国家平台发给省份的通知（整改、通报、停用、考核、通知）"
+)
+async def read_province_notices(
+    request: Request,
+    province: Province = None,
+    unread: bool = False,
+    before: Annotated[int | None, Query(ge=1, description="上一页最后一条的编号")] = None,
+) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import list_notices, unread_count
+
+    scope = _scope(request, province)
+
+    def load(connection: Connection) -> dict[str, Any]:
+        found = list_notices(connection, scope, unread_only=unread, before=before)
+        counted = unread_count(connection, scope) if scope is not None else None
+        return {"data": [n.to_dict() for n in found], "count": len(found), "unread": counted}
+
+    return {"ok": True, **await _read(request, load)}
+
+
+@router.post("/province-notices/{notice_id}/read", dependencies=WRITE, summary="本省人员将通知标为已读")
+async def read_province_notice(request: Request, notice_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import mark_read
+
+    return {"ok": True, **(await _write(request, lambda s: mark_read(s, notice_id))).to_dict()}
+
+
+@router.post("/province-notices/read-all", dependencies=WRITE, summary="本省人员将全部通知标为已读")
+async def read_all_province_notices(request: Request) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import mark_all_read
+
+    return {"ok": True, "marked": await _write(request, mark_all_read)}
+
+
+@router.post(
+    "/province-notices", dependencies=ASSESS, status_code=201, summary="国家平台向一个或所有省份发通知"
+)
+async def create_message(request: Request, body: MessageIn, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import send_message
+
+    sent = await _write(request, lambda s: send_message(s, body.provinces, body.title, body.body))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/national-outages", dependencies=ASSESS, status_code=201, summary="国家平台计划停用，通知各省")
+async def create_national_outage(
+    request: Request, body: NationalOutageIn, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import announce_national_outage
+
+    sent = await _write(
+        request,
+        lambda s: announce_national_outage(s, body.starts_at, body.ends_at, body.impact, body.provinces),
+    )
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/notices/publish", dependencies=ASSESS, summary="将通报名单通知到各相关省份")
+async def publish_notices(request: Request, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import publish_notice_list
+
+    sent = await _write(request, lambda s: publish_notice_list(s, s.now()))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/assessment/publish", dependencies=ASSESS, summary="将考核结果通知到各省")
+async def publish_assessment(request: Request, period: PeriodQuery, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.notices import publish_assessments
+
+    chosen = _period(period)
+
+    def publish(session: OpsSession) -> list[Any]:
+        assessments = [
+            assess_province(session.connection, p, chosen, session.settings)
+            for p in _provinces(session.connection)
+        ]
+        return publish_assessments(session, assessments)
+
+    sent = await _write(request, publish)
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
 
 
 # --- signed node routes ---

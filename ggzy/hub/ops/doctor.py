@@ -2,7 +2,8 @@
 
 The province's month-to-date assessment (every indicator that misses its target), its automatic
 incidents still without a fault report, its open rectification orders and the ones already on the
-通报 list. The node shows these beside its own local checks, so a province sees before an inspection
+通报 list; beside them, the notices the national side sent the province that nobody there has read
+yet (``ggzy.hub.ops.notices``). The node shows these beside its own local checks, so a province sees before an inspection
 every condition it currently fails.
 """
 
@@ -75,7 +76,19 @@ def hub_findings(
                 "evidence": f"/api/v1/ops/rectifications?province={province}",
             }
         )
-    return {"period": period.label, "score": assessment.score, "findings": findings}
+    from ggzy.hub.ops.notices import list_notices
+
+    unread = [
+        {
+            "id": n.id,
+            "kind_zh": n.to_dict()["kind_zh"],
+            "title_zh": n.title,
+            "detail_zh": n.body,
+            "sent_at": n.created_at.isoformat(),
+        }
+        for n in list_notices(connection, province, unread_only=True, limit=50)
+    ]
+    return {"period": period.label, "score": assessment.score, "findings": findings, "notices": unread}
 
 
 def _show(value: Any) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, insert, select, update
 from ggzy.hub.models import ops_tables
 from ggzy.hub.ops.assessment import Assessment
 from ggzy.hub.ops.fields import beijing_today, check_province
+from ggzy.hub.ops.notices import post_notice
 from ggzy.hub.ops.periods import SHANGHAI, day_period, utc
 from ggzy.hub.ops.session import OpsError, OpsSession
 
@@ -196,7 +197,17 @@ def issue_order(
         f"rectification:{order_id}",
         {"province": province, "condition": condition, "period": period},
     )
-    return _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
+    order = _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
+    post_notice(
+        session,
+        province,
+        "order",
+        f"责令限期改正 #{order_id}：第三十五条第{condition}项 {CONDITIONS[condition]}",
+        f"依据：{order['basis']}\n整改期限：{order['deadline_date']}（北京时间，含）前完成整改并报国家平台确认。",
+        link=f"/api/v1/ops/rectifications?province={province}",
+        ref=f"rectification:{order_id}",
+    )
+    return order
 
 
 def issue_orders(

@@ -161,3 +161,61 @@ def test_a_plan_is_filed_activated_and_closed_over_http(api: Api) -> None:
     assert api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={}).status_code == 200
     again = api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={})
     assert again.status_code == 409 and again.json()["error"]["code"] == "E-OPS-WORKFLOW"
+
+
+def _csrf(api: Api) -> dict[str, str]:
+    """A pre-session cookie and its form token, as a browser holds them before a form is sent."""
+    from ggzy.web.csrf import PRE_COOKIE, binding_of
+
+    api.http.cookies.set(PRE_COOKIE, "pre-test-cookie")
+    binding = binding_of(None, "pre-test-cookie")
+    assert binding is not None
+    people = api.http.app.state.people  # type: ignore[attr-defined]
+    return {"csrf_token": people.service.secrets.csrf_token(binding)}
+
+
+def test_a_notice_reaches_the_province_over_http_the_portal_and_the_doctor(api: Api) -> None:
+    sent = api.http.post(
+        "/api/v1/ops/province-notices", json={"provinces": ["35"], "title": "请核对十一月数据"}
+    )
+    assert sent.status_code == 201 and sent.json()["count"] == 1
+    notice_id = sent.json()["data"][0]["id"]
+    outage = api.http.post(
+        "/api/v1/ops/national-outages",
+        json={
+            "starts_at": "2026-12-12T22:00:00+08:00",
+            "ends_at": "2026-12-13T02:00:00+08:00",
+            "impact": "升级",
+        },
+    )
+    assert outage.status_code == 201 and [n["province"] for n in outage.json()["data"]] == ["35"]
+    # the node's doctor, signed, sees both unread
+    assert {n["title_zh"] for n in api.node_client.ops_conditions()["notices"]} >= {"请核对十一月数据"}
+    api.act_as(FUJIAN)
+    assert api.http.post("/api/v1/ops/province-notices", json={"title": "越权"}).status_code == 403
+    listed = api.http.get("/api/v1/ops/province-notices").json()
+    assert listed["unread"] == 2 and {n["kind_zh"] for n in listed["data"]} == {"通知", "国家平台停用"}
+    assert api.http.get("/api/v1/ops/province-notices", params={"province": "11"}).status_code == 403
+    page = api.http.get("/portal/notices")
+    assert page.status_code == 200 and "请核对十一月数据" in page.text and 'id="notice-banner"' in page.text
+    assert "国家平台有 2 条未读通知" in api.http.get("/portal/ops").text  # the banner on every page
+    token = _csrf(api)
+    refused = api.http.post(f"/portal/notices/{notice_id}/read", data={"csrf_token": "forged"})
+    assert refused.status_code == 403
+    read = api.http.post(f"/portal/notices/{notice_id}/read", data=token, follow_redirects=False)
+    assert read.status_code == 303
+    assert api.http.get("/api/v1/ops/province-notices").json()["unread"] == 1
+    assert api.http.post("/portal/notices/read-all", data=token, follow_redirects=False).status_code == 303
+    assert 'id="notice-banner"' not in api.http.get("/portal/notices").text
+    assert api.node_client.ops_conditions()["notices"] == []
+    api.act_as(NATIONAL)
+    national = api.http.get("/portal/notices").text
+    assert "向省份发送通知" in national and "已读" in national
+    form = api.http.post(
+        "/portal/notices/send",
+        data={**token, "province": "35", "title": "门户发送的通知"},
+        follow_redirects=False,
+    )
+    assert form.status_code == 303 and form.headers["location"] == "/portal/notices?sent=1"
+    bad = api.http.post("/portal/notices/send", data={**token, "province": "99", "title": "x"})
+    assert bad.status_code == 400 and "E-OPS-PROVINCE" in bad.text

@@ -153,6 +153,16 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(hub_db_url: str
         assert {"NODE-PLATFORM-DOWN", "NODE-DISK", "NODE-BACKUP"} <= codes
         assert {"OPS-ROSTER_COMPLETE", "OPS-DRILL_HELD"} <= codes  # from the hub, signed
         assert report.hub_reached and all(f.fix_zh for f in report.findings)
+        assert report.notices == []
+        from ggzy.hub.ops.notices import send_message
+        from ggzy.hub.ops.session import Actor, OpsSession
+
+        with writing(state_.engine) as connection:
+            session = OpsSession(connection, state_.audit, Actor("national", "operator"), state_.settings.ops)
+            send_message(session, ["35"], "请于12月10日前完成对账", "")
+        told = diagnose(ctx, client, usage=full_disk, probe=down)
+        assert [n.title_zh for n in told.notices] == ["请于12月10日前完成对账"]
+        assert "请于12月10日前完成对账" in str(told.to_dict()["notices"])
 
         now = dt.datetime.now(dt.UTC)
         with writing(ctx.engine) as connection:
@@ -165,3 +175,13 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(hub_db_url: str
         client.close()
         ctx.engine.dispose()
     state_.engine.dispose()
+
+
+def test_notices_are_sent_and_listed_from_the_command_line(hub_db: str) -> None:
+    assert "已发送 1 条通知：35" in _run(
+        "ops", "notify", "send", "-p", "35", "--title", "请核对", "--db", hub_db
+    )
+    listed = _run("ops", "notify", "list", "--unread", "--db", hub_db)
+    assert "请核对" in listed and "未读" in listed
+    help_text = runner.invoke(app, ["ops", "notify", "send", "--help"], env={"COLUMNS": "300"}).output
+    assert "示例：ggzy ops notify send" in help_text and "所有已登记节点的省份" in help_text
