@@ -192,6 +192,10 @@ def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
         engine.dispose()
 
 
+def _sent(deliveries: list[Any]) -> str:
+    return "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
+
+
 def _deliver(db: str | None) -> None:
     """Mail and post the notices just committed (failures are recorded; ``ggzy ops watch`` retries)."""
     from ggzy.hub.models import audit_tables
@@ -205,10 +209,7 @@ def _deliver(db: str | None) -> None:
     finally:
         engine.dispose()
     for notice_id, deliveries in done.items():
-        sent = (
-            "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
-        )
-        out.print(f"通知 #{notice_id} 发送：{sent}")
+        out.print(f"通知 #{notice_id} 发送：{_sent(deliveries)}")
 
 
 def _time(text: str) -> dt.datetime:
@@ -483,7 +484,7 @@ def watch(
             result = run_detection(engine, audit, settings.ops)
             for incident in result.opened:
                 sent = result.deliveries.get(incident.id, [])
-                status = "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in sent) or "未配置通知"
+                status = _sent(sent)
                 out.print(
                     f"[red]新事件[/] #{incident.id} 省份 {incident.province}：{incident.title}（通知：{status}）"
                 )
@@ -512,10 +513,7 @@ def _tell_provinces(engine: Engine, audit: Any, settings: HubSettings) -> None:
             for notice in publish_notice_list(session, session.now()):
                 out.print(f"[yellow]通报[/] 省份 {notice.province}：{notice.title}")
     for notice_id, deliveries in deliver_pending(engine, audit, settings.ops, clock=_now).items():
-        sent = (
-            "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
-        )
-        out.print(f"通知 #{notice_id} 发送：{sent}")
+        out.print(f"通知 #{notice_id} 发送：{_sent(deliveries)}")
 
 
 # --- plans and drills ---
