@@ -52,6 +52,10 @@ register_app = typer.Typer(
 )
 inspect_app = typer.Typer(help="定期检查与抽检：检查表、发现问题、整改跟踪。", no_args_is_help=True)
 orders_app = typer.Typer(help="责令限期改正（第三十五条）：下达、查看、关闭。", no_args_is_help=True)
+versions_app = typer.Typer(
+    help="前置机版本（第十三条）：软件、操作系统、Python、数据库版本及其变化，审批清单，国家平台升级登记。",
+    no_args_is_help=True,
+)
 notify_app = typer.Typer(
     help="发给省份的通知：整改通知、通报、国家平台停用、考核结果与自由通知；邮件/Webhook 发送，省份在门户与 ggzy node doctor 中查看。",
     no_args_is_help=True,
@@ -66,6 +70,7 @@ for sub, name in (
     (inspect_app, "inspect"),
     (orders_app, "orders"),
     (notify_app, "notify"),
+    (versions_app, "versions"),
 ):
     ops_app.add_typer(sub, name=name)
 drill_app = typer.Typer(help="应急演练实测（在省级前置机上运行）。", no_args_is_help=True)
@@ -1108,6 +1113,121 @@ def notices(
             for o in listed
         ]
         out.print(_table("通报名单", ["省份", "第三十五条", "依据", "期限", "情况"], rows))
+
+
+# --- node versions (Art. 13) ---
+
+ComponentArgument = Annotated[
+    str, typer.Argument(help="software 交换软件 / os 操作系统 / python Python 运行环境 / database 数据库")
+]
+
+
+@versions_app.command("show")
+@cli_permission(Permission.OPS_READ)
+def versions_show(
+    province: ProvinceOption = None, output_format: FormatOption = Format.TABLE, db: DbOption = None
+) -> None:
+    """各前置机当前版本，以及不在审批清单中的版本、无升级登记的版本变化。示例：ggzy ops versions show -p 35"""
+    from ggzy.hub.ops.versions import current_versions, version_flags
+
+    province = _scope(province)
+    current, flags = _read(db, lambda c, s: (current_versions(c, province), version_flags(c, province)))
+    if output_format is Format.JSON:
+        _json({"data": current, "flags": flags})
+        return
+    rows = [
+        [
+            v["node_id"],
+            v["province"],
+            v["software"],
+            v["os"],
+            v["python"],
+            v["database"],
+            _beijing(v["seen_at"]),
+        ]
+        for v in current
+    ]
+    out.print(
+        _table("前置机版本", ["节点", "省份", "交换软件", "操作系统", "Python", "数据库", "自何时起"], rows)
+    )
+    for flag in flags:
+        out.print(f"[yellow]{flag['code']}[/] {flag['message_zh']}")
+    if not flags:
+        out.print("[green]所有前置机版本均已审批，版本变化均有升级登记[/]")
+
+
+@versions_app.command("history")
+@cli_permission(Permission.OPS_READ)
+def versions_history(
+    node_id: Annotated[str | None, typer.Option("--node", help="节点编号")] = None,
+    province: ProvinceOption = None,
+    db: DbOption = None,
+) -> None:
+    """前置机版本变化历史（心跳上报，每次变化一行）。"""
+    from ggzy.hub.ops.versions import version_history
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: version_history(c, node_id=node_id, province=province))
+    rows = [
+        [_beijing(v["seen_at"]), v["node_id"], v["software"], v["os"], v["python"], v["database"]]
+        for v in found
+    ]
+    out.print(_table("版本变化历史", ["自何时起", "节点", "交换软件", "操作系统", "Python", "数据库"], rows))
+
+
+@versions_app.command("approve")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_approve(
+    component: ComponentArgument,
+    pattern: Annotated[str, typer.Argument(help='版本，或带 * 的通配，如 "PostgreSQL 16.*"')],
+    note: Annotated[str, typer.Option("--note", help="审批说明（测试结论等）")] = "",
+    db: DbOption = None,
+) -> None:
+    """把一个版本加入审批清单（国家平台）。示例：ggzy ops versions approve python "CPython 3.11.*" --note 已测试"""
+    from ggzy.hub.ops.versions import approve_version
+
+    found = _write(db, lambda s: approve_version(s, component, pattern, note))
+    out.print(f"已审批 #{found['id']}：{found['component_zh']} {found['pattern']}")
+
+
+@versions_app.command("withdraw")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_withdraw(
+    approval_id: Annotated[int, typer.Argument(help="审批编号")], db: DbOption = None
+) -> None:
+    """撤销一个版本审批。"""
+    from ggzy.hub.ops.versions import withdraw_approval
+
+    found = _write(db, lambda s: withdraw_approval(s, approval_id))
+    out.print(f"已撤销审批 #{found['id']}：{found['component_zh']} {found['pattern']}")
+
+
+@versions_app.command("upgrade")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_upgrade(
+    node_id: Annotated[str, typer.Argument(help="节点编号")],
+    component: ComponentArgument,
+    to_version: Annotated[str, typer.Argument(help="升级后版本（与心跳上报一致）")],
+    from_version: Annotated[str, typer.Option("--from", help="升级前版本")] = "",
+    change: Annotated[int | None, typer.Option("--change", help="所依据的已批准变更申请编号")] = None,
+    note: Annotated[str, typer.Option("--note", help="说明")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记国家平台对前置机的一次升级（第十三条：硬件、操作系统、数据库和应用软件由国家平台管理）。
+
+    示例：ggzy ops versions upgrade fj-01 database "PostgreSQL 16.4" --from "PostgreSQL 16.2" --change 7
+    """
+    from ggzy.hub.ops.versions import record_upgrade
+
+    found = _write(
+        db,
+        lambda s: record_upgrade(
+            s, node_id, component, to_version, from_version=from_version, note=note, change_id=change
+        ),
+    )
+    out.print(
+        f"已登记升级 #{found['id']}：{found['node_id']} {found['component_zh']} → {found['to_version']}"
+    )
 
 
 # --- notices to provinces ---

@@ -752,6 +752,90 @@ async def read_notices(request: Request, format: Format = "json") -> Any:
     return {"ok": True, "data": listed, "count": len(listed)}
 
 
+# --- node versions (Art. 13) ---
+
+
+class ApprovalIn(BaseModel):
+    component: Literal["software", "os", "python", "database"]
+    pattern: str = Field(min_length=1, max_length=200, description="版本，或带 * 的通配，如 PostgreSQL 16.*")
+    note: str = Field("", max_length=2000)
+
+
+class UpgradeIn(BaseModel):
+    node_id: str = Field(min_length=1, max_length=64)
+    component: Literal["software", "os", "python", "database"]
+    to_version: str = Field(min_length=1, max_length=200)
+    from_version: str = Field("", max_length=200)
+    note: str = Field("", max_length=2000)
+    change_id: int | None = Field(None, description="所依据的已批准变更申请")
+
+
+@router.get(
+    "/versions", dependencies=READ, summary="前置机软件、操作系统、Python、数据库版本；未审批与未登记的变更"
+)
+async def read_versions(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import approved_versions, current_versions, list_upgrades, version_flags
+
+    scope = _scope(request, province)
+
+    def load(connection: Connection) -> dict[str, Any]:
+        return {
+            "data": current_versions(connection, scope),
+            "flags": version_flags(connection, scope),
+            "approved": approved_versions(connection),
+            "upgrades": list_upgrades(connection, province=scope),
+        }
+
+    return {"ok": True, **await _read(request, load)}
+
+
+@router.get("/versions/history", dependencies=READ, summary="前置机版本变化历史")
+async def read_version_history(
+    request: Request, province: Province = None, node_id: Annotated[str | None, Query(max_length=64)] = None
+) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import version_history
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: version_history(c, node_id=node_id, province=scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/versions/approved", dependencies=ASSESS, status_code=201, summary="国家平台审批一个版本")
+async def create_approval(request: Request, body: ApprovalIn) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import approve_version
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: approve_version(s, body.component, body.pattern, body.note)),
+    }
+
+
+@router.post("/versions/approved/{approval_id}/withdraw", dependencies=ASSESS, summary="撤销版本审批")
+async def withdraw_version_approval(request: Request, approval_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import withdraw_approval
+
+    return {"ok": True, **await _write(request, lambda s: withdraw_approval(s, approval_id))}
+
+
+@router.post("/versions/upgrades", dependencies=ASSESS, status_code=201, summary="登记国家平台对前置机的升级")
+async def create_upgrade(request: Request, body: UpgradeIn) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import record_upgrade
+
+    upgrade = await _write(
+        request,
+        lambda s: record_upgrade(
+            s,
+            body.node_id,
+            body.component,
+            body.to_version,
+            from_version=body.from_version,
+            note=body.note,
+            change_id=body.change_id,
+        ),
+    )
+    return {"ok": True, **upgrade}
+
+
 # --- notices to provinces ---
 
 

@@ -77,6 +77,19 @@ def hub_findings(
             }
         )
     from ggzy.hub.ops.notices import list_notices
+    from ggzy.hub.ops.versions import version_flags
+
+    for flag in version_flags(connection, province):
+        findings.append(
+            {
+                "code": flag["code"],
+                "title_zh": flag["message_zh"],
+                "detail_zh": "",
+                "fix_zh": "前置机的操作系统、数据库和交换软件由国家平台管理：请联系国家平台按审批版本升级并登记，"
+                "禁止自行安装或升级（第十三条、第十五条）",
+                "evidence": f"/api/v1/ops/versions?province={province}",
+            }
+        )
 
     unread = [
         {
