@@ -56,6 +56,10 @@ versions_app = typer.Typer(
     help="前置机版本（第十三条）：软件、操作系统、Python、数据库版本及其变化，审批清单，国家平台升级登记。",
     no_args_is_help=True,
 )
+selfcheck_app = typer.Typer(
+    help="安全自查与信息安全通报（第二十条）：自查计划、逐项结果、逾期提醒；按期生成信息安全通报（xlsx/PDF）并通知各省。",
+    no_args_is_help=True,
+)
 notify_app = typer.Typer(
     help="发给省份的通知：整改通知、通报、国家平台停用、考核结果与自由通知；邮件/Webhook 发送，省份在门户与 ggzy node doctor 中查看。",
     no_args_is_help=True,
@@ -71,6 +75,7 @@ for sub, name in (
     (orders_app, "orders"),
     (notify_app, "notify"),
     (versions_app, "versions"),
+    (selfcheck_app, "selfcheck"),
 ):
     ops_app.add_typer(sub, name=name)
 drill_app = typer.Typer(help="应急演练实测（在省级前置机上运行）。", no_args_is_help=True)
@@ -1228,6 +1233,147 @@ def versions_upgrade(
     out.print(
         f"已登记升级 #{found['id']}：{found['node_id']} {found['component_zh']} → {found['to_version']}"
     )
+
+
+# --- security self-checks and the 信息安全通报 (Art. 20) ---
+
+SELF_CHECK_ITEM_HELP = (
+    "项目=结论[:说明]，结论 pass 合格 / fail 不合格 / na 不适用；项目：classified_protection 等级保护测评、"
+    "accounts 账号与口令、patches 补丁与加固、antivirus 防病毒、access_policy 访问策略、"
+    "vulnerability_scan 漏洞扫描、backup 备份与恢复验证、audit_log 审计日志留存"
+)
+
+
+def _items(entries: list[str]) -> dict[str, dict[str, str]]:
+    results: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        name, _, rest = entry.partition("=")
+        verdict, _, note = rest.partition(":")
+        results[name.strip()] = {"result": verdict.strip(), "note": note}
+    return results
+
+
+@selfcheck_app.command("schedule")
+@cli_permission(Permission.OPS_WRITE)
+def selfcheck_schedule(
+    province: Annotated[str, typer.Option("--province", "-p", help="省份代码")],
+    first_due: Annotated[str, typer.Option("--first", help="第一次自查日期 YYYY-MM-DD（北京时间）")],
+    every: Annotated[int, typer.Option("--every-months", min=1, max=12, help="每隔几个月一次")] = 3,
+    count: Annotated[int, typer.Option("--count", min=1, max=24, help="共计划几次")] = 4,
+    db: DbOption = None,
+) -> None:
+    """制定安全自查计划。示例：ggzy ops selfcheck schedule -p 35 --first 2027-01-15 --every-months 3 --count 4"""
+    from ggzy.hub.ops.selfchecks import schedule_self_checks
+
+    try:
+        first = dt.date.fromisoformat(first_due)
+    except ValueError as exc:
+        raise typer.BadParameter(f"日期“{first_due}”应为 YYYY-MM-DD") from exc
+    planned = _write(db, lambda s: schedule_self_checks(s, province, first, every, count))
+    out.print(f"已计划 {len(planned)} 次安全自查：{'、'.join(c['due_on'] for c in planned)}")
+
+
+@selfcheck_app.command("result")
+@cli_permission(Permission.OPS_WRITE)
+def selfcheck_result(
+    item: Annotated[list[str], typer.Option("--item", help=SELF_CHECK_ITEM_HELP)],
+    check_id: Annotated[
+        int | None, typer.Argument(help="计划内自查的编号；不定期自查不填并给 --province")
+    ] = None,
+    province: ProvinceOption = None,
+    findings: Annotated[str, typer.Option("--findings", help="发现的问题")] = "",
+    performed_on: Annotated[
+        str | None, typer.Option("--date", help="自查日期 YYYY-MM-DD，默认今天（北京时间）")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """登记安全自查结果（须逐项填写）。
+
+    示例：ggzy ops selfcheck result 4 --item classified_protection=pass --item accounts=pass … --item backup=fail:恢复演练未做
+    """
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = _write(
+        db,
+        lambda s: record_self_check(
+            s, _items(item), findings, check_id=check_id, province=province, performed_on=performed_on
+        ),
+    )
+    out.print(f"安全自查 #{done['id']} 已登记；不合格项：{'、'.join(done['failed_items']) or '无'}")
+
+
+@selfcheck_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def selfcheck_list(province: ProvinceOption = None, db: DbOption = None) -> None:
+    """列出安全自查计划与结果（逾期标红）。"""
+    from ggzy.hub.ops.periods import SHANGHAI
+    from ggzy.hub.ops.selfchecks import list_self_checks
+
+    province = _scope(province)
+    today = _now().astimezone(SHANGHAI).date()
+    found = _read(db, lambda c, s: list_self_checks(c, province, today))
+    rows = [
+        [
+            c["id"],
+            c["province"],
+            c["kind_zh"],
+            c["due_on"],
+            c["performed_on"],
+            "[red]逾期[/]" if c["overdue"] else c["status_zh"],
+            "、".join(c["failed_items"]),
+            c["findings"],
+        ]
+        for c in found
+    ]
+    out.print(
+        _table("安全自查", ["编号", "省份", "类别", "计划日期", "完成日期", "状态", "不合格项", "发现"], rows)
+    )
+
+
+@selfcheck_app.command("bulletin")
+@cli_permission(Permission.OPS_READ)
+def selfcheck_bulletin(
+    period: Annotated[str, typer.Option("--period", help="期间：YYYY-MM（月）、YYYY（年）")],
+    province: ProvinceOption = None,
+    output_format: FormatOption = Format.TABLE,
+    output: OutputOption = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="发布：把各省的部分通知到各省（国家平台）")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """信息安全通报：期间内的安全事件、审计发现（检查发现的安全问题、国家平台审计日志中的拒绝与失败）和安全自查。
+
+    示例：ggzy ops selfcheck bulletin --period 2026-12 --format pdf -o 信息安全通报.pdf；ggzy ops selfcheck bulletin --period 2026-12 --publish
+    """
+    from ggzy.hub.ops.periods import parse_period
+    from ggzy.hub.ops.selfchecks import publish_security_bulletin, security_bulletin
+
+    try:
+        chosen = parse_period(period)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    province = _scope(province)
+    report = _read(db, lambda c, s: security_bulletin(c, chosen, _now(), province))
+    if publish:
+        told = _write(db, lambda s: publish_security_bulletin(s, chosen))
+        out.print(f"已将信息安全通报通知 {len(told)} 个省份")
+        _deliver(db)
+    if output_format is Format.JSON:
+        _json(
+            {
+                "title": report.title,
+                "sections": [
+                    {"heading": x.heading, "headers": x.headers, "rows": x.rows} for x in report.sections
+                ],
+            }
+        )
+    elif output_format in (Format.XLSX, Format.PDF):
+        _export(report, output_format, output, f"ggzy-security-bulletin-{chosen.label}")
+    else:
+        out.print(report.title)
+        for section in report.sections:
+            out.print(_table(section.heading, section.headers, section.rows))
 
 
 # --- notices to provinces ---

@@ -836,6 +836,104 @@ async def create_upgrade(request: Request, body: UpgradeIn) -> dict[str, Any]:
     return {"ok": True, **upgrade}
 
 
+# --- security self-checks and the 信息安全通报 (Art. 20) ---
+
+
+class SelfCheckScheduleIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    first_due: dt.date
+    every_months: int = Field(3, ge=1, le=12)
+    count: int = Field(4, ge=1, le=24)
+
+
+class SelfCheckResultIn(BaseModel):
+    province: str | None = Field(None, min_length=2, max_length=2, description="不定期自查时填写省份")
+    items: dict[str, dict[str, str]]
+    findings: str = Field("", max_length=5000)
+    performed_on: dt.date | None = None
+
+
+@router.get("/self-checks", dependencies=READ, summary="安全自查计划与结果（逾期标记）")
+async def read_self_checks(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import list_self_checks
+
+    scope = _scope(request, province)
+    today = _now().astimezone(SHANGHAI).date()
+    found = await _read(request, lambda c: list_self_checks(c, scope, today))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/self-checks", dependencies=WRITE, status_code=201, summary="制定安全自查计划（每N个月一次）")
+async def create_self_check_schedule(request: Request, body: SelfCheckScheduleIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import schedule_self_checks
+
+    planned = await _write(
+        request,
+        lambda s: schedule_self_checks(s, body.province, body.first_due, body.every_months, body.count),
+    )
+    return {"ok": True, "data": planned, "count": len(planned)}
+
+
+@router.post(
+    "/self-checks/{check_id}/result", dependencies=WRITE, summary="登记一次计划内安全自查的结果（逐项）"
+)
+async def update_self_check(request: Request, check_id: int, body: SelfCheckResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = await _write(
+        request,
+        lambda s: record_self_check(
+            s, body.items, body.findings, check_id=check_id, performed_on=body.performed_on
+        ),
+    )
+    return {"ok": True, **done}
+
+
+@router.post("/self-checks/ad-hoc", dependencies=WRITE, status_code=201, summary="登记一次不定期安全自查")
+async def create_ad_hoc_self_check(request: Request, body: SelfCheckResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = await _write(
+        request,
+        lambda s: record_self_check(
+            s, body.items, body.findings, province=body.province, performed_on=body.performed_on
+        ),
+    )
+    return {"ok": True, **done}
+
+
+@router.get(
+    "/security-bulletin",
+    dependencies=READ,
+    summary="信息安全通报：安全事件、审计发现、安全自查；可导出 xlsx/pdf",
+)
+async def read_security_bulletin(
+    request: Request, period: PeriodQuery, province: Province = None, format: Format = "json"
+) -> Any:
+    from ggzy.hub.ops.selfchecks import security_bulletin
+
+    scope = _scope(request, province)
+    chosen = _period(period)
+    report = await _read(request, lambda c: security_bulletin(c, chosen, _now(), scope))
+    if format != "json":
+        return _export(report, format, f"security-bulletin-{chosen.label}.{format}")
+    return {
+        "ok": True,
+        "title": report.title,
+        "sections": [{"heading": x.heading, "headers": x.headers, "rows": x.rows} for x in report.sections],
+    }
+
+
+@router.post("/security-bulletin/publish", dependencies=ASSESS, summary="发布信息安全通报，通知各省")
+async def publish_bulletin(request: Request, period: PeriodQuery, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import publish_security_bulletin
+
+    chosen = _period(period)
+    sent = await _write(request, lambda s: publish_security_bulletin(s, chosen))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
 # --- notices to provinces ---
 
 

@@ -77,7 +77,32 @@ def hub_findings(
             }
         )
     from ggzy.hub.ops.notices import list_notices
+    from ggzy.hub.ops.roster import roster_gaps
+    from ggzy.hub.ops.selfchecks import list_self_checks
     from ggzy.hub.ops.versions import version_flags
+
+    for check in list_self_checks(connection, province, local.date()):
+        if check["overdue"]:
+            findings.append(
+                {
+                    "code": "OPS-SELFCHECK-OVERDUE",
+                    "title_zh": f"安全自查 #{check['id']}（计划 {check['due_on']}）逾期未登记结果",
+                    "detail_zh": "",
+                    "fix_zh": f"完成安全自查并逐项登记结果：ggzy ops selfcheck result {check['id']} --item …",
+                    "evidence": f"/api/v1/ops/self-checks?province={province}",
+                }
+            )
+    for gap in roster_gaps(connection, province, at=now):
+        if gap.code == "E-ROSTER-ABSENT":
+            findings.append(
+                {
+                    "code": "OPS-ROSTER-ABSENT",
+                    "title_zh": gap.message_zh,
+                    "detail_zh": "",
+                    "fix_zh": "安排备岗人员在岗并更新人员备案，或缩短外出（第三十条：关键人员主备制）",
+                    "evidence": f"/api/v1/ops/roster/{province}/gaps",
+                }
+            )
 
     for flag in version_flags(connection, province):
         findings.append(
