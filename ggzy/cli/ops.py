@@ -60,6 +60,10 @@ selfcheck_app = typer.Typer(
     help="安全自查与信息安全通报（第二十条）：自查计划、逐项结果、逾期提醒；按期生成信息安全通报（xlsx/PDF）并通知各省。",
     no_args_is_help=True,
 )
+change_app = typer.Typer(
+    help="系统上线与升级（第二十二条）：申请、上线前安全检查、第二人审核（申请人不能自审）、实施结果。",
+    no_args_is_help=True,
+)
 notify_app = typer.Typer(
     help="发给省份的通知：整改通知、通报、国家平台停用、考核结果与自由通知；邮件/Webhook 发送，省份在门户与 ggzy node doctor 中查看。",
     no_args_is_help=True,
@@ -76,6 +80,7 @@ for sub, name in (
     (notify_app, "notify"),
     (versions_app, "versions"),
     (selfcheck_app, "selfcheck"),
+    (change_app, "change"),
 ):
     ops_app.add_typer(sub, name=name)
 drill_app = typer.Typer(help="应急演练实测（在省级前置机上运行）。", no_args_is_help=True)
@@ -678,11 +683,11 @@ def drill_overdue(db: DbOption = None) -> None:
 @roster_app.command("show")
 @cli_permission(Permission.OPS_READ)
 def roster_show(province: Annotated[str, typer.Argument(help="省份代码")], db: DbOption = None) -> None:
-    """查看一个省的人员备案与缺项。"""
+    """查看一个省的人员备案与缺项（含今天外出造成的空岗）。"""
     from ggzy.hub.ops.roster import roster_gaps, roster_of
 
     province = _scope(province) or province
-    entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province)))
+    entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province, at=_now())))
     rows = [
         [e.to_dict()["post_zh"], e.to_dict()["rank_zh"], e.name, e.phone, e.mobile, e.email] for e in entries
     ]
@@ -763,6 +768,52 @@ def roster_history_command(
     out.print(
         _table(f"省份 {province} 人员变更", ["时间", "岗位", "主备", "操作", "原", "现", "操作人"], rows)
     )
+
+
+@roster_app.command("absence")
+@cli_permission(Permission.OPS_WRITE)
+def roster_absence(
+    province: Annotated[str, typer.Argument(help="省份代码")],
+    name: Annotated[str, typer.Argument(help="已备案人员姓名")],
+    start: Annotated[str, typer.Option("--from", help="外出开始日期 YYYY-MM-DD（北京时间）")],
+    end: Annotated[str, typer.Option("--to", help="外出结束日期（含）")],
+    reason: Annotated[str, typer.Option("--reason", help="事由")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记人员外出（第三十条：变动或外出及时通知国家平台）；主岗外出而备岗不在岗即为空岗。
+
+    示例：ggzy ops roster absence 35 张三 --from 2026-12-08 --to 2026-12-10 --reason 出差
+    """
+    from ggzy.hub.ops.roster import record_absence
+
+    found = _write(db, lambda s: record_absence(s, province, name, start, end, reason))
+    out.print(f"已登记外出 #{found['id']}：{found['name']} {found['starts_on']} 至 {found['ends_on']}")
+
+
+@roster_app.command("training")
+@cli_permission(Permission.OPS_WRITE)
+def roster_training(
+    province: Annotated[str, typer.Argument(help="省份代码")],
+    held_on: Annotated[str, typer.Option("--date", help="培训日期 YYYY-MM-DD")],
+    subject: Annotated[str, typer.Option("--subject", help="培训内容")],
+    topic: Annotated[
+        str,
+        typer.Option(
+            "--topic", help="security 运行安全 / sharing 信息共享 / operations 运行维护 / emergency 应急处置"
+        ),
+    ],
+    participant: Annotated[list[str], typer.Option("--participant", help="参训人员（可重复）")],
+    hours: Annotated[float | None, typer.Option("--hours", help="学时")] = None,
+    db: DbOption = None,
+) -> None:
+    """登记一次培训（第二十九、三十条；近一年无运行安全和信息共享培训即第三十五条第六项）。
+
+    示例：ggzy ops roster training 35 --date 2026-12-01 --subject 等级保护 --topic security --participant 张三 --participant 李四
+    """
+    from ggzy.hub.ops.roster import record_training
+
+    found = _write(db, lambda s: record_training(s, province, held_on, subject, topic, participant, hours))
+    out.print(f"已登记培训 #{found['id']}：{found['held_on']} {found['subject']}（{found['topic_zh']}）")
 
 
 # --- register ---
@@ -1374,6 +1425,140 @@ def selfcheck_bulletin(
         out.print(report.title)
         for section in report.sections:
             out.print(_table(section.heading, section.headers, section.rows))
+
+
+# --- change requests and the pre-launch security check (Art. 22) ---
+
+
+def _show_change(change: dict[str, Any]) -> None:
+    out.print(
+        f"变更申请 #{change['id']}（{change['kind_zh']}）{change['title']}：{change['status_zh']}"
+        + (f"；安全检查不合格项：{'、'.join(change['check_failed'])}" if change["check_failed"] else "")
+    )
+
+
+@change_app.command("request")
+@cli_permission(Permission.OPS_WRITE)
+def change_request(
+    province: Annotated[str, typer.Option("--province", "-p", help="省份代码")],
+    kind: Annotated[str, typer.Option("--kind", help="launch 系统上线 / upgrade 系统升级")],
+    title: Annotated[str, typer.Option("--title", help="变更名称")],
+    description: Annotated[str, typer.Option("--description", help="变更内容、回退方案")] = "",
+    node_id: Annotated[str | None, typer.Option("--node", help="升级前置机时填节点编号（国家平台）")] = None,
+    component: Annotated[
+        str | None, typer.Option("--component", help="前置机组件：software / os / python / database")
+    ] = None,
+    to_version: Annotated[str | None, typer.Option("--to", help="目标版本")] = None,
+    db: DbOption = None,
+) -> None:
+    """提出系统上线或升级申请，等待另一人审核。
+
+    示例：ggzy ops change request -p 35 --kind launch --title "电子交易系统 V3 上线" --description "回退：切回 V2"
+    """
+    from ggzy.hub.ops.changes import request_change
+
+    _show_change(
+        _write(
+            db,
+            lambda s: request_change(
+                s,
+                province,
+                kind,
+                title,
+                description,
+                node_id=node_id,
+                component=component,
+                to_version=to_version,
+            ),
+        )
+    )
+
+
+@change_app.command("check")
+@cli_permission(Permission.OPS_WRITE)
+def change_check(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    item: Annotated[
+        list[str],
+        typer.Option(
+            "--item",
+            help="项目=结论[:说明]，结论 pass/fail/na；项目：three_roles 三员分立、default_accounts 无默认账号与弱口令、"
+            "patches 补丁与加固、antivirus 防病毒、access_policy 访问策略、vulnerability_scan 漏洞扫描、"
+            "backup 备份与恢复、audit_log 审计日志",
+        ),
+    ],
+    db: DbOption = None,
+) -> None:
+    """登记上线前安全检查（须逐项填写；有不合格项不能批准上线）。"""
+    from ggzy.hub.ops.changes import record_prelaunch_check
+
+    _show_change(_write(db, lambda s: record_prelaunch_check(s, change_id, _items(item))))
+
+
+@change_app.command("approve")
+@cli_permission(Permission.OPS_WRITE)
+def change_approve(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    note: Annotated[str, typer.Option("--note", help="审核意见")] = "",
+    db: DbOption = None,
+) -> None:
+    """审核通过（审核人须不是申请人）。示例：ggzy ops change approve 7 --note 同意"""
+    from ggzy.hub.ops.changes import approve_change
+
+    _show_change(_write(db, lambda s: approve_change(s, change_id, note)))
+
+
+@change_app.command("reject")
+@cli_permission(Permission.OPS_WRITE)
+def change_reject(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    note: Annotated[str, typer.Option("--note", help="驳回理由")],
+    db: DbOption = None,
+) -> None:
+    """驳回（审核人须不是申请人，写明理由）。"""
+    from ggzy.hub.ops.changes import reject_change
+
+    _show_change(_write(db, lambda s: reject_change(s, change_id, note)))
+
+
+@change_app.command("result")
+@cli_permission(Permission.OPS_WRITE)
+def change_result(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    failed: Annotated[bool, typer.Option("--failed", help="实施失败（默认成功）")] = False,
+    note: Annotated[str, typer.Option("--note", help="实施情况")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记已批准变更的实施结果；前置机升级成功即登记为国家平台的升级记录。"""
+    from ggzy.hub.ops.changes import record_result
+
+    _show_change(_write(db, lambda s: record_result(s, change_id, not failed, note)))
+
+
+@change_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def change_list(province: ProvinceOption = None, db: DbOption = None) -> None:
+    """列出变更申请。"""
+    from ggzy.hub.ops.changes import list_changes
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: list_changes(c, province))
+    rows = [
+        [
+            c["id"],
+            c["province"],
+            c["kind_zh"],
+            c["title"],
+            c["status_zh"],
+            c["requested_by"],
+            c["decided_by"],
+            _beijing(c["requested_at"]),
+        ]
+        for c in found
+    ]
+    out.print(
+        _table("变更申请", ["编号", "省份", "类别", "名称", "状态", "申请人", "审核人", "申请时间"], rows)
+    )
 
 
 # --- notices to provinces ---

@@ -454,13 +454,22 @@ async def read_roster(request: Request, province: str) -> dict[str, Any]:
     return {"ok": True, "data": [e.to_dict() for e in entries], "gaps": [g.to_dict() for g in gaps]}
 
 
-@router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项")
-async def read_roster_gaps(request: Request, province: str) -> dict[str, Any]:
+@router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项（含某一时刻外出造成的空岗）")
+async def read_roster_gaps(
+    request: Request,
+    province: str,
+    at: Annotated[
+        dt.datetime | None, Query(description="时刻（ISO 8601），默认现在；外出按北京时间日期计")
+    ] = None,
+) -> dict[str, Any]:
     from ggzy.hub.ops.roster import roster_gaps
 
     scope = _scope(request, province)
     assert scope is not None
-    gaps = await _read(request, lambda c: roster_gaps(c, scope))
+    moment = (
+        at if at is not None and at.tzinfo is not None else (at.replace(tzinfo=SHANGHAI) if at else _now())
+    )
+    gaps = await _read(request, lambda c: roster_gaps(c, scope, at=moment))
     return {"ok": True, "complete": not gaps, "gaps": [g.to_dict() for g in gaps]}
 
 
@@ -494,6 +503,79 @@ async def delete_roster(request: Request, province: str, post: str, rank: str) -
 
     await _write(request, lambda s: remove_entry(s, province, post, rank))
     return {"ok": True}
+
+
+class AbsenceIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    starts_on: dt.date
+    ends_on: dt.date
+    reason: str = Field("", max_length=2000)
+
+
+class TrainingIn(BaseModel):
+    held_on: dt.date
+    subject: str = Field(min_length=1, max_length=300)
+    topic: Literal["security", "sharing", "operations", "emergency"]
+    participants: list[str] = Field(min_length=1, max_length=500)
+    hours: float | None = Field(None, gt=0, le=1000)
+
+
+@router.get("/roster/{province}/absences", dependencies=READ, summary="人员外出登记")
+async def read_absences(request: Request, province: str) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import list_absences
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_absences(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post(
+    "/roster/{province}/absences",
+    dependencies=WRITE,
+    status_code=201,
+    summary="登记人员外出（日期，北京时间）",
+)
+async def create_absence(request: Request, province: str, body: AbsenceIn) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import record_absence
+
+    absence = await _write(
+        request, lambda s: record_absence(s, province, body.name, body.starts_on, body.ends_on, body.reason)
+    )
+    return {"ok": True, **absence}
+
+
+@router.post("/roster/absences/{absence_id}/cancel", dependencies=WRITE, summary="撤销外出登记")
+async def cancel_absence_route(request: Request, absence_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import cancel_absence
+
+    return {"ok": True, **await _write(request, lambda s: cancel_absence(s, absence_id))}
+
+
+@router.get("/trainings", dependencies=READ, summary="运行安全与信息共享等培训记录")
+async def read_trainings(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import list_trainings
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_trainings(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post(
+    "/trainings/{province}",
+    dependencies=WRITE,
+    status_code=201,
+    summary="登记一次培训（日期、内容、参训人员）",
+)
+async def create_training(request: Request, province: str, body: TrainingIn) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import record_training
+
+    training = await _write(
+        request,
+        lambda s: record_training(
+            s, province, body.held_on, body.subject, body.topic, body.participants, body.hours
+        ),
+    )
+    return {"ok": True, **training}
 
 
 # --- information register ---
@@ -932,6 +1014,94 @@ async def publish_bulletin(request: Request, period: PeriodQuery, tasks: Backgro
     sent = await _write(request, lambda s: publish_security_bulletin(s, chosen))
     _deliver_later(request, tasks)
     return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+# --- change requests and the pre-launch security check (Art. 22) ---
+
+
+class ChangeIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    kind: Literal["launch", "upgrade"]
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field("", max_length=5000)
+    node_id: str | None = Field(None, max_length=64, description="前置机升级时填写（国家平台）")
+    component: Literal["software", "os", "python", "database"] | None = None
+    to_version: str | None = Field(None, max_length=200)
+
+
+class ChangeCheckIn(BaseModel):
+    items: dict[str, dict[str, str]]
+
+
+class DecisionIn(BaseModel):
+    note: str = Field("", max_length=5000)
+
+
+class ChangeResultIn(BaseModel):
+    succeeded: bool
+    note: str = Field("", max_length=5000)
+
+
+@router.get("/changes", dependencies=READ, summary="系统上线与升级的变更申请")
+async def read_changes(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import list_changes
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_changes(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/changes", dependencies=WRITE, status_code=201, summary="提出系统上线或升级申请")
+async def create_change(request: Request, body: ChangeIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import request_change
+
+    change = await _write(
+        request,
+        lambda s: request_change(
+            s,
+            body.province,
+            body.kind,
+            body.title,
+            body.description,
+            node_id=body.node_id,
+            component=body.component,
+            to_version=body.to_version,
+        ),
+    )
+    return {"ok": True, **change}
+
+
+@router.post("/changes/{change_id}/check", dependencies=WRITE, summary="登记上线前安全检查（逐项）")
+async def check_change(request: Request, change_id: int, body: ChangeCheckIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import record_prelaunch_check
+
+    return {"ok": True, **await _write(request, lambda s: record_prelaunch_check(s, change_id, body.items))}
+
+
+@router.post("/changes/{change_id}/approve", dependencies=WRITE, summary="审核通过（须由申请人以外的人员）")
+async def approve(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import approve_change
+
+    return {"ok": True, **await _write(request, lambda s: approve_change(s, change_id, body.note))}
+
+
+@router.post(
+    "/changes/{change_id}/reject", dependencies=WRITE, summary="驳回（须由申请人以外的人员，写明理由）"
+)
+async def reject(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import reject_change
+
+    return {"ok": True, **await _write(request, lambda s: reject_change(s, change_id, body.note))}
+
+
+@router.post("/changes/{change_id}/result", dependencies=WRITE, summary="登记实施结果")
+async def change_result(request: Request, change_id: int, body: ChangeResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import record_result
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: record_result(s, change_id, body.succeeded, body.note)),
+    }
 
 
 # --- notices to provinces ---

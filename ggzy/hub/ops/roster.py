@@ -338,8 +338,8 @@ def record_absence(
     session: OpsSession,
     province: str,
     name: str,
-    starts_on: dt.date,
-    ends_on: dt.date,
+    starts_on: dt.date | str,
+    ends_on: dt.date | str,
     reason: str = "",
 ) -> dict[str, Any]:
     """Tell the national side a filed person is away (外出, Art. 30 (2)) from ``starts_on`` to ``ends_on``."""

@@ -219,3 +219,58 @@ def test_a_notice_reaches_the_province_over_http_the_portal_and_the_doctor(api: 
     assert form.status_code == 303 and form.headers["location"] == "/portal/notices?sent=1"
     bad = api.http.post("/portal/notices/send", data={**token, "province": "99", "title": "x"})
     assert bad.status_code == 400 and "E-OPS-PROVINCE" in bad.text
+
+
+def test_register_problems_roster_absences_training_and_changes_over_http(api: Api) -> None:
+    api.act_as(FUJIAN)
+    bad = api.http.post(
+        "/api/v1/ops/register/35",
+        json={
+            "kind": "expert",
+            "code": "FJ-EXP",
+            "data": {"name": "专家库", "operator": "省中心", "experts": "lots"},
+        },
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "E-OPS-FIELD-NUMBER"
+    assert bad.json()["error"]["problems"][0]["field"] == "experts"
+    for rank, name, mobile in (("primary", "张三", "13812345678"), ("backup", "李四", "13912345678")):
+        person = {"name": name, "phone": "0591-87654321", "mobile": mobile, "email": f"{mobile}@fj.example"}
+        assert api.http.put(f"/api/v1/ops/roster/35/security/{rank}", json=person).status_code == 200
+    same = api.http.put(
+        "/api/v1/ops/roster/35/security/backup",
+        json={"name": "张三", "phone": "", "mobile": "13812345678", "email": ""},
+    )
+    assert same.status_code == 409 and same.json()["error"]["code"] == "E-OPS-ROSTER-SAME-PERSON"
+    for name in ("张三", "李四"):
+        away = {"name": name, "starts_on": "2026-12-08", "ends_on": "2026-12-09", "reason": "出差"}
+        assert api.http.post("/api/v1/ops/roster/35/absences", json=away).status_code == 201
+    gaps = api.http.get("/api/v1/ops/roster/35/gaps", params={"at": "2026-12-08T00:30:00"}).json()  # Beijing
+    assert "E-ROSTER-ABSENT" in {g["code"] for g in gaps["gaps"]}
+    training = {"held_on": "2026-12-01", "subject": "等级保护", "topic": "security", "participants": ["张三"]}
+    assert api.http.post("/api/v1/ops/trainings/35", json=training).status_code == 201
+    assert api.http.get("/api/v1/ops/trainings").json()["count"] == 1
+
+    change = api.http.post(
+        "/api/v1/ops/changes", json={"province": "35", "kind": "upgrade", "title": "交易系统升级"}
+    ).json()
+    self_approval = api.http.post(f"/api/v1/ops/changes/{change['id']}/approve", json={})
+    assert self_approval.status_code == 409
+    assert self_approval.json()["error"]["code"] == "E-OPS-CHANGE-SAME-PERSON"
+    api.act_as(Principal("fj-other", Role.OPERATOR, province="35"))
+    approved = api.http.post(f"/api/v1/ops/changes/{change['id']}/approve", json={"note": "同意"})
+    assert approved.status_code == 200 and approved.json()["decided_by"] == "fj-other"
+
+    planned = api.http.post(
+        "/api/v1/ops/self-checks",
+        json={"province": "35", "first_due": "2026-12-01", "every_months": 6, "count": 2},
+    )
+    assert planned.status_code == 201 and planned.json()["count"] == 2
+    assert api.http.get("/api/v1/ops/self-checks").json()["data"][0]["overdue"] in (True, False)
+    api.act_as(NATIONAL)
+    pdf = api.http.get("/api/v1/ops/security-bulletin", params={"period": "2026-12", "format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    versions = api.http.post(
+        "/api/v1/ops/versions/approved", json={"component": "python", "pattern": "CPython 3.11.*"}
+    )
+    assert versions.status_code == 201
+    assert api.http.get("/api/v1/ops/versions").json()["approved"][0]["pattern"] == "CPython 3.11.*"
