@@ -952,7 +952,7 @@ def inspect_list(province: ProvinceOption = None, db: DbOption = None) -> None:
             i["province"],
             i["kind_zh"],
             i["planned_on"],
-            i["status"],
+            i["status_zh"],
             "、".join(i["failed_items"]),
             i["findings"],
         ]
@@ -1119,7 +1119,7 @@ def orders_list(
                 o["condition"],
                 o["basis"],
                 o["deadline_date"],
-                o["status"],
+                o["status_zh"],
                 "是" if o["overdue"] else "",
             ]
             for o in orders

@@ -58,6 +58,7 @@ CONDITION_OF = {
 }
 RESULTS = ("pass", "fail", "na")
 RESULT_LABELS = {"pass": "合格", "fail": "不合格", "na": "不适用"}
+STATUS_LABELS = {"planned": "已安排", "done": "已检查", "followed_up": "已跟踪整改"}
 
 
 def _dict(row: Any) -> dict[str, Any]:
@@ -82,6 +83,7 @@ def _dict(row: Any) -> dict[str, Any]:
         "follow_up_due": row.follow_up_due.isoformat() if row.follow_up_due else None,
         "followed_up_at": utc(row.followed_up_at).isoformat() if row.followed_up_at else None,
         "status": row.status,
+        "status_zh": STATUS_LABELS.get(row.status, row.status),
     }
 
 

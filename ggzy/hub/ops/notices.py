@@ -270,7 +270,6 @@ def mark_read(session: OpsSession, notice_id: int) -> Notice:
             "E-OPS-NOTICE-READER",
             "通知由收到通知的省份人员标记已读",
             "a notice is marked read by the province it was sent to",
-            403,
         )
     session.actor.check_province(notice.province)
     if notice.read_at is not None:
@@ -289,7 +288,6 @@ def mark_all_read(session: OpsSession) -> int:
             "E-OPS-NOTICE-READER",
             "通知由收到通知的省份人员标记已读",
             "a notice is marked read by the province it was sent to",
-            403,
         )
     ids = list(
         session.connection.execute(

@@ -148,6 +148,7 @@ def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "closed_on": _beijing_day(closed) if closed else None,
         "closing_note": row.closing_note,
         "status": "closed" if closed else "open",
+        "status_zh": "已关闭" if closed else "整改中",
         "overdue": bool(overdue),
     }
 
