@@ -4,6 +4,7 @@ when the UTC date is still the day before."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -72,3 +73,10 @@ def test_the_command_line_shows_the_beijing_deadline(
     assert "期限 2026-12-08" in added.output
     listed = runner.invoke(app, ["ops", "orders", "list", "--db", url])
     assert "2026-12-08" in listed.output and "2026-12-07" not in listed.output
+    # the next Beijing day the order is overdue: one round of ``ggzy ops watch`` tells the province
+    monkeypatch.setattr(ops_session, "system_clock", lambda: shanghai(2026, 12, 9, 0, 0, 1))
+    watched = runner.invoke(app, ["ops", "watch", "--once", "--db", url])
+    assert watched.exit_code == 0, watched.output
+    assert "通报" in watched.output and "逾期未改正" in watched.output
+    told = runner.invoke(app, ["ops", "notify", "list", "-f", "json", "--db", url])
+    assert [n["kind_zh"] for n in json.loads(told.output)] == ["通报", "整改通知"]
