@@ -52,6 +52,22 @@ register_app = typer.Typer(
 )
 inspect_app = typer.Typer(help="定期检查与抽检：检查表、发现问题、整改跟踪。", no_args_is_help=True)
 orders_app = typer.Typer(help="责令限期改正（第三十五条）：下达、查看、关闭。", no_args_is_help=True)
+versions_app = typer.Typer(
+    help="前置机版本（第十三条）：软件、操作系统、Python、数据库版本及其变化，审批清单，国家平台升级登记。",
+    no_args_is_help=True,
+)
+selfcheck_app = typer.Typer(
+    help="安全自查与信息安全通报（第二十条）：自查计划、逐项结果、逾期提醒；按期生成信息安全通报（xlsx/PDF）并通知各省。",
+    no_args_is_help=True,
+)
+change_app = typer.Typer(
+    help="系统上线与升级（第二十二条）：申请、上线前安全检查、第二人审核（申请人不能自审）、实施结果。",
+    no_args_is_help=True,
+)
+notify_app = typer.Typer(
+    help="发给省份的通知：整改通知、通报、国家平台停用、考核结果与自由通知；邮件/Webhook 发送，省份在门户与 ggzy node doctor 中查看。",
+    no_args_is_help=True,
+)
 for sub, name in (
     (outage_app, "outage"),
     (incident_app, "incident"),
@@ -61,6 +77,10 @@ for sub, name in (
     (register_app, "register"),
     (inspect_app, "inspect"),
     (orders_app, "orders"),
+    (notify_app, "notify"),
+    (versions_app, "versions"),
+    (selfcheck_app, "selfcheck"),
+    (change_app, "change"),
 ):
     ops_app.add_typer(sub, name=name)
 drill_app = typer.Typer(help="应急演练实测（在省级前置机上运行）。", no_args_is_help=True)
@@ -79,6 +99,14 @@ FormatOption = Annotated[
 ]
 OutputOption = Annotated[Path | None, typer.Option("--output", "-o", help="xlsx/pdf 输出文件")]
 ProvinceOption = Annotated[str | None, typer.Option("--province", "-p", help="省份代码（两位），如 35")]
+DaysOption = Annotated[
+    int | None,
+    typer.Option(
+        "--days",
+        min=0,
+        help="整改期限天数，按北京时间自然日计，0 为当天内（默认 hub.ops.rectification_days）",
+    ),
+]
 
 
 # --- plumbing ---
@@ -131,6 +159,20 @@ def _national_only() -> None:
         )
 
 
+def _now() -> dt.datetime:
+    """The operations clock, read through its module so a test can set it (every date is Beijing's)."""
+    from ggzy.hub.ops import session
+
+    return session.system_clock()
+
+
+def _beijing(moment: dt.datetime | str | None) -> str:
+    """A stored time as Beijing wall-clock time, the way every operator reads it."""
+    from ggzy.web.portal import beijing
+
+    return beijing(moment)[:16] if moment else "—"
+
+
 def _read(db: str | None, fn: Callable[[Connection, HubSettings], R]) -> R:
     settings, engine = _hub(db)
     try:
@@ -158,11 +200,31 @@ def _write(db: str | None, fn: Callable[[OpsSession], R]) -> R:
         with engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
-                return fn(OpsSession(connection, audit, actor, settings.ops))
+                return fn(OpsSession(connection, audit, actor, settings.ops, _now))
     except OpsError as exc:
         raise _fail(exc) from exc
     finally:
         engine.dispose()
+
+
+def _sent(deliveries: list[Any]) -> str:
+    return "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in deliveries) or "未配置邮件/Webhook"
+
+
+def _deliver(db: str | None) -> None:
+    """Mail and post the notices just committed (failures are recorded; ``ggzy ops watch`` retries)."""
+    from ggzy.hub.models import audit_tables
+    from ggzy.hub.ops.notices import deliver_pending
+    from ggzy.security.audit import open_audit_log
+
+    settings, engine = _hub(db)
+    try:
+        audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
+        done = deliver_pending(engine, audit, settings.ops, clock=_now)
+    finally:
+        engine.dispose()
+    for notice_id, deliveries in done.items():
+        out.print(f"通知 #{notice_id} 发送：{_sent(deliveries)}")
 
 
 def _time(text: str) -> dt.datetime:
@@ -307,8 +369,8 @@ def outage_list(
             n.id,
             n.province,
             n.kind.label,
-            n.starts_at.isoformat(),
-            n.ends_at.isoformat(),
+            _beijing(n.starts_at),
+            _beijing(n.ends_at),
             f"{n.lead_hours:.1f}h",
             "是" if n.in_time else "[yellow]迟报[/]",
             n.status,
@@ -347,7 +409,7 @@ def incident_list(
             i.node_id,
             i.to_dict()["trigger_zh"] or "故障报告",
             i.title,
-            i.started_at.isoformat(),
+            _beijing(i.started_at),
             i.to_dict()["status_zh"],
             "否" if i.unreported else "是",
         ]
@@ -418,32 +480,32 @@ def watch(
     interval: Annotated[float, typer.Option("--interval", help="每轮间隔秒数")] = 60.0,
     db: DbOption = None,
 ) -> None:
-    """自动发现运行事件并通知值班人员（邮件/Webhook），同时探测各节点可达性。
+    """自动发现运行事件并通知值班人员（邮件/Webhook），同时探测各节点可达性；把逾期整改列入通报并通知各省，发送未发出的通知。
 
     触发条件：前置机中断、错误率突增、实时数据超10分钟未送达、磁盘超过90%、备份超过N天未验证。
     """
     import time
 
-    from ggzy.hub.models import audit_log
+    from ggzy.hub.models import audit_tables
     from ggzy.hub.ops.detect import run_detection
     from ggzy.hub.ops.probes import probe_nodes
-    from ggzy.security.audit import AuditLog
-    from ggzy.security.keys import load_or_create_key
+    from ggzy.security.audit import open_audit_log
 
     settings, engine = _hub(db)
-    audit = AuditLog(audit_log, load_or_create_key(settings.key_dir / "audit.key"), settings.audit_digest)
+    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
     try:
         while True:
             probe_nodes(engine, settings.ops)
             result = run_detection(engine, audit, settings.ops)
             for incident in result.opened:
                 sent = result.deliveries.get(incident.id, [])
-                status = "、".join(f"{d.channel}{'成功' if d.ok else '失败'}" for d in sent) or "未配置通知"
+                status = _sent(sent)
                 out.print(
                     f"[red]新事件[/] #{incident.id} 省份 {incident.province}：{incident.title}（通知：{status}）"
                 )
             for incident in result.recovered:
                 out.print(f"[green]已恢复[/] #{incident.id} 省份 {incident.province}：{incident.title}")
+            _tell_provinces(engine, audit, settings)
             if once:
                 break
             time.sleep(interval)
@@ -451,6 +513,22 @@ def watch(
         pass
     finally:
         engine.dispose()
+
+
+def _tell_provinces(engine: Engine, audit: Any, settings: HubSettings) -> None:
+    """One round of telling: orders newly on the 通报 list become notices, then every notice is sent."""
+    from ggzy.hub.ops.detect import DETECTOR
+    from ggzy.hub.ops.notices import deliver_pending, publish_notice_list
+    from ggzy.hub.ops.session import OpsSession
+
+    with engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            session = OpsSession(connection, audit, DETECTOR, settings.ops, _now)
+            for notice in publish_notice_list(session, session.now()):
+                out.print(f"[yellow]通报[/] 省份 {notice.province}：{notice.title}")
+    for notice_id, deliveries in deliver_pending(engine, audit, settings.ops, clock=_now).items():
+        out.print(f"通知 #{notice_id} 发送：{_sent(deliveries)}")
 
 
 # --- plans and drills ---
@@ -587,7 +665,7 @@ def drill_overdue(db: DbOption = None) -> None:
     from ggzy.hub.ops.periods import SHANGHAI
     from ggzy.hub.ops.preparedness import provinces_without_drill
 
-    today = dt.datetime.now(SHANGHAI).date()
+    today = _now().astimezone(SHANGHAI).date()
     _national_only()
     flagged = _read(db, lambda c, s: provinces_without_drill(c, today, s.ops.drill_max_age_days))
     out.print(
@@ -605,11 +683,11 @@ def drill_overdue(db: DbOption = None) -> None:
 @roster_app.command("show")
 @cli_permission(Permission.OPS_READ)
 def roster_show(province: Annotated[str, typer.Argument(help="省份代码")], db: DbOption = None) -> None:
-    """查看一个省的人员备案与缺项。"""
+    """查看一个省的人员备案与缺项（含今天外出造成的空岗）。"""
     from ggzy.hub.ops.roster import roster_gaps, roster_of
 
     province = _scope(province) or province
-    entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province)))
+    entries, gaps = _read(db, lambda c, s: (roster_of(c, province), roster_gaps(c, province, at=_now())))
     rows = [
         [e.to_dict()["post_zh"], e.to_dict()["rank_zh"], e.name, e.phone, e.mobile, e.email] for e in entries
     ]
@@ -677,7 +755,7 @@ def roster_history_command(
     history = _read(db, lambda c, s: roster_history(c, province))
     rows = [
         [
-            h["at"],
+            _beijing(h["at"]),
             h["post_zh"],
             h["rank"],
             h["action"],
@@ -690,6 +768,52 @@ def roster_history_command(
     out.print(
         _table(f"省份 {province} 人员变更", ["时间", "岗位", "主备", "操作", "原", "现", "操作人"], rows)
     )
+
+
+@roster_app.command("absence")
+@cli_permission(Permission.OPS_WRITE)
+def roster_absence(
+    province: Annotated[str, typer.Argument(help="省份代码")],
+    name: Annotated[str, typer.Argument(help="已备案人员姓名")],
+    start: Annotated[str, typer.Option("--from", help="外出开始日期 YYYY-MM-DD（北京时间）")],
+    end: Annotated[str, typer.Option("--to", help="外出结束日期（含）")],
+    reason: Annotated[str, typer.Option("--reason", help="事由")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记人员外出（第三十条：变动或外出及时通知国家平台）；主岗外出而备岗不在岗即为空岗。
+
+    示例：ggzy ops roster absence 35 张三 --from 2026-12-08 --to 2026-12-10 --reason 出差
+    """
+    from ggzy.hub.ops.roster import record_absence
+
+    found = _write(db, lambda s: record_absence(s, province, name, start, end, reason))
+    out.print(f"已登记外出 #{found['id']}：{found['name']} {found['starts_on']} 至 {found['ends_on']}")
+
+
+@roster_app.command("training")
+@cli_permission(Permission.OPS_WRITE)
+def roster_training(
+    province: Annotated[str, typer.Argument(help="省份代码")],
+    held_on: Annotated[str, typer.Option("--date", help="培训日期 YYYY-MM-DD")],
+    subject: Annotated[str, typer.Option("--subject", help="培训内容")],
+    topic: Annotated[
+        str,
+        typer.Option(
+            "--topic", help="security 运行安全 / sharing 信息共享 / operations 运行维护 / emergency 应急处置"
+        ),
+    ],
+    participant: Annotated[list[str], typer.Option("--participant", help="参训人员（可重复）")],
+    hours: Annotated[float | None, typer.Option("--hours", help="学时")] = None,
+    db: DbOption = None,
+) -> None:
+    """登记一次培训（第二十九、三十条；近一年无运行安全和信息共享培训即第三十五条第六项）。
+
+    示例：ggzy ops roster training 35 --date 2026-12-01 --subject 等级保护 --topic security --participant 张三 --participant 李四
+    """
+    from ggzy.hub.ops.roster import record_training
+
+    found = _write(db, lambda s: record_training(s, province, held_on, subject, topic, participant, hours))
+    out.print(f"已登记培训 #{found['id']}：{found['held_on']} {found['subject']}（{found['topic_zh']}）")
 
 
 # --- register ---
@@ -706,7 +830,21 @@ def register_add(
     ],
     db: DbOption = None,
 ) -> None:
-    """登记或更新系统基本信息（新版本，历史保留）。必填：service: name operator url；trading: name operator uscc trade_areas；expert: name operator experts。"""
+    """登记或更新系统基本信息（新版本，历史保留）。每个字段都按其类型校验，出错时逐项列出错误码和原因。
+
+    必填：service（电子服务系统）name operator url；trading（电子交易系统）name operator uscc trade_areas；
+    expert（专家库）name operator experts。
+
+    可选：uscc 统一社会信用代码、url 访问地址、trade_areas 交易领域（A 工程建设 / B 土地使用权 / C 矿业权 /
+    D 政府采购 / E 国有产权 / F 其他，或 A01、D01 等分类代码，逗号分隔）、regions 服务区域（本省6位行政区划代码，
+    逗号分隔）、launched_on 上线日期、software_version 软件版本、security_level 等保级别（1–5）、
+    security_record_no 等保备案编号、experts 专家人数、specialties 评标专业数、shared 是否跨区域共享（yes/no）、
+    updated_on 专家信息更新日期、contact 联系人、contact_phone 联系电话、contact_mobile 联系人手机、
+    contact_email 联系邮箱、notes 备注。
+
+    示例：ggzy ops register add 35 trading FJ-TRD --field name=福建省电子交易系统 --field operator=福建省信息中心
+    --field uscc=12350000MB0K7C8P59 --field trade_areas=A,D
+    """
     from ggzy.hub.ops.register import register_system
 
     data = dict(item.split("=", 1) for item in field if "=" in item)
@@ -727,7 +865,13 @@ def register_show(
     province = _scope(province) or province
     found = _read(db, lambda c, s: register_history(c, province) if history else register_of(c, province))
     rows = [
-        [e["kind_zh"], e["code"], e["version"], json.dumps(e["data"], ensure_ascii=False), e["recorded_at"]]
+        [
+            e["kind_zh"],
+            e["code"],
+            e["version"],
+            json.dumps(e["data"], ensure_ascii=False),
+            _beijing(e["recorded_at"]),
+        ]
         for e in found
     ]
     out.print(_table(f"省份 {province} 信息上报", ["类别", "编号", "版本", "内容", "登记时间"], rows))
@@ -759,14 +903,22 @@ def inspect_result(
         list[str],
         typer.Option(
             "--item",
-            help="检查项=结论[:说明]，结论 pass/fail/na；项目：security sharing frontend organisation rules plans",
+            help="检查项=结论[:说明]，结论 pass 合格 / fail 不合格 / na 不适用；项目：security 安全保护措施、sharing 信息共享、"
+            "frontend 前置机运行保障、organisation 组织与人员、rules 运维制度、plans 应急预案与演练、training 教育培训、"
+            "funding 安全资金投入、major_events 重大活动安全措施",
         ),
     ],
     findings: Annotated[str, typer.Option("--findings", help="发现的问题")] = "",
     follow_up: Annotated[str, typer.Option("--follow-up", help="整改要求")] = "",
     db: DbOption = None,
 ) -> None:
-    """登记检查结果（检查表须逐项填写）。示例：--item security=pass --item plans=fail:未演练 …"""
+    """登记检查结果（检查表须逐项填写）。每个不合格项自动按第三十五条对应项下达整改通知（同一检查同一项只下达一次），并通知该省。
+
+    对应关系：security、funding → 第五项；sharing → 第二项；frontend → 第四项；organisation、rules → 第一项；
+    plans、training → 第六项；major_events → 第八项。
+
+    示例：ggzy ops inspect result 3 --item security=pass --item plans=fail:未演练 … --follow-up 限期演练
+    """
     from ggzy.hub.ops.inspections import perform_inspection
 
     results: dict[str, dict[str, str]] = {}
@@ -778,6 +930,12 @@ def inspect_result(
         db, lambda s: perform_inspection(s, inspection_id, results, findings, follow_up_text=follow_up)
     )
     out.print(f"检查 #{found['id']} 已完成；不合格项：{'、'.join(found['failed_items']) or '无'}")
+    for order in found["orders"]:
+        out.print(
+            f"已下达整改通知 #{order['id']}：第三十五条第{order['condition']}项 {order['condition_zh']}，期限 {order['deadline_date']}"
+        )
+    if found["orders"]:
+        _deliver(db)
 
 
 @inspect_app.command("list")
@@ -794,7 +952,7 @@ def inspect_list(province: ProvinceOption = None, db: DbOption = None) -> None:
             i["province"],
             i["kind_zh"],
             i["planned_on"],
-            i["status"],
+            i["status_zh"],
             "、".join(i["failed_items"]),
             i["findings"],
         ]
@@ -813,6 +971,9 @@ def assess(
     province: ProvinceOption = None,
     output_format: FormatOption = Format.TABLE,
     output: OutputOption = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="把考核结果通知到各省（每省每期一次，邮件/Webhook 与门户）")
+    ] = False,
     db: DbOption = None,
 ) -> None:
     """省级平台运行考核：每项指标的数值、目标、结论和依据；权重默认相等（hub.ops.weights 可配置）。
@@ -835,10 +996,16 @@ def assess(
         provinces = (
             [province] if province else sorted(set(connection.execute(select(nodes.c.province)).scalars()))
         )
-        return [assess_province(connection, p, chosen, settings.ops) for p in provinces]
+        return [assess_province(connection, p, chosen, settings.ops, clock=_now) for p in provinces]
 
     province = _scope(province)
     assessments = _read(db, load)
+    if publish:
+        from ggzy.hub.ops.notices import publish_assessments
+
+        told = _write(db, lambda s: publish_assessments(s, assessments))
+        out.print(f"已将考核结果通知 {len(told)} 个省份")
+        _deliver(db)
     if output_format is Format.JSON:
         _json([a.to_dict() for a in assessments])
     elif output_format in (Format.XLSX, Format.PDF):
@@ -862,9 +1029,15 @@ def assess(
 @cli_permission(Permission.OPS_ASSESS)
 def orders_issue(
     period: Annotated[str, typer.Option("--period", help="考核期间 YYYY-MM 或 YYYY")],
+    days: DaysOption = None,
     db: DbOption = None,
 ) -> None:
-    """按考核结果检查第三十五条各项，对违反项下达责令限期改正通知（同期同项只下达一次）。"""
+    """按考核结果检查第三十五条各项，对违反项下达责令限期改正通知（同期同项只下达一次）。
+
+    期限为北京时间的自然日：下达当天起第 N 天的 24 时前（--days 0 即当天内）。
+
+    示例：ggzy ops orders issue --period 2026-11 --days 15
+    """
     from sqlalchemy import select
 
     from ggzy.hub.models import nodes
@@ -877,14 +1050,16 @@ def orders_issue(
     def issue(session: OpsSession) -> list[dict[str, Any]]:
         issued: list[dict[str, Any]] = []
         for p in sorted(set(session.connection.execute(select(nodes.c.province)).scalars())):
-            issued += issue_orders(session, assess_province(session.connection, p, chosen, session.settings))
+            assessment = assess_province(session.connection, p, chosen, session.settings, clock=session.clock)
+            issued += issue_orders(session, assessment, deadline_days=days)
         return issued
 
     issued = _write(db, issue)
-    rows = [[o["id"], o["province"], o["condition"], o["basis"], o["deadline"][:10]] for o in issued]
+    rows = [[o["id"], o["province"], o["condition"], o["basis"], o["deadline_date"]] for o in issued]
     out.print(
         _table(f"新下达整改通知（{chosen.label}）", ["编号", "省份", "第三十五条", "依据", "期限"], rows)
     )
+    _deliver(db)
 
 
 @orders_app.command("add")
@@ -893,16 +1068,15 @@ def orders_add(
     province: Annotated[str, typer.Option("--province", "-p")],
     condition: Annotated[int, typer.Option("--condition", min=1, max=8, help="第三十五条第几项（1–8）")],
     basis: Annotated[str, typer.Option("--basis", help="依据（检查发现的事实）")],
-    days: Annotated[
-        int | None, typer.Option("--days", help="整改期限天数（默认 hub.ops.rectification_days）")
-    ] = None,
+    days: DaysOption = None,
     db: DbOption = None,
 ) -> None:
     """检查人员下达整改通知（数据无法自动判断的项，如第五、八项）。"""
     from ggzy.hub.ops.rectification import issue_order
 
     order = _write(db, lambda s: issue_order(s, province, condition, basis, deadline_days=days))
-    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline'][:10]}")
+    out.print(f"整改通知 #{order['id']} 已下达，期限 {order['deadline_date']}（北京时间，含），已通知该省")
+    _deliver(db)
 
 
 @orders_app.command("close")
@@ -932,7 +1106,7 @@ def orders_list(
     from ggzy.hub.ops.rectification import list_orders
 
     province = _scope(province)
-    orders = _read(db, lambda c, s: list_orders(c, dt.datetime.now(dt.UTC), province))
+    orders = _read(db, lambda c, s: list_orders(c, _now(), province))
     if output_format is Format.JSON:
         _json(orders)
     elif output_format in (Format.XLSX, Format.PDF):
@@ -944,8 +1118,8 @@ def orders_list(
                 o["province"],
                 o["condition"],
                 o["basis"],
-                o["deadline"][:10],
-                o["status"],
+                o["deadline_date"],
+                o["status_zh"],
                 "是" if o["overdue"] else "",
             ]
             for o in orders
@@ -956,14 +1130,29 @@ def orders_list(
 @ops_app.command("notices")
 @cli_permission(Permission.OPS_READ)
 def notices(
-    output_format: FormatOption = Format.TABLE, output: OutputOption = None, db: DbOption = None
+    output_format: FormatOption = Format.TABLE,
+    output: OutputOption = None,
+    publish: Annotated[
+        bool,
+        typer.Option("--publish", help="把名单中尚未通知的逾期整改通知到相关省份（邮件/Webhook 与门户）"),
+    ] = False,
+    db: DbOption = None,
 ) -> None:
-    """通报名单：整改通知逾期未改正（或逾期后才改正）的省份。示例：ggzy ops notices --format pdf -o 通报.pdf"""
+    """通报名单：整改通知逾期未改正（或逾期后才改正）的省份。
+
+    示例：ggzy ops notices --format pdf -o 通报.pdf；ggzy ops notices --publish
+    """
     from ggzy.hub.ops.exports import notice_report
     from ggzy.hub.ops.rectification import notice_list
 
     _national_only()
-    listed = _read(db, lambda c, s: notice_list(c, dt.datetime.now(dt.UTC)))
+    if publish:
+        from ggzy.hub.ops.notices import publish_notice_list
+
+        told = _write(db, lambda s: publish_notice_list(s, s.now()))
+        out.print(f"已通知 {len(told)} 条通报到相关省份")
+        _deliver(db)
+    listed = _read(db, lambda c, s: notice_list(c, _now()))
     if output_format is Format.JSON:
         _json(listed)
     elif output_format in (Format.XLSX, Format.PDF):
@@ -974,12 +1163,511 @@ def notices(
                 o["province"],
                 f"({o['condition']}) {o['condition_zh']}",
                 o["basis"],
-                o["deadline"][:10],
+                o["deadline_date"],
                 o["notice_zh"],
             ]
             for o in listed
         ]
         out.print(_table("通报名单", ["省份", "第三十五条", "依据", "期限", "情况"], rows))
+
+
+# --- node versions (Art. 13) ---
+
+ComponentArgument = Annotated[
+    str, typer.Argument(help="software 交换软件 / os 操作系统 / python Python 运行环境 / database 数据库")
+]
+
+
+@versions_app.command("show")
+@cli_permission(Permission.OPS_READ)
+def versions_show(
+    province: ProvinceOption = None, output_format: FormatOption = Format.TABLE, db: DbOption = None
+) -> None:
+    """各前置机当前版本，以及不在审批清单中的版本、无升级登记的版本变化。示例：ggzy ops versions show -p 35"""
+    from ggzy.hub.ops.versions import current_versions, version_flags
+
+    province = _scope(province)
+    current, flags = _read(db, lambda c, s: (current_versions(c, province), version_flags(c, province)))
+    if output_format is Format.JSON:
+        _json({"data": current, "flags": flags})
+        return
+    rows = [
+        [
+            v["node_id"],
+            v["province"],
+            v["software"],
+            v["os"],
+            v["python"],
+            v["database"],
+            _beijing(v["seen_at"]),
+        ]
+        for v in current
+    ]
+    out.print(
+        _table("前置机版本", ["节点", "省份", "交换软件", "操作系统", "Python", "数据库", "自何时起"], rows)
+    )
+    for flag in flags:
+        out.print(f"[yellow]{flag['code']}[/] {flag['message_zh']}")
+    if not flags:
+        out.print("[green]所有前置机版本均已审批，版本变化均有升级登记[/]")
+
+
+@versions_app.command("history")
+@cli_permission(Permission.OPS_READ)
+def versions_history(
+    node_id: Annotated[str | None, typer.Option("--node", help="节点编号")] = None,
+    province: ProvinceOption = None,
+    db: DbOption = None,
+) -> None:
+    """前置机版本变化历史（心跳上报，每次变化一行）。"""
+    from ggzy.hub.ops.versions import version_history
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: version_history(c, node_id=node_id, province=province))
+    rows = [
+        [_beijing(v["seen_at"]), v["node_id"], v["software"], v["os"], v["python"], v["database"]]
+        for v in found
+    ]
+    out.print(_table("版本变化历史", ["自何时起", "节点", "交换软件", "操作系统", "Python", "数据库"], rows))
+
+
+@versions_app.command("approve")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_approve(
+    component: ComponentArgument,
+    pattern: Annotated[str, typer.Argument(help='版本，或带 * 的通配，如 "PostgreSQL 16.*"')],
+    note: Annotated[str, typer.Option("--note", help="审批说明（测试结论等）")] = "",
+    db: DbOption = None,
+) -> None:
+    """把一个版本加入审批清单（国家平台）。示例：ggzy ops versions approve python "CPython 3.11.*" --note 已测试"""
+    from ggzy.hub.ops.versions import approve_version
+
+    found = _write(db, lambda s: approve_version(s, component, pattern, note))
+    out.print(f"已审批 #{found['id']}：{found['component_zh']} {found['pattern']}")
+
+
+@versions_app.command("withdraw")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_withdraw(
+    approval_id: Annotated[int, typer.Argument(help="审批编号")], db: DbOption = None
+) -> None:
+    """撤销一个版本审批。"""
+    from ggzy.hub.ops.versions import withdraw_approval
+
+    found = _write(db, lambda s: withdraw_approval(s, approval_id))
+    out.print(f"已撤销审批 #{found['id']}：{found['component_zh']} {found['pattern']}")
+
+
+@versions_app.command("upgrade")
+@cli_permission(Permission.OPS_ASSESS)
+def versions_upgrade(
+    node_id: Annotated[str, typer.Argument(help="节点编号")],
+    component: ComponentArgument,
+    to_version: Annotated[str, typer.Argument(help="升级后版本（与心跳上报一致）")],
+    from_version: Annotated[str, typer.Option("--from", help="升级前版本")] = "",
+    change: Annotated[int | None, typer.Option("--change", help="所依据的已批准变更申请编号")] = None,
+    note: Annotated[str, typer.Option("--note", help="说明")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记国家平台对前置机的一次升级（第十三条：硬件、操作系统、数据库和应用软件由国家平台管理）。
+
+    示例：ggzy ops versions upgrade fj-01 database "PostgreSQL 16.4" --from "PostgreSQL 16.2" --change 7
+    """
+    from ggzy.hub.ops.versions import record_upgrade
+
+    found = _write(
+        db,
+        lambda s: record_upgrade(
+            s, node_id, component, to_version, from_version=from_version, note=note, change_id=change
+        ),
+    )
+    out.print(
+        f"已登记升级 #{found['id']}：{found['node_id']} {found['component_zh']} → {found['to_version']}"
+    )
+
+
+# --- security self-checks and the 信息安全通报 (Art. 20) ---
+
+SELF_CHECK_ITEM_HELP = (
+    "项目=结论[:说明]，结论 pass 合格 / fail 不合格 / na 不适用；项目：classified_protection 等级保护测评、"
+    "accounts 账号与口令、patches 补丁与加固、antivirus 防病毒、access_policy 访问策略、"
+    "vulnerability_scan 漏洞扫描、backup 备份与恢复验证、audit_log 审计日志留存"
+)
+
+
+def _items(entries: list[str]) -> dict[str, dict[str, str]]:
+    results: dict[str, dict[str, str]] = {}
+    for entry in entries:
+        name, _, rest = entry.partition("=")
+        verdict, _, note = rest.partition(":")
+        results[name.strip()] = {"result": verdict.strip(), "note": note}
+    return results
+
+
+@selfcheck_app.command("schedule")
+@cli_permission(Permission.OPS_WRITE)
+def selfcheck_schedule(
+    province: Annotated[str, typer.Option("--province", "-p", help="省份代码")],
+    first_due: Annotated[str, typer.Option("--first", help="第一次自查日期 YYYY-MM-DD（北京时间）")],
+    every: Annotated[int, typer.Option("--every-months", min=1, max=12, help="每隔几个月一次")] = 3,
+    count: Annotated[int, typer.Option("--count", min=1, max=24, help="共计划几次")] = 4,
+    db: DbOption = None,
+) -> None:
+    """制定安全自查计划。示例：ggzy ops selfcheck schedule -p 35 --first 2027-01-15 --every-months 3 --count 4"""
+    from ggzy.hub.ops.selfchecks import schedule_self_checks
+
+    try:
+        first = dt.date.fromisoformat(first_due)
+    except ValueError as exc:
+        raise typer.BadParameter(f"日期“{first_due}”应为 YYYY-MM-DD") from exc
+    planned = _write(db, lambda s: schedule_self_checks(s, province, first, every, count))
+    out.print(f"已计划 {len(planned)} 次安全自查：{'、'.join(c['due_on'] for c in planned)}")
+
+
+@selfcheck_app.command("result")
+@cli_permission(Permission.OPS_WRITE)
+def selfcheck_result(
+    item: Annotated[list[str], typer.Option("--item", help=SELF_CHECK_ITEM_HELP)],
+    check_id: Annotated[
+        int | None, typer.Argument(help="计划内自查的编号；不定期自查不填并给 --province")
+    ] = None,
+    province: ProvinceOption = None,
+    findings: Annotated[str, typer.Option("--findings", help="发现的问题")] = "",
+    performed_on: Annotated[
+        str | None, typer.Option("--date", help="自查日期 YYYY-MM-DD，默认今天（北京时间）")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """登记安全自查结果（须逐项填写）。
+
+    示例：ggzy ops selfcheck result 4 --item classified_protection=pass --item accounts=pass … --item backup=fail:恢复演练未做
+    """
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = _write(
+        db,
+        lambda s: record_self_check(
+            s, _items(item), findings, check_id=check_id, province=province, performed_on=performed_on
+        ),
+    )
+    out.print(f"安全自查 #{done['id']} 已登记；不合格项：{'、'.join(done['failed_items']) or '无'}")
+
+
+@selfcheck_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def selfcheck_list(province: ProvinceOption = None, db: DbOption = None) -> None:
+    """列出安全自查计划与结果（逾期标红）。"""
+    from ggzy.hub.ops.periods import SHANGHAI
+    from ggzy.hub.ops.selfchecks import list_self_checks
+
+    province = _scope(province)
+    today = _now().astimezone(SHANGHAI).date()
+    found = _read(db, lambda c, s: list_self_checks(c, province, today))
+    rows = [
+        [
+            c["id"],
+            c["province"],
+            c["kind_zh"],
+            c["due_on"],
+            c["performed_on"],
+            "[red]逾期[/]" if c["overdue"] else c["status_zh"],
+            "、".join(c["failed_items"]),
+            c["findings"],
+        ]
+        for c in found
+    ]
+    out.print(
+        _table("安全自查", ["编号", "省份", "类别", "计划日期", "完成日期", "状态", "不合格项", "发现"], rows)
+    )
+
+
+@selfcheck_app.command("bulletin")
+@cli_permission(Permission.OPS_READ)
+def selfcheck_bulletin(
+    period: Annotated[str, typer.Option("--period", help="期间：YYYY-MM（月）、YYYY（年）")],
+    province: ProvinceOption = None,
+    output_format: FormatOption = Format.TABLE,
+    output: OutputOption = None,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="发布：把各省的部分通知到各省（国家平台）")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """信息安全通报：期间内的安全事件、审计发现（检查发现的安全问题、国家平台审计日志中的拒绝与失败）和安全自查。
+
+    示例：ggzy ops selfcheck bulletin --period 2026-12 --format pdf -o 信息安全通报.pdf；ggzy ops selfcheck bulletin --period 2026-12 --publish
+    """
+    from ggzy.hub.ops.periods import parse_period
+    from ggzy.hub.ops.selfchecks import publish_security_bulletin, security_bulletin
+
+    try:
+        chosen = parse_period(period)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    province = _scope(province)
+    report = _read(db, lambda c, s: security_bulletin(c, chosen, _now(), province))
+    if publish:
+        told = _write(db, lambda s: publish_security_bulletin(s, chosen))
+        out.print(f"已将信息安全通报通知 {len(told)} 个省份")
+        _deliver(db)
+    if output_format is Format.JSON:
+        _json(
+            {
+                "title": report.title,
+                "sections": [
+                    {"heading": x.heading, "headers": x.headers, "rows": x.rows} for x in report.sections
+                ],
+            }
+        )
+    elif output_format in (Format.XLSX, Format.PDF):
+        _export(report, output_format, output, f"ggzy-security-bulletin-{chosen.label}")
+    else:
+        out.print(report.title)
+        for section in report.sections:
+            out.print(_table(section.heading, section.headers, section.rows))
+
+
+# --- change requests and the pre-launch security check (Art. 22) ---
+
+
+def _show_change(change: dict[str, Any]) -> None:
+    out.print(
+        f"变更申请 #{change['id']}（{change['kind_zh']}）{change['title']}：{change['status_zh']}"
+        + (f"；安全检查不合格项：{'、'.join(change['check_failed'])}" if change["check_failed"] else "")
+    )
+
+
+@change_app.command("request")
+@cli_permission(Permission.OPS_WRITE)
+def change_request(
+    province: Annotated[str, typer.Option("--province", "-p", help="省份代码")],
+    kind: Annotated[str, typer.Option("--kind", help="launch 系统上线 / upgrade 系统升级")],
+    title: Annotated[str, typer.Option("--title", help="变更名称")],
+    description: Annotated[str, typer.Option("--description", help="变更内容、回退方案")] = "",
+    node_id: Annotated[str | None, typer.Option("--node", help="升级前置机时填节点编号（国家平台）")] = None,
+    component: Annotated[
+        str | None, typer.Option("--component", help="前置机组件：software / os / python / database")
+    ] = None,
+    to_version: Annotated[str | None, typer.Option("--to", help="目标版本")] = None,
+    db: DbOption = None,
+) -> None:
+    """提出系统上线或升级申请，等待另一人审核。
+
+    示例：ggzy ops change request -p 35 --kind launch --title "电子交易系统 V3 上线" --description "回退：切回 V2"
+    """
+    from ggzy.hub.ops.changes import request_change
+
+    _show_change(
+        _write(
+            db,
+            lambda s: request_change(
+                s,
+                province,
+                kind,
+                title,
+                description,
+                node_id=node_id,
+                component=component,
+                to_version=to_version,
+            ),
+        )
+    )
+
+
+@change_app.command("check")
+@cli_permission(Permission.OPS_WRITE)
+def change_check(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    item: Annotated[
+        list[str],
+        typer.Option(
+            "--item",
+            help="项目=结论[:说明]，结论 pass/fail/na；项目：three_roles 三员分立、default_accounts 无默认账号与弱口令、"
+            "patches 补丁与加固、antivirus 防病毒、access_policy 访问策略、vulnerability_scan 漏洞扫描、"
+            "backup 备份与恢复、audit_log 审计日志",
+        ),
+    ],
+    db: DbOption = None,
+) -> None:
+    """登记上线前安全检查（须逐项填写；有不合格项不能批准上线）。"""
+    from ggzy.hub.ops.changes import record_prelaunch_check
+
+    _show_change(_write(db, lambda s: record_prelaunch_check(s, change_id, _items(item))))
+
+
+@change_app.command("approve")
+@cli_permission(Permission.OPS_WRITE)
+def change_approve(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    note: Annotated[str, typer.Option("--note", help="审核意见")] = "",
+    db: DbOption = None,
+) -> None:
+    """审核通过（审核人须不是申请人）。示例：ggzy ops change approve 7 --note 同意"""
+    from ggzy.hub.ops.changes import approve_change
+
+    _show_change(_write(db, lambda s: approve_change(s, change_id, note)))
+
+
+@change_app.command("reject")
+@cli_permission(Permission.OPS_WRITE)
+def change_reject(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    note: Annotated[str, typer.Option("--note", help="驳回理由")],
+    db: DbOption = None,
+) -> None:
+    """驳回（审核人须不是申请人，写明理由）。"""
+    from ggzy.hub.ops.changes import reject_change
+
+    _show_change(_write(db, lambda s: reject_change(s, change_id, note)))
+
+
+@change_app.command("result")
+@cli_permission(Permission.OPS_WRITE)
+def change_result(
+    change_id: Annotated[int, typer.Argument(help="变更申请编号")],
+    failed: Annotated[bool, typer.Option("--failed", help="实施失败（默认成功）")] = False,
+    note: Annotated[str, typer.Option("--note", help="实施情况")] = "",
+    db: DbOption = None,
+) -> None:
+    """登记已批准变更的实施结果；前置机升级成功即登记为国家平台的升级记录。"""
+    from ggzy.hub.ops.changes import record_result
+
+    _show_change(_write(db, lambda s: record_result(s, change_id, not failed, note)))
+
+
+@change_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def change_list(province: ProvinceOption = None, db: DbOption = None) -> None:
+    """列出变更申请。"""
+    from ggzy.hub.ops.changes import list_changes
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: list_changes(c, province))
+    rows = [
+        [
+            c["id"],
+            c["province"],
+            c["kind_zh"],
+            c["title"],
+            c["status_zh"],
+            c["requested_by"],
+            c["decided_by"],
+            _beijing(c["requested_at"]),
+        ]
+        for c in found
+    ]
+    out.print(
+        _table("变更申请", ["编号", "省份", "类别", "名称", "状态", "申请人", "审核人", "申请时间"], rows)
+    )
+
+
+# --- notices to provinces ---
+
+
+@notify_app.command("send")
+@cli_permission(Permission.OPS_ASSESS)
+def notify_send(
+    title: Annotated[str, typer.Option("--title", help="通知标题")],
+    body: Annotated[str, typer.Option("--body", help="通知内容")] = "",
+    province: Annotated[
+        list[str] | None,
+        typer.Option("--province", "-p", help="收件省份（可重复）；不填即发给所有已登记节点的省份"),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """国家平台向一个或所有省份发通知：写入各省的通知（门户与 ggzy node doctor 可见），并邮件/Webhook 发送给人员备案中的负责人和值班人员。
+
+    示例：ggzy ops notify send -p 35 --title 请核对十一月数据 --body "请于12月10日前完成对账"
+    """
+    from ggzy.hub.ops.notices import send_message
+
+    sent = _write(db, lambda s: send_message(s, province or None, title, body))
+    out.print(f"已发送 {len(sent)} 条通知：{'、'.join(n.province for n in sent)}")
+    _deliver(db)
+
+
+@notify_app.command("outage")
+@cli_permission(Permission.OPS_ASSESS)
+def notify_outage(
+    start: Annotated[str, typer.Option("--start", help="开始时间 YYYY-MM-DDTHH:MM（北京时间）")],
+    end: Annotated[str, typer.Option("--end", help="结束时间")],
+    impact: Annotated[str, typer.Option("--impact", help="对省级平台对接的影响")],
+    province: Annotated[
+        list[str] | None, typer.Option("--province", "-p", help="只通知这些省份（可重复）")
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """国家平台计划停用（维护、割接等）：通知所有（或指定）省份。
+
+    示例：ggzy ops notify outage --start 2026-12-12T22:00 --end 2026-12-13T02:00 --impact "国家平台升级，暂停接收数据"
+    """
+    from ggzy.hub.ops.notices import announce_national_outage
+
+    sent = _write(
+        db, lambda s: announce_national_outage(s, _time(start), _time(end), impact, province or None)
+    )
+    out.print(f"已通知 {len(sent)} 个省份国家平台计划停用")
+    _deliver(db)
+
+
+@notify_app.command("list")
+@cli_permission(Permission.OPS_READ)
+def notify_list(
+    province: ProvinceOption = None,
+    unread: Annotated[bool, typer.Option("--unread", help="只看未读")] = False,
+    output_format: FormatOption = Format.TABLE,
+    db: DbOption = None,
+) -> None:
+    """列出发给省份的通知（省级账号只看本省）。"""
+    from ggzy.hub.ops.notices import list_notices
+
+    province = _scope(province)
+    found = _read(db, lambda c, s: list_notices(c, province, unread_only=unread))
+    if output_format is Format.JSON:
+        _json([n.to_dict() for n in found])
+        return
+    rows = [
+        [
+            n.id,
+            n.province,
+            n.to_dict()["kind_zh"],
+            n.title,
+            _beijing(n.created_at),
+            "已读" if n.read_at else "[yellow]未读[/]",
+            _beijing(n.delivered_at) if n.delivered_at else "待发送",
+        ]
+        for n in found
+    ]
+    out.print(
+        _table("发给省份的通知", ["编号", "省份", "类别", "标题", "发送时间", "状态", "邮件/Webhook"], rows)
+    )
+
+
+@notify_app.command("read")
+@cli_permission(Permission.OPS_WRITE)
+def notify_read(
+    notice_id: Annotated[int | None, typer.Argument(help="通知编号；不填并加 --all 则全部标为已读")] = None,
+    everything: Annotated[bool, typer.Option("--all", help="本省全部通知标为已读")] = False,
+    db: DbOption = None,
+) -> None:
+    """本省人员将通知标为已读（留痕）。示例：ggzy ops notify read 12"""
+    from ggzy.hub.ops.notices import mark_all_read, mark_read
+
+    if everything:
+        count = _write(db, mark_all_read)
+        out.print(f"已将 {count} 条通知标为已读")
+        return
+    if notice_id is None:
+        raise typer.BadParameter("请给出通知编号，或用 --all")
+    notice = _write(db, lambda s: mark_read(s, notice_id))
+    out.print(f"通知 #{notice.id} 已读")
+
+
+@notify_app.command("deliver")
+@cli_permission(Permission.OPS_WRITE)
+def notify_deliver(db: DbOption = None) -> None:
+    """发送尚未发出的通知（ggzy ops watch 每轮也会发送）。"""
+    _deliver(db)
 
 
 # --- at the province: drills and the doctor ---
@@ -1109,6 +1797,14 @@ def doctor(
         out.print(_table(title, ["来源", "代码", "问题", "详情", "整改方法"], rows))
         if report.healthy:
             out.print("[green]未发现问题[/]")
+        if report.notices:
+            out.print(
+                _table(
+                    "国家平台通知（未读，请在运行监测门户“通知”页阅读并标为已读）",
+                    ["编号", "类别", "标题", "内容", "发送时间"],
+                    [[n.id, n.kind_zh, n.title_zh, n.detail_zh, _beijing(n.sent_at)] for n in report.notices],
+                )
+            )
     if report.findings:
         raise typer.Exit(1)
 

@@ -2,7 +2,8 @@
 
 Every heartbeat is one row of ``node_heartbeats``; operations derive a node's availability (the
 gaps between beats, the failed link attempts it reports) from aggregates kept with each beat
-(``ggzy.hub.ops.uptime``) and capacity trends from the rows. The
+(``ggzy.hub.ops.uptime``) and capacity trends from the rows; the software, OS, Python and database
+versions a beat reports are kept as a history of changes (``ggzy.hub.ops.versions``, Art. 13). The
 Prometheus gauge of queue depths shows the latest beat of each node seen by this process.
 """
 
@@ -18,6 +19,7 @@ from ggzy.hub.metrics import HubMetrics
 from ggzy.hub.models import node_heartbeats
 from ggzy.hub.ops.periods import utc
 from ggzy.hub.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
+from ggzy.hub.ops.versions import note_versions
 from ggzy.settings import OpsSettings
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "HeartbeatReport",
     "LinkReport",
     "PlatformReport",
+    "VersionsReport",
     "latest_heartbeat",
     "record_heartbeat",
     "update_metrics",
@@ -55,6 +58,15 @@ class PlatformReport(BaseModel):
     error: str | None = Field(None, max_length=500)
 
 
+class VersionsReport(BaseModel):
+    """What the node runs (Art. 13): exchange software, operating system, Python and database."""
+
+    software: str = Field("", max_length=200)
+    os: str = Field("", max_length=200)
+    python: str = Field("", max_length=200)
+    database: str = Field("", max_length=200)
+
+
 class HeartbeatReport(BaseModel):
     """The body of ``POST /api/v1/heartbeat``; unknown fields are kept in the payload, not refused."""
 
@@ -69,6 +81,7 @@ class HeartbeatReport(BaseModel):
     last_error: str | None = Field(None, max_length=2000)
     link: LinkReport
     platform: PlatformReport | None = None
+    versions: VersionsReport | None = None  # absent from nodes older than this field
 
     def oldest_unsent(self) -> float | None:
         ages = [age for age in self.oldest_unsent_seconds.values() if age is not None]
@@ -114,6 +127,8 @@ def record_heartbeat(
         },
     )
     heartbeat_id = int(result.scalar_one())
+    versions = report.versions.model_dump() if report.versions is not None else {"software": report.version}
+    note_versions(connection, node_id, province, versions, received_at)
     since = report.link.since
     beat = Beat(
         node_id,

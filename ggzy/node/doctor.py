@@ -4,7 +4,8 @@ Local checks of the node (platform probe configured and answering, disk, outbox 
 late records, open alerts, link failures, backup verification, a drill's link cut left in force)
 and what the hub holds against the province (``GET /api/v1/ops/node/conditions``: assessment
 indicators under target, unreported incidents, open rectification orders), side by side, so the
-province sees before an inspection what an inspector would see.
+province sees before an inspection what an inspector would see. The hub's unread notices to the
+province (orders, 通报, national outages, assessment results, messages) are listed after them.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ggzy.protocol import HubClient, HubRefused, HubUnavailable
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
 
-__all__ = ["DoctorReport", "Finding", "diagnose", "local_findings"]
+__all__ = ["DoctorReport", "Finding", "HubNotice", "diagnose", "local_findings"]
 
 BACKUP_MAX_AGE_DAYS = 7
 REALTIME_LIMIT_SECONDS = 600.0
@@ -53,12 +54,33 @@ class Finding:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class HubNotice:
+    """A notice the national side sent the province that nobody there has read yet."""
+
+    id: int
+    kind_zh: str
+    title_zh: str
+    detail_zh: str
+    sent_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind_zh": self.kind_zh,
+            "title_zh": self.title_zh,
+            "detail_zh": self.detail_zh,
+            "sent_at": self.sent_at,
+        }
+
+
 @dataclass
 class DoctorReport:
     findings: list[Finding] = field(default_factory=list)
     hub_reached: bool = False
     hub_period: str | None = None
     hub_score: float | None = None
+    notices: list[HubNotice] = field(default_factory=list)  # shown beside the findings, not failures
 
     @property
     def healthy(self) -> bool:
@@ -71,6 +93,7 @@ class DoctorReport:
             "hub_period": self.hub_period,
             "hub_score": self.hub_score,
             "findings": [f.to_dict() for f in self.findings],
+            "notices": [n.to_dict() for n in self.notices],
         }
 
 
@@ -224,6 +247,17 @@ def diagnose(
     report.hub_reached = True
     report.hub_period = answer.get("period")
     report.hub_score = answer.get("score")
+    for item in answer.get("notices", []) or []:
+        if isinstance(item, dict):
+            report.notices.append(
+                HubNotice(
+                    int(item.get("id", 0)),
+                    str(item.get("kind_zh", "")),
+                    str(item.get("title_zh", "")),
+                    str(item.get("detail_zh", "")),
+                    str(item.get("sent_at", "")),
+                )
+            )
     for item in answer.get("findings", []):
         report.findings.append(
             Finding(

@@ -1,6 +1,7 @@
 """The heartbeat (Art. 13, 16): every ``heartbeat_seconds`` the node tells the hub how it is doing.
 
-One beat carries the node's version, its queue depths per channel and state, the age of the oldest
+One beat carries the node's version and the versions of its OS, Python and database (Art. 13:
+the national side manages them), its queue depths per channel and state, the age of the oldest
 unsent record, disk usage, the last error, the failed and total link attempts since the previous
 beat that reached the hub (so no attempt is counted twice or lost when a beat fails), and the
 health of the provincial platform when a probe URL is configured. The hub answers with its clock;
@@ -15,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import platform
 import shutil
 import threading
 import time
@@ -47,6 +49,7 @@ __all__ = [
     "probe_platform",
     "record_sample",
     "send_heartbeat",
+    "software_versions",
 ]
 
 # The hub refuses signatures beyond ±300 s by default; warn well before that.
@@ -117,6 +120,24 @@ def note_error(engine: Engine, message: str, now: dt.datetime | None = None) -> 
 
 
 # --- what a beat says ---
+
+
+def software_versions(engine: Engine) -> dict[str, str]:
+    """The versions the national side manages on a front-end node (Art. 13)."""
+    try:
+        release = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        release = ""
+    kernel = f"{platform.system()} {platform.release()}".strip()
+    database = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}.get(engine.dialect.name, engine.dialect.name)
+    info = engine.dialect.server_version_info
+    number = ".".join(str(part) for part in info) if info else ""
+    return {
+        "software": f"ggzy-exchange {__version__}",
+        "os": f"{release} ({kernel})" if release else kernel,
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "database": f"{database} {number}".strip(),
+    }
 
 
 def last_error(engine: Engine) -> str | None:
@@ -208,10 +229,10 @@ def build_payload(
         disk = None
     failed, total = _attempts(ctx.engine, since, now)
     url = ctx.settings.platform_health_url
-    platform: dict[str, Any] = {"configured": bool(url)}
+    platform_health: dict[str, Any] = {"configured": bool(url)}
     if url:
         health = probe(url)
-        platform.update(ok=health.ok, latency_ms=round(health.latency_ms, 3), error=health.error)
+        platform_health.update(ok=health.ok, latency_ms=round(health.latency_ms, 3), error=health.error)
     with ctx.engine.connect() as connection:
         backup_verified_at = _read_state(connection, BACKUP_VERIFIED_AT)
     return {
@@ -223,7 +244,8 @@ def build_payload(
         "disk": disk,
         "last_error": last_error(ctx.engine),
         "link": {"failed": failed, "total": total, "since": since.isoformat()},
-        "platform": platform,
+        "platform": platform_health,
+        "versions": software_versions(ctx.engine),
     }
 
 

@@ -61,6 +61,7 @@ def test_an_operator_signs_in_with_totp_and_sees_every_province(
         "反馈查询",
         "运行监测",
         "考核",
+        "通知",
     ]
     screenshot(page, "overview")
     assert page.goto(hub.base + "/portal/audit").status == 403  # an operator reads no audit log

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field, ValidationError
@@ -108,7 +108,7 @@ def _scope(request: Request, province: str | None, *, required: bool = False) ->
 
 
 def _hub_error(exc: OpsError) -> HubError:
-    return HubError(exc.status, exc.code, exc.message_zh, exc.message_en)
+    return HubError(exc.status, exc.code, exc.message_zh, exc.message_en, problems=exc.problems)
 
 
 def _period(text: str) -> Period:
@@ -149,6 +149,14 @@ async def _write(request: Request, fn: Callable[[OpsSession], R], actor: Actor |
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _deliver_later(request: Request, tasks: BackgroundTasks) -> None:
+    """Mail and post the notices just committed, after the answer is sent (``ggzy ops watch`` retries)."""
+    from ggzy.hub.ops.notices import deliver_pending
+
+    hub = hub_of(request)
+    tasks.add_task(deliver_pending, hub.engine, hub.audit, hub.settings.ops)
 
 
 # --- availability, statistics, backups ---
@@ -446,13 +454,22 @@ async def read_roster(request: Request, province: str) -> dict[str, Any]:
     return {"ok": True, "data": [e.to_dict() for e in entries], "gaps": [g.to_dict() for g in gaps]}
 
 
-@router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项")
-async def read_roster_gaps(request: Request, province: str) -> dict[str, Any]:
+@router.get("/roster/{province}/gaps", dependencies=READ, summary="人员备案缺项（含某一时刻外出造成的空岗）")
+async def read_roster_gaps(
+    request: Request,
+    province: str,
+    at: Annotated[
+        dt.datetime | None, Query(description="时刻（ISO 8601），默认现在；外出按北京时间日期计")
+    ] = None,
+) -> dict[str, Any]:
     from ggzy.hub.ops.roster import roster_gaps
 
     scope = _scope(request, province)
     assert scope is not None
-    gaps = await _read(request, lambda c: roster_gaps(c, scope))
+    moment = (
+        at if at is not None and at.tzinfo is not None else (at.replace(tzinfo=SHANGHAI) if at else _now())
+    )
+    gaps = await _read(request, lambda c: roster_gaps(c, scope, at=moment))
     return {"ok": True, "complete": not gaps, "gaps": [g.to_dict() for g in gaps]}
 
 
@@ -486,6 +503,79 @@ async def delete_roster(request: Request, province: str, post: str, rank: str) -
 
     await _write(request, lambda s: remove_entry(s, province, post, rank))
     return {"ok": True}
+
+
+class AbsenceIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    starts_on: dt.date
+    ends_on: dt.date
+    reason: str = Field("", max_length=2000)
+
+
+class TrainingIn(BaseModel):
+    held_on: dt.date
+    subject: str = Field(min_length=1, max_length=300)
+    topic: Literal["security", "sharing", "operations", "emergency"]
+    participants: list[str] = Field(min_length=1, max_length=500)
+    hours: float | None = Field(None, gt=0, le=1000)
+
+
+@router.get("/roster/{province}/absences", dependencies=READ, summary="人员外出登记")
+async def read_absences(request: Request, province: str) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import list_absences
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_absences(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post(
+    "/roster/{province}/absences",
+    dependencies=WRITE,
+    status_code=201,
+    summary="登记人员外出（日期，北京时间）",
+)
+async def create_absence(request: Request, province: str, body: AbsenceIn) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import record_absence
+
+    absence = await _write(
+        request, lambda s: record_absence(s, province, body.name, body.starts_on, body.ends_on, body.reason)
+    )
+    return {"ok": True, **absence}
+
+
+@router.post("/roster/absences/{absence_id}/cancel", dependencies=WRITE, summary="撤销外出登记")
+async def cancel_absence_route(request: Request, absence_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import cancel_absence
+
+    return {"ok": True, **await _write(request, lambda s: cancel_absence(s, absence_id))}
+
+
+@router.get("/trainings", dependencies=READ, summary="运行安全与信息共享等培训记录")
+async def read_trainings(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import list_trainings
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_trainings(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post(
+    "/trainings/{province}",
+    dependencies=WRITE,
+    status_code=201,
+    summary="登记一次培训（日期、内容、参训人员）",
+)
+async def create_training(request: Request, province: str, body: TrainingIn) -> dict[str, Any]:
+    from ggzy.hub.ops.roster import record_training
+
+    training = await _write(
+        request,
+        lambda s: record_training(
+            s, province, body.held_on, body.subject, body.topic, body.participants, body.hours
+        ),
+    )
+    return {"ok": True, **training}
 
 
 # --- information register ---
@@ -548,6 +638,26 @@ async def read_inspections(request: Request, province: Province = None) -> dict[
     return {"ok": True, "data": found, "count": len(found)}
 
 
+@router.get(
+    "/inspections/{inspection_id}", dependencies=READ, summary="一次检查的检查表、发现与所下达的整改通知"
+)
+async def read_inspection(request: Request, inspection_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.inspections import get_inspection
+    from ggzy.hub.ops.rectification import list_orders
+
+    def load(connection: Connection) -> dict[str, Any]:
+        found = get_inspection(connection, inspection_id)
+        _scope(request, found["province"])
+        orders = [
+            o
+            for o in list_orders(connection, _now(), found["province"])
+            if o["period"] == f"insp-{inspection_id}"
+        ]
+        return {**found, "orders": orders}
+
+    return {"ok": True, **await _read(request, load)}
+
+
 @router.post("/inspections", dependencies=ASSESS, status_code=201, summary="安排检查（定期/抽检）")
 async def create_inspection(request: Request, body: InspectionIn) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import plan_inspection
@@ -559,7 +669,9 @@ async def create_inspection(request: Request, body: InspectionIn) -> dict[str, A
 
 
 @router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
-async def update_inspection(request: Request, inspection_id: int, body: InspectionResultIn) -> dict[str, Any]:
+async def update_inspection(
+    request: Request, inspection_id: int, body: InspectionResultIn, tasks: BackgroundTasks
+) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import perform_inspection
 
     done = await _write(
@@ -573,6 +685,7 @@ async def update_inspection(request: Request, inspection_id: int, body: Inspecti
             follow_up_due=body.follow_up_due,
         ),
     )
+    _deliver_later(request, tasks)
     return {"ok": True, **done}
 
 
@@ -637,7 +750,9 @@ class OrderIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     condition: int = Field(ge=1, le=8)
     basis: str = Field(min_length=1, max_length=5000)
-    deadline_days: int | None = Field(None, ge=1, le=365)
+    deadline_days: int | None = Field(
+        None, ge=0, le=365, description="整改期限天数（北京时间自然日，0 为当天内）"
+    )
     evidence: str = ""
 
 
@@ -659,7 +774,7 @@ async def read_orders(request: Request, province: Province = None, format: Forma
     status_code=201,
     summary="检查人员下达整改通知（第三十五条任一项）",
 )
-async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
+async def create_order(request: Request, body: OrderIn, tasks: BackgroundTasks) -> dict[str, Any]:
     from ggzy.hub.ops.rectification import issue_order
 
     order = await _write(
@@ -673,11 +788,14 @@ async def create_order(request: Request, body: OrderIn) -> dict[str, Any]:
             deadline_days=body.deadline_days,
         ),
     )
+    _deliver_later(request, tasks)
     return {"ok": True, **order}
 
 
 @router.post("/rectifications/issue", dependencies=ASSESS, summary="按考核结果自动下达整改通知")
-async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict[str, Any]:
+async def issue_orders_for_period(
+    request: Request, period: PeriodQuery, tasks: BackgroundTasks
+) -> dict[str, Any]:
     from ggzy.hub.ops.assessment import assess_province
     from ggzy.hub.ops.rectification import issue_orders
 
@@ -692,6 +810,7 @@ async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict
         return issued
 
     issued = await _write(request, issue)
+    _deliver_later(request, tasks)
     return {"ok": True, "data": issued, "count": len(issued)}
 
 
@@ -713,6 +832,382 @@ async def read_notices(request: Request, format: Format = "json") -> Any:
     if format != "json":
         return _export(notice_report(listed), format, f"notices.{format}")
     return {"ok": True, "data": listed, "count": len(listed)}
+
+
+# --- node versions (Art. 13) ---
+
+
+class ApprovalIn(BaseModel):
+    component: Literal["software", "os", "python", "database"]
+    pattern: str = Field(min_length=1, max_length=200, description="版本，或带 * 的通配，如 PostgreSQL 16.*")
+    note: str = Field("", max_length=2000)
+
+
+class UpgradeIn(BaseModel):
+    node_id: str = Field(min_length=1, max_length=64)
+    component: Literal["software", "os", "python", "database"]
+    to_version: str = Field(min_length=1, max_length=200)
+    from_version: str = Field("", max_length=200)
+    note: str = Field("", max_length=2000)
+    change_id: int | None = Field(None, description="所依据的已批准变更申请")
+
+
+@router.get(
+    "/versions", dependencies=READ, summary="前置机软件、操作系统、Python、数据库版本；未审批与未登记的变更"
+)
+async def read_versions(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import approved_versions, current_versions, list_upgrades, version_flags
+
+    scope = _scope(request, province)
+
+    def load(connection: Connection) -> dict[str, Any]:
+        return {
+            "data": current_versions(connection, scope),
+            "flags": version_flags(connection, scope),
+            "approved": approved_versions(connection),
+            "upgrades": list_upgrades(connection, province=scope),
+        }
+
+    return {"ok": True, **await _read(request, load)}
+
+
+@router.get("/versions/history", dependencies=READ, summary="前置机版本变化历史")
+async def read_version_history(
+    request: Request, province: Province = None, node_id: Annotated[str | None, Query(max_length=64)] = None
+) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import version_history
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: version_history(c, node_id=node_id, province=scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/versions/approved", dependencies=ASSESS, status_code=201, summary="国家平台审批一个版本")
+async def create_approval(request: Request, body: ApprovalIn) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import approve_version
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: approve_version(s, body.component, body.pattern, body.note)),
+    }
+
+
+@router.post("/versions/approved/{approval_id}/withdraw", dependencies=ASSESS, summary="撤销版本审批")
+async def withdraw_version_approval(request: Request, approval_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import withdraw_approval
+
+    return {"ok": True, **await _write(request, lambda s: withdraw_approval(s, approval_id))}
+
+
+@router.post("/versions/upgrades", dependencies=ASSESS, status_code=201, summary="登记国家平台对前置机的升级")
+async def create_upgrade(request: Request, body: UpgradeIn) -> dict[str, Any]:
+    from ggzy.hub.ops.versions import record_upgrade
+
+    upgrade = await _write(
+        request,
+        lambda s: record_upgrade(
+            s,
+            body.node_id,
+            body.component,
+            body.to_version,
+            from_version=body.from_version,
+            note=body.note,
+            change_id=body.change_id,
+        ),
+    )
+    return {"ok": True, **upgrade}
+
+
+# --- security self-checks and the 信息安全通报 (Art. 20) ---
+
+
+class SelfCheckScheduleIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    first_due: dt.date
+    every_months: int = Field(3, ge=1, le=12)
+    count: int = Field(4, ge=1, le=24)
+
+
+class SelfCheckResultIn(BaseModel):
+    province: str | None = Field(None, min_length=2, max_length=2, description="不定期自查时填写省份")
+    items: dict[str, dict[str, str]]
+    findings: str = Field("", max_length=5000)
+    performed_on: dt.date | None = None
+
+
+@router.get("/self-checks", dependencies=READ, summary="安全自查计划与结果（逾期标记）")
+async def read_self_checks(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import list_self_checks
+
+    scope = _scope(request, province)
+    today = _now().astimezone(SHANGHAI).date()
+    found = await _read(request, lambda c: list_self_checks(c, scope, today))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/self-checks", dependencies=WRITE, status_code=201, summary="制定安全自查计划（每N个月一次）")
+async def create_self_check_schedule(request: Request, body: SelfCheckScheduleIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import schedule_self_checks
+
+    planned = await _write(
+        request,
+        lambda s: schedule_self_checks(s, body.province, body.first_due, body.every_months, body.count),
+    )
+    return {"ok": True, "data": planned, "count": len(planned)}
+
+
+@router.post(
+    "/self-checks/{check_id}/result", dependencies=WRITE, summary="登记一次计划内安全自查的结果（逐项）"
+)
+async def update_self_check(request: Request, check_id: int, body: SelfCheckResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = await _write(
+        request,
+        lambda s: record_self_check(
+            s, body.items, body.findings, check_id=check_id, performed_on=body.performed_on
+        ),
+    )
+    return {"ok": True, **done}
+
+
+@router.post("/self-checks/ad-hoc", dependencies=WRITE, status_code=201, summary="登记一次不定期安全自查")
+async def create_ad_hoc_self_check(request: Request, body: SelfCheckResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import record_self_check
+
+    done = await _write(
+        request,
+        lambda s: record_self_check(
+            s, body.items, body.findings, province=body.province, performed_on=body.performed_on
+        ),
+    )
+    return {"ok": True, **done}
+
+
+@router.get(
+    "/security-bulletin",
+    dependencies=READ,
+    summary="信息安全通报：安全事件、审计发现、安全自查；可导出 xlsx/pdf",
+)
+async def read_security_bulletin(
+    request: Request, period: PeriodQuery, province: Province = None, format: Format = "json"
+) -> Any:
+    from ggzy.hub.ops.selfchecks import security_bulletin
+
+    scope = _scope(request, province)
+    chosen = _period(period)
+    report = await _read(request, lambda c: security_bulletin(c, chosen, _now(), scope))
+    if format != "json":
+        return _export(report, format, f"security-bulletin-{chosen.label}.{format}")
+    return {
+        "ok": True,
+        "title": report.title,
+        "sections": [{"heading": x.heading, "headers": x.headers, "rows": x.rows} for x in report.sections],
+    }
+
+
+@router.post("/security-bulletin/publish", dependencies=ASSESS, summary="发布信息安全通报，通知各省")
+async def publish_bulletin(request: Request, period: PeriodQuery, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.selfchecks import publish_security_bulletin
+
+    chosen = _period(period)
+    sent = await _write(request, lambda s: publish_security_bulletin(s, chosen))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+# --- change requests and the pre-launch security check (Art. 22) ---
+
+
+class ChangeIn(BaseModel):
+    province: str = Field(min_length=2, max_length=2)
+    kind: Literal["launch", "upgrade"]
+    title: str = Field(min_length=1, max_length=300)
+    description: str = Field("", max_length=5000)
+    node_id: str | None = Field(None, max_length=64, description="前置机升级时填写（国家平台）")
+    component: Literal["software", "os", "python", "database"] | None = None
+    to_version: str | None = Field(None, max_length=200)
+
+
+class ChangeCheckIn(BaseModel):
+    items: dict[str, dict[str, str]]
+
+
+class DecisionIn(BaseModel):
+    note: str = Field("", max_length=5000)
+
+
+class ChangeResultIn(BaseModel):
+    succeeded: bool
+    note: str = Field("", max_length=5000)
+
+
+@router.get("/changes", dependencies=READ, summary="系统上线与升级的变更申请")
+async def read_changes(request: Request, province: Province = None) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import list_changes
+
+    scope = _scope(request, province)
+    found = await _read(request, lambda c: list_changes(c, scope))
+    return {"ok": True, "data": found, "count": len(found)}
+
+
+@router.post("/changes", dependencies=WRITE, status_code=201, summary="提出系统上线或升级申请")
+async def create_change(request: Request, body: ChangeIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import request_change
+
+    change = await _write(
+        request,
+        lambda s: request_change(
+            s,
+            body.province,
+            body.kind,
+            body.title,
+            body.description,
+            node_id=body.node_id,
+            component=body.component,
+            to_version=body.to_version,
+        ),
+    )
+    return {"ok": True, **change}
+
+
+@router.post("/changes/{change_id}/check", dependencies=WRITE, summary="登记上线前安全检查（逐项）")
+async def check_change(request: Request, change_id: int, body: ChangeCheckIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import record_prelaunch_check
+
+    return {"ok": True, **await _write(request, lambda s: record_prelaunch_check(s, change_id, body.items))}
+
+
+@router.post("/changes/{change_id}/approve", dependencies=WRITE, summary="审核通过（须由申请人以外的人员）")
+async def approve(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import approve_change
+
+    return {"ok": True, **await _write(request, lambda s: approve_change(s, change_id, body.note))}
+
+
+@router.post(
+    "/changes/{change_id}/reject", dependencies=WRITE, summary="驳回（须由申请人以外的人员，写明理由）"
+)
+async def reject(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import reject_change
+
+    return {"ok": True, **await _write(request, lambda s: reject_change(s, change_id, body.note))}
+
+
+@router.post("/changes/{change_id}/result", dependencies=WRITE, summary="登记实施结果")
+async def change_result(request: Request, change_id: int, body: ChangeResultIn) -> dict[str, Any]:
+    from ggzy.hub.ops.changes import record_result
+
+    return {
+        "ok": True,
+        **await _write(request, lambda s: record_result(s, change_id, body.succeeded, body.note)),
+    }
+
+
+# --- notices to provinces ---
+
+
+class MessageIn(BaseModel):
+    provinces: list[str] | None = Field(
+        None, max_length=40, description="收件省份代码；不填即发给所有已登记节点的省份"
+    )
+    title: str = Field(min_length=1, max_length=300)
+    body: str = Field("", max_length=5000)
+
+
+class NationalOutageIn(BaseModel):
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    impact: str = Field(min_length=1, max_length=2000)
+    provinces: list[str] | None = Field(None, max_length=40, description="不填即通知所有省份")
+
+
+@router.get(
+    "/province-notices", dependencies=READ, summary="国家平台发给省份的通知（整改、通报、停用、考核、通知）"
+)
+async def read_province_notices(
+    request: Request,
+    province: Province = None,
+    unread: bool = False,
+    before: Annotated[int | None, Query(ge=1, description="上一页最后一条的编号")] = None,
+) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import list_notices, unread_count
+
+    scope = _scope(request, province)
+
+    def load(connection: Connection) -> dict[str, Any]:
+        found = list_notices(connection, scope, unread_only=unread, before=before)
+        counted = unread_count(connection, scope) if scope is not None else None
+        return {"data": [n.to_dict() for n in found], "count": len(found), "unread": counted}
+
+    return {"ok": True, **await _read(request, load)}
+
+
+@router.post("/province-notices/{notice_id}/read", dependencies=WRITE, summary="本省人员将通知标为已读")
+async def read_province_notice(request: Request, notice_id: int) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import mark_read
+
+    return {"ok": True, **(await _write(request, lambda s: mark_read(s, notice_id))).to_dict()}
+
+
+@router.post("/province-notices/read-all", dependencies=WRITE, summary="本省人员将全部通知标为已读")
+async def read_all_province_notices(request: Request) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import mark_all_read
+
+    return {"ok": True, "marked": await _write(request, mark_all_read)}
+
+
+@router.post(
+    "/province-notices", dependencies=ASSESS, status_code=201, summary="国家平台向一个或所有省份发通知"
+)
+async def create_message(request: Request, body: MessageIn, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import send_message
+
+    sent = await _write(request, lambda s: send_message(s, body.provinces, body.title, body.body))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/national-outages", dependencies=ASSESS, status_code=201, summary="国家平台计划停用，通知各省")
+async def create_national_outage(
+    request: Request, body: NationalOutageIn, tasks: BackgroundTasks
+) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import announce_national_outage
+
+    sent = await _write(
+        request,
+        lambda s: announce_national_outage(s, body.starts_at, body.ends_at, body.impact, body.provinces),
+    )
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/notices/publish", dependencies=ASSESS, summary="将通报名单通知到各相关省份")
+async def publish_notices(request: Request, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.notices import publish_notice_list
+
+    sent = await _write(request, lambda s: publish_notice_list(s, s.now()))
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
+
+
+@router.post("/assessment/publish", dependencies=ASSESS, summary="将考核结果通知到各省")
+async def publish_assessment(request: Request, period: PeriodQuery, tasks: BackgroundTasks) -> dict[str, Any]:
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.notices import publish_assessments
+
+    chosen = _period(period)
+
+    def publish(session: OpsSession) -> list[Any]:
+        assessments = [
+            assess_province(session.connection, p, chosen, session.settings)
+            for p in _provinces(session.connection)
+        ]
+        return publish_assessments(session, assessments)
+
+    sent = await _write(request, publish)
+    _deliver_later(request, tasks)
+    return {"ok": True, "data": [n.to_dict() for n in sent], "count": len(sent)}
 
 
 # --- signed node routes ---

@@ -26,7 +26,7 @@ from ggzy.hub.ops.backups import BackupSource, HeartbeatBackupSource
 from ggzy.hub.ops.incidents import list_incidents
 from ggzy.hub.ops.periods import Period
 from ggzy.hub.ops.preparedness import last_drill, list_plans
-from ggzy.hub.ops.roster import roster_at, roster_gaps
+from ggzy.hub.ops.roster import list_trainings, roster_at, roster_gaps
 from ggzy.hub.ops.session import Clock, system_clock
 from ggzy.hub.ops.uptime import beat_totals
 from ggzy.hub.stats import province_summary
@@ -231,6 +231,14 @@ def assess_province(
             "late_incidents": [i.id for i in late],
             "roster_gaps": [g.to_dict() for g in gaps],
             "registered_nodes": int(registered),
+            # Art. 35 (6): safety and information-sharing training within the drill interval
+            "trainings": [
+                t["id"]
+                for t in list_trainings(
+                    connection, province, last - dt.timedelta(days=settings.drill_max_age_days)
+                )
+                if t["topic"] in ("security", "sharing") and t["held_on"] <= last.isoformat()
+            ],
         },
     )
 

@@ -2,7 +2,8 @@
 
 The province's month-to-date assessment (every indicator that misses its target), its automatic
 incidents still without a fault report, its open rectification orders and the ones already on the
-通报 list. The node shows these beside its own local checks, so a province sees before an inspection
+通报 list; beside them, the notices the national side sent the province that nobody there has read
+yet (``ggzy.hub.ops.notices``). The node shows these beside its own local checks, so a province sees before an inspection
 every condition it currently fails.
 """
 
@@ -71,11 +72,61 @@ def hub_findings(
                 "title_zh": f"整改通知 #{order['id']}：{order['condition_zh']}"
                 + ("（已逾期，列入通报）" if order["overdue"] else ""),
                 "detail_zh": order["basis"],
-                "fix_zh": f"在 {order['deadline'][:10]} 前完成整改并报国家平台确认",
+                "fix_zh": f"于 {order['deadline_date']}（含，北京时间）前完成整改并报国家平台确认",
                 "evidence": f"/api/v1/ops/rectifications?province={province}",
             }
         )
-    return {"period": period.label, "score": assessment.score, "findings": findings}
+    from ggzy.hub.ops.notices import list_notices
+    from ggzy.hub.ops.roster import roster_gaps
+    from ggzy.hub.ops.selfchecks import list_self_checks
+    from ggzy.hub.ops.versions import version_flags
+
+    for check in list_self_checks(connection, province, local.date()):
+        if check["overdue"]:
+            findings.append(
+                {
+                    "code": "OPS-SELFCHECK-OVERDUE",
+                    "title_zh": f"安全自查 #{check['id']}（计划 {check['due_on']}）逾期未登记结果",
+                    "detail_zh": "",
+                    "fix_zh": f"完成安全自查并逐项登记结果：ggzy ops selfcheck result {check['id']} --item …",
+                    "evidence": f"/api/v1/ops/self-checks?province={province}",
+                }
+            )
+    for gap in roster_gaps(connection, province, at=now):
+        if gap.code == "E-ROSTER-ABSENT":
+            findings.append(
+                {
+                    "code": "OPS-ROSTER-ABSENT",
+                    "title_zh": gap.message_zh,
+                    "detail_zh": "",
+                    "fix_zh": "安排备岗人员在岗并更新人员备案，或缩短外出（第三十条：关键人员主备制）",
+                    "evidence": f"/api/v1/ops/roster/{province}/gaps",
+                }
+            )
+
+    for flag in version_flags(connection, province):
+        findings.append(
+            {
+                "code": flag["code"],
+                "title_zh": flag["message_zh"],
+                "detail_zh": "",
+                "fix_zh": "前置机的操作系统、数据库和交换软件由国家平台管理：请联系国家平台按审批版本升级并登记，"
+                "禁止自行安装或升级（第十三条、第十五条）",
+                "evidence": f"/api/v1/ops/versions?province={province}",
+            }
+        )
+
+    unread = [
+        {
+            "id": n.id,
+            "kind_zh": n.to_dict()["kind_zh"],
+            "title_zh": n.title,
+            "detail_zh": n.body,
+            "sent_at": n.created_at.isoformat(),
+        }
+        for n in list_notices(connection, province, unread_only=True, limit=50)
+    ]
+    return {"period": period.label, "score": assessment.score, "findings": findings, "notices": unread}
 
 
 def _show(value: Any) -> str:

@@ -90,9 +90,9 @@ def _order_row(order: dict[str, Any]) -> list[Any]:
         f"({order['condition']}) {order['condition_zh']}",
         order["basis"],
         order["period"],
-        order["issued_at"][:10],
-        order["deadline"][:10],
-        (order["closed_at"] or "")[:10],
+        order["issued_on"],
+        order["deadline_date"],
+        order["closed_on"] or "",
         order.get("notice_zh") or ("已关闭" if order["status"] == "closed" else "整改中"),
     ]
 

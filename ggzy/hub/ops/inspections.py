@@ -3,7 +3,10 @@
 The checklist covers what Art. 32–33 name: security measures, information sharing, front-end
 operation, the organisation and roster, plans and drills, and the operation rules. An inspection is
 planned, then performed with a result per item (pass / fail / na) and findings, then followed up.
-A failed item can be turned into a rectification order (``ggzy.hub.ops.rectification``).
+Every failed item raises a rectification order (``ggzy.hub.ops.rectification``) under the condition
+of Art. 35 it shows (:data:`CONDITION_OF`), one order per condition and inspection, in the same
+transaction as the result: conditions (5) funding that let a security incident happen and (8)
+not following the safety measures of a major event come from an inspection like the others.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
-from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.fields import check_province
+from ggzy.hub.ops.periods import SHANGHAI, utc
 from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
     "CHECKLIST",
+    "CONDITION_OF",
     "follow_up",
     "get_inspection",
     "list_inspections",
@@ -35,8 +40,25 @@ CHECKLIST = {
     "organisation": "组织机构与人员落实（人员备案、主备制、培训）",
     "rules": "运行维护制度（运行维护责任制与管理制度）",
     "plans": "应急预案制定与演练",
+    "training": "运行安全和信息共享教育培训",
+    "funding": "运行安全必需的资金投入（投入不足致使发生安全事件）",
+    "major_events": "重大活动期间执行运行安全管理措施、服从指挥调度",
+}
+# The condition of Art. 35 a failed item shows.
+CONDITION_OF = {
+    "security": 5,
+    "sharing": 2,
+    "frontend": 4,
+    "organisation": 1,
+    "rules": 1,
+    "plans": 6,
+    "training": 6,
+    "funding": 5,
+    "major_events": 8,
 }
 RESULTS = ("pass", "fail", "na")
+RESULT_LABELS = {"pass": "合格", "fail": "不合格", "na": "不适用"}
+STATUS_LABELS = {"planned": "已安排", "done": "已检查", "followed_up": "已跟踪整改"}
 
 
 def _dict(row: Any) -> dict[str, Any]:
@@ -49,6 +71,10 @@ def _dict(row: Any) -> dict[str, Any]:
         "performed_at": utc(row.performed_at).isoformat() if row.performed_at else None,
         "inspector": row.inspector,
         "checklist": row.checklist,
+        "checklist_zh": {
+            item: f"{CHECKLIST.get(item, item)}：{RESULT_LABELS.get(value.get('result'), value.get('result'))}"
+            for item, value in (row.checklist or {}).items()
+        },
         "failed_items": [
             item for item, value in (row.checklist or {}).items() if value.get("result") == "fail"
         ],
@@ -57,11 +83,13 @@ def _dict(row: Any) -> dict[str, Any]:
         "follow_up_due": row.follow_up_due.isoformat() if row.follow_up_due else None,
         "followed_up_at": utc(row.followed_up_at).isoformat() if row.followed_up_at else None,
         "status": row.status,
+        "status_zh": STATUS_LABELS.get(row.status, row.status),
     }
 
 
 def plan_inspection(session: OpsSession, province: str, kind: str, planned_on: dt.date) -> dict[str, Any]:
     session.actor.check_national()
+    check_province(province)
     if kind not in ("scheduled", "spot"):
         raise OpsError(
             "E-OPS-INSPECTION-KIND",
@@ -97,10 +125,20 @@ def perform_inspection(
 ) -> dict[str, Any]:
     """Record the result of every checklist item (each must be answered) and the findings."""
     session.actor.check_national()
-    get_inspection(session.connection, inspection_id)
+    if get_inspection(session.connection, inspection_id)["status"] != "planned":
+        raise OpsError(
+            "E-OPS-WORKFLOW",
+            f"检查 {inspection_id} 已登记结果，不能重复登记",
+            "the inspection is already performed",
+            409,
+        )
     unknown = set(results) - set(CHECKLIST)
     unanswered = set(CHECKLIST) - set(results)
-    bad = [item for item, value in results.items() if value.get("result") not in RESULTS]
+    bad = [
+        item
+        for item, value in results.items()
+        if not isinstance(value, Mapping) or value.get("result") not in RESULTS
+    ]
     if unknown or unanswered or bad:
         raise OpsError(
             "E-OPS-CHECKLIST",
@@ -125,7 +163,47 @@ def perform_inspection(
         f"inspection:{inspection_id}",
         {"failed": [k for k, v in results.items() if v.get("result") == "fail"]},
     )
-    return get_inspection(session.connection, inspection_id)
+    done = get_inspection(session.connection, inspection_id)
+    done["orders"] = _raise_orders(session, done)
+    return done
+
+
+def _raise_orders(session: OpsSession, inspection: dict[str, Any]) -> list[dict[str, Any]]:
+    """One rectification order per Art. 35 condition the failed items show (items in checklist order)."""
+    from ggzy.hub.ops.rectification import issue_order
+
+    by_condition: dict[int, list[str]] = {}
+    for item in CHECKLIST:
+        if item in inspection["failed_items"]:
+            by_condition.setdefault(CONDITION_OF[item], []).append(item)
+    orders = []
+    for condition, items in sorted(by_condition.items()):
+        facts = "；".join(
+            f"{CHECKLIST[i]}：不合格"
+            + (f"（{note}）" if (note := inspection["checklist"][i].get("note")) else "")
+            for i in items
+        )
+        orders.append(
+            issue_order(
+                session,
+                inspection["province"],
+                condition,
+                f"{inspection['kind_zh']} #{inspection['id']}（{inspection['planned_on']}）：{facts}",
+                period=f"insp-{inspection['id']}",
+                evidence=f"/api/v1/ops/inspections/{inspection['id']}",
+                deadline_days=_days_until(session, inspection.get("follow_up_due")),
+                source="inspection",
+            )
+        )
+    return orders
+
+
+def _days_until(session: OpsSession, due: str | None) -> int | None:
+    """The follow-up date the inspector set, as the deadline of the orders (else the default)."""
+    if not due:
+        return None
+    today = session.now().astimezone(SHANGHAI).date()
+    return max(0, (dt.date.fromisoformat(due) - today).days)
 
 
 def follow_up(session: OpsSession, inspection_id: int, note: str) -> dict[str, Any]:

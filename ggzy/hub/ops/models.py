@@ -1,4 +1,4 @@
-"""The operations tables, defined on the hub's metadata by :func:`define_ops_tables` (migration hub 0005)."""
+"""The operations tables, defined on the hub's metadata by :func:`define_ops_tables` (migrations hub 0005, 0013)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ class OpsTables:
     inspections: Table
     rectifications: Table
     probes: Table
+    # hub migration 0013
+    absences: Table
+    trainings: Table
+    notices: Table
+    notice_deliveries: Table
+    node_versions: Table
+    approved_versions: Table
+    node_upgrades: Table
+    self_checks: Table
+    change_requests: Table
 
 
 def _id() -> Column[int]:
@@ -234,7 +244,9 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
         Column("error", Text),
         Index("ix_ops_probes_node_at", "node_id", "at"),
     )
+    tables_0013 = _define_0013(metadata)
     return OpsTables(
+        **tables_0013,
         outage_notices=outage_notices,
         incidents=incidents,
         notifications=notifications,
@@ -248,3 +260,158 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
         rectifications=rectifications,
         probes=probes,
     )
+
+
+def _define_0013(metadata: MetaData) -> dict[str, Table]:
+    """Absences and training (Art. 29–30), notices to provinces, node versions and upgrades (Art. 13),
+    security self-checks (Art. 20) and change requests with their pre-launch check (Art. 22)."""
+    absences = Table(
+        "ops_roster_absences",
+        metadata,
+        _id(),
+        Column("province", String(2), nullable=False),
+        Column("name", String(100), nullable=False),  # the person, as filed on the roster
+        Column("starts_on", Date, nullable=False),  # Beijing days, both included
+        Column("ends_on", Date, nullable=False),
+        Column("reason", Text, nullable=False, server_default=""),
+        Column("created_at", Timestamp, nullable=False),
+        Column("created_by", String(128), nullable=False),
+        Column("cancelled_at", Timestamp),
+        Index("ix_ops_roster_absences_province_starts", "province", "starts_on"),
+    )
+    trainings = Table(
+        "ops_trainings",
+        metadata,
+        _id(),
+        Column("province", String(2), nullable=False),
+        Column("held_on", Date, nullable=False),
+        Column("subject", String(300), nullable=False),
+        Column("topic", String(16), nullable=False),  # security | sharing | operations | emergency
+        Column("participants", Json, nullable=False),
+        Column("hours", Float),
+        Column("created_at", Timestamp, nullable=False),
+        Column("created_by", String(128), nullable=False),
+        Index("ix_ops_trainings_province_held", "province", "held_on"),
+    )
+    notices = Table(
+        "ops_notices",
+        metadata,
+        _id(),
+        Column("province", String(2), nullable=False),
+        Column("kind", String(24), nullable=False),  # order | bulletin | outage | assessment | message …
+        Column("title", String(300), nullable=False),
+        Column("body", Text, nullable=False, server_default=""),
+        Column("link", String(500), nullable=False, server_default=""),
+        Column("ref", String(100)),  # what it is about (rectification:12 …): told once per province
+        Column("created_at", Timestamp, nullable=False),
+        Column("created_by", String(128), nullable=False),
+        Column("read_at", Timestamp),
+        Column("read_by", String(128)),
+        Column("delivered_at", Timestamp),  # e-mail/webhook attempted (see ops_notice_deliveries)
+        UniqueConstraint("province", "ref", name="uq_ops_notices_province_ref"),
+        Index("ix_ops_notices_province_read", "province", "read_at"),
+        Index("ix_ops_notices_delivered", "delivered_at"),
+    )
+    notice_deliveries = Table(
+        "ops_notice_deliveries",
+        metadata,
+        _id(),
+        Column("notice_id", Id, nullable=False, index=True),
+        Column("channel", String(8), nullable=False),  # email | webhook
+        Column("target", String(500), nullable=False),
+        Column("at", Timestamp, nullable=False),
+        Column("ok", Boolean, nullable=False),
+        Column("error", Text),
+    )
+    node_versions = Table(
+        "ops_node_versions",
+        metadata,
+        _id(),
+        Column("node_id", String(64), nullable=False),
+        Column("province", String(2), nullable=False),
+        Column("seen_at", Timestamp, nullable=False),  # the first beat that reported these versions
+        Column("software", String(200), nullable=False),
+        Column("os", String(200), nullable=False, server_default=""),
+        Column("python", String(200), nullable=False, server_default=""),
+        Column("database", String(200), nullable=False, server_default=""),
+        Index("ix_ops_node_versions_node_seen", "node_id", "seen_at"),
+    )
+    approved_versions = Table(
+        "ops_approved_versions",
+        metadata,
+        _id(),
+        Column("component", String(16), nullable=False),  # software | os | python | database
+        Column("pattern", String(200), nullable=False),  # exact, or a shell pattern such as 3.11.*
+        Column("note", Text, nullable=False, server_default=""),
+        Column("approved_at", Timestamp, nullable=False),
+        Column("approved_by", String(128), nullable=False),
+        Column("withdrawn_at", Timestamp),
+        Column("withdrawn_by", String(128)),
+    )
+    node_upgrades = Table(
+        "ops_node_upgrades",
+        metadata,
+        _id(),
+        Column("node_id", String(64), nullable=False),
+        Column("province", String(2), nullable=False),
+        Column("component", String(16), nullable=False),
+        Column("from_version", String(200), nullable=False, server_default=""),
+        Column("to_version", String(200), nullable=False),
+        Column("performed_at", Timestamp, nullable=False),
+        Column("performed_by", String(128), nullable=False),
+        Column("change_id", Id),
+        Column("note", Text, nullable=False, server_default=""),
+        Index("ix_ops_node_upgrades_node_performed", "node_id", "performed_at"),
+    )
+    self_checks = Table(
+        "ops_self_checks",
+        metadata,
+        _id(),
+        Column("province", String(2), nullable=False),
+        Column("due_on", Date, nullable=False),
+        Column("kind", String(12), nullable=False),  # scheduled | ad_hoc
+        Column("performed_on", Date),
+        Column("items", Json, nullable=False),  # item → {"result": pass|fail|na, "note": text}
+        Column("findings", Text, nullable=False, server_default=""),
+        Column("status", String(12), nullable=False),  # scheduled | done
+        Column("created_at", Timestamp, nullable=False),
+        Column("created_by", String(128), nullable=False),
+        Column("performed_by", String(128)),
+        Index("ix_ops_self_checks_province_due", "province", "due_on"),
+    )
+    change_requests = Table(
+        "ops_change_requests",
+        metadata,
+        _id(),
+        Column("province", String(2), nullable=False),
+        Column("node_id", String(64)),  # a front-end node's upgrade (national side); else the platform's
+        Column("kind", String(8), nullable=False),  # launch | upgrade
+        Column("title", String(300), nullable=False),
+        Column("description", Text, nullable=False, server_default=""),
+        Column("component", String(16)),
+        Column("to_version", String(200)),
+        Column("status", String(12), nullable=False),  # requested | approved | rejected | done | failed
+        Column("requested_at", Timestamp, nullable=False),
+        Column("requested_by", String(128), nullable=False),
+        Column("check_items", Json),  # the pre-launch security check: item → {"result", "note"}
+        Column("checked_at", Timestamp),
+        Column("checked_by", String(128)),
+        Column("decided_at", Timestamp),
+        Column("decided_by", String(128)),
+        Column("decision_note", Text, nullable=False, server_default=""),
+        Column("result_at", Timestamp),
+        Column("result_by", String(128)),
+        Column("result_note", Text, nullable=False, server_default=""),
+        Index("ix_ops_change_requests_province_requested", "province", "requested_at"),
+    )
+    return {
+        "absences": absences,
+        "trainings": trainings,
+        "notices": notices,
+        "notice_deliveries": notice_deliveries,
+        "node_versions": node_versions,
+        "approved_versions": approved_versions,
+        "node_upgrades": node_upgrades,
+        "self_checks": self_checks,
+        "change_requests": change_requests,
+    }

@@ -37,9 +37,12 @@ class Delivery:
     error: str | None = None
 
 
-def recipients(connection: Connection, settings: OpsSettings, province: str) -> list[str]:
-    """National duty addresses first, then the province's responsible and duty people; no repeats."""
-    found = list(settings.national_duty_emails)
+def recipients(
+    connection: Connection, settings: OpsSettings, province: str, *, national: bool = True
+) -> list[str]:
+    """National duty addresses first (unless ``national`` is off), then the province's responsible
+    and duty people; no repeats."""
+    found = list(settings.national_duty_emails) if national else []
     found += [e.email for e in roster_of(connection, province) if e.post in NOTIFY_POSTS and e.email]
     return list(dict.fromkeys(found))
 
@@ -71,16 +74,21 @@ class Notifier:
         self.http = http
 
     def send(self, incident: Incident, to: list[str]) -> list[Delivery]:
+        subject, body = incident_message(incident)
+        payload = {"event": "ops.incident", "incident": incident.to_dict()}
+        return self.send_message(subject, body, to, payload)
+
+    def send_message(self, subject: str, body: str, to: list[str], payload: dict[str, Any]) -> list[Delivery]:
+        """Mail ``to`` and post the webhook (each channel when configured); what happened on each."""
         deliveries: list[Delivery] = []
         if self.settings.smtp_host and to:
-            deliveries.append(self._email(incident, to))
+            deliveries.append(self._email(subject, body, to))
         if self.settings.webhook_url:
-            deliveries.append(self._webhook(incident, to))
+            deliveries.append(self._webhook(subject, body, to, payload))
         return deliveries
 
-    def _email(self, incident: Incident, to: list[str]) -> Delivery:
+    def _email(self, subject: str, body: str, to: list[str]) -> Delivery:
         settings = self.settings
-        subject, body = incident_message(incident)
         message = EmailMessage()
         message["From"] = settings.smtp_from
         message["To"] = ", ".join(to)
@@ -101,16 +109,9 @@ class Notifier:
             return Delivery("email", target[:500], False, f"{type(exc).__name__}: {exc}"[:1000])
         return Delivery("email", target[:500], True)
 
-    def _webhook(self, incident: Incident, to: list[str]) -> Delivery:
+    def _webhook(self, subject: str, body: str, to: list[str], extra: dict[str, Any]) -> Delivery:
         url = self.settings.webhook_url or ""
-        subject, body = incident_message(incident)
-        payload: dict[str, Any] = {
-            "event": "ops.incident",
-            "subject": subject,
-            "text": body,
-            "recipients": to,
-            "incident": incident.to_dict(),
-        }
+        payload: dict[str, Any] = {"subject": subject, "text": body, "recipients": to, **extra}
         try:
             if self.http is not None:
                 response = self.http.post(url, json=payload, timeout=self.settings.notify_timeout_seconds)

@@ -4,9 +4,10 @@
 responsibility system — the roster lacks its 运行负责人 or 技术负责人; (2) the data specification not
 followed — pass rate under target; (3) data not reported on time — timely rate under target; (4) the
 front-end not deployed — no registered node or no heartbeat in the period; (6) no emergency plan, or
-no drill within the required time; (7) an incident not reported — an automatic incident without its
+no drill within the required time, or no safety or information-sharing training within it; (7) an incident not reported — an automatic incident without its
 fault report past the due time. Conditions (5) and (8), and the parts the data cannot show (the
-rules of (1), the training of (6)), are recorded by an inspector with :func:`issue_order`.
+rules of (1)), come from an inspection's failed items (``ggzy.hub.ops.inspections``) or are
+recorded by an inspector with :func:`issue_order`.
 
 Each violation gets one order per province, condition and period, with a deadline
 (``rectification_days``). An order still open after its deadline, or closed only after it, is on
@@ -23,7 +24,9 @@ from sqlalchemy import Connection, insert, select, update
 
 from ggzy.hub.models import ops_tables
 from ggzy.hub.ops.assessment import Assessment
-from ggzy.hub.ops.periods import utc
+from ggzy.hub.ops.fields import beijing_today, check_province
+from ggzy.hub.ops.notices import post_notice
+from ggzy.hub.ops.periods import SHANGHAI, day_period, utc
 from ggzy.hub.ops.session import OpsError, OpsSession
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "Violation",
     "check_article35",
     "close_order",
+    "deadline_after",
     "issue_order",
     "issue_orders",
     "list_orders",
@@ -48,7 +52,8 @@ CONDITIONS = {
     7: "发生运行事故，未及时、如实上报或者对事故调查处理不力",
     8: "在重大活动时，不执行运行安全管理措施或不听从指挥、调度",
 }
-AUTOMATIC = (1, 2, 3, 4, 6, 7)  # the others only an inspector can find
+AUTOMATIC = (1, 2, 3, 4, 6, 7)  # from the assessment's data; every condition also from an inspection
+SOURCES = {"auto": "考核自动发现", "inspector": "检查人员下达", "inspection": "检查结果自动下达"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +98,15 @@ def check_article35(assessment: Assessment) -> list[Violation]:
     if deployed.met is False:
         found.append(Violation(4, deployed.note, deployed.evidence))
     drill = a.indicator("drill_held")
+    reasons = []
     if not a.facts["plans"] or drill.met is False:
-        reason = "未备案应急预案" if not a.facts["plans"] else f"最近演练 {drill.value or '无'}，超过规定期限"
-        found.append(Violation(6, reason, drill.evidence))
+        reasons.append(
+            "未备案应急预案" if not a.facts["plans"] else f"最近演练 {drill.value or '无'}，超过规定期限"
+        )
+    if not a.facts.get("trainings", [None]):
+        reasons.append("期末前规定期限内未开展运行安全和信息共享教育培训")
+    if reasons:
+        found.append(Violation(6, "；".join(reasons), drill.evidence))
     if a.facts["late_incidents"]:
         ids = "、".join(f"#{i}" for i in a.facts["late_incidents"])
         found.append(
@@ -104,11 +115,20 @@ def check_article35(assessment: Assessment) -> list[Violation]:
     return found
 
 
+def deadline_after(issued_at: dt.datetime, days: int) -> dt.datetime:
+    """The end of the Beijing day ``days`` after the day of issue (``0``: by the end of today)."""
+    return day_period(beijing_today(issued_at) + dt.timedelta(days=days)).end
+
+
+def _beijing_day(moment: dt.datetime) -> str:
+    return moment.astimezone(SHANGHAI).date().isoformat()
+
+
 def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
-    deadline = utc(row.deadline)
+    deadline = utc(row.deadline)  # the end of the last Beijing day of the deadline (exclusive)
     closed = utc(row.closed_at) if row.closed_at is not None else None
-    overdue = (closed is None and now is not None and now > deadline) or (
-        closed is not None and closed > deadline
+    overdue = (closed is None and now is not None and now >= deadline) or (
+        closed is not None and closed >= deadline
     )
     return {
         "id": row.id,
@@ -119,11 +139,16 @@ def _order(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
         "basis": row.basis,
         "evidence": row.evidence,
         "source": row.source,
+        "source_zh": SOURCES.get(row.source, row.source),
         "issued_at": utc(row.issued_at).isoformat(),
+        "issued_on": _beijing_day(utc(row.issued_at)),
         "deadline": deadline.isoformat(),
+        "deadline_date": _beijing_day(deadline - dt.timedelta(microseconds=1)),  # the last day allowed
         "closed_at": closed.isoformat() if closed else None,
+        "closed_on": _beijing_day(closed) if closed else None,
         "closing_note": row.closing_note,
         "status": "closed" if closed else "open",
+        "status_zh": "已关闭" if closed else "整改中",
         "overdue": bool(overdue),
     }
 
@@ -139,14 +164,21 @@ def issue_order(
     deadline_days: int | None = None,
     source: str = "inspector",
 ) -> dict[str, Any]:
-    """Order ``province`` to put ``condition`` right within ``deadline_days`` (national operators only)."""
+    """Order ``province`` to put ``condition`` right within ``deadline_days`` (national operators only).
+
+    The deadline is a Beijing calendar day: ``deadline_days`` after the Beijing day of issue, until
+    that day's end (``0``: by the end of today).
+    """
     session.actor.check_national()
+    check_province(province)
     if condition not in CONDITIONS:
         raise OpsError("E-OPS-CONDITION", "条件编号应为 1–8（第三十五条各项）", "condition must be 1-8")
     if not basis.strip():
         raise OpsError("E-OPS-BASIS", "请写明责令改正的依据", "the basis of the order is required")
     now = session.now()
     days = deadline_days if deadline_days is not None else session.settings.rectification_days
+    if days < 0:
+        raise OpsError("E-OPS-DEADLINE", "整改期限天数不能为负数", "the deadline cannot be in the past")
     order_id = session.connection.execute(
         insert(T).returning(T.c.id),
         {
@@ -157,7 +189,7 @@ def issue_order(
             "evidence": evidence[:500],
             "source": source,
             "issued_at": now,
-            "deadline": now + dt.timedelta(days=days),
+            "deadline": deadline_after(now, days),
             "issued_by": session.actor.account,
         },
     ).scalar_one()
@@ -166,10 +198,22 @@ def issue_order(
         f"rectification:{order_id}",
         {"province": province, "condition": condition, "period": period},
     )
-    return _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
+    order = _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
+    post_notice(
+        session,
+        province,
+        "order",
+        f"责令限期改正 #{order_id}：第三十五条第{condition}项 {CONDITIONS[condition]}",
+        f"依据：{order['basis']}\n整改期限：{order['deadline_date']}（北京时间，含）前完成整改并报国家平台确认。",
+        link=f"/api/v1/ops/rectifications?province={province}",
+        ref=f"rectification:{order_id}",
+    )
+    return order
 
 
-def issue_orders(session: OpsSession, assessment: Assessment) -> list[dict[str, Any]]:
+def issue_orders(
+    session: OpsSession, assessment: Assessment, *, deadline_days: int | None = None
+) -> list[dict[str, Any]]:
     """Orders for the violations the assessment shows, unless already ordered for this period."""
     issued = []
     for violation in check_article35(assessment):
@@ -189,6 +233,7 @@ def issue_orders(session: OpsSession, assessment: Assessment) -> list[dict[str, 
                     violation.basis,
                     period=assessment.period.label,
                     evidence=violation.evidence,
+                    deadline_days=deadline_days,
                     source="auto",
                 )
             )
@@ -209,7 +254,9 @@ def close_order(session: OpsSession, order_id: int, note: str) -> dict[str, Any]
     session.connection.execute(
         update(T).where(T.c.id == order_id).values(closed_at=now, closing_note=note.strip())
     )
-    session.changed("ops.rectification.close", f"rectification:{order_id}", {"late": now > utc(row.deadline)})
+    session.changed(
+        "ops.rectification.close", f"rectification:{order_id}", {"late": now >= utc(row.deadline)}
+    )
     return _order(session.connection.execute(select(T).where(T.c.id == order_id)).one(), now)
 
 

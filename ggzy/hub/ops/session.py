@@ -28,11 +28,24 @@ def system_clock() -> dt.datetime:
 
 
 class OpsError(ValueError):
-    """A refused operations request: stable code, Chinese and English message, HTTP status."""
+    """A refused operations request: stable code, Chinese and English message, HTTP status.
 
-    def __init__(self, code: str, message_zh: str, message_en: str, status: int = 400) -> None:
+    ``problems`` names each refused field of a filing (``field``, ``code``, ``message_zh``,
+    ``message_en``) so a form can mark every one; the code and messages sum them up.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message_zh: str,
+        message_en: str,
+        status: int = 400,
+        *,
+        problems: list[dict[str, str]] | None = None,
+    ) -> None:
         super().__init__(message_zh)
         self.code, self.message_zh, self.message_en, self.status = code, message_zh, message_en, status
+        self.problems = problems or []
 
 
 @dataclass(frozen=True, slots=True)

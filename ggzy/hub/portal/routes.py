@@ -53,6 +53,7 @@ NAV: tuple[NavItem, ...] = (
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
     ("/portal/ops", "运行监测", Permission.OPS_READ),
     ("/portal/assessment", "考核", Permission.OPS_ASSESS),
+    ("/portal/notices", "通知", Permission.OPS_READ),
     ("/portal/audit", "审计", Permission.AUDIT_READ),
     ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
 )
@@ -233,6 +234,10 @@ async def export_feedback(
 
 
 def render(request: Request, template: str, principal: Principal, **context: Any) -> HTMLResponse:
+    from ggzy.hub.portal.notices_pages import unread_for
+
+    # a province's pages carry a banner while it has unread notices from the national side
+    context.setdefault("unread_notices", unread_for(request, principal))
     return render_page(request, f"portal/{template}", principal, NAV, province_name=province_name, **context)
 
 
@@ -332,11 +337,12 @@ def install(app: FastAPI) -> None:
     people = app.state.people
     people.add_templates(TEMPLATES)
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
-    from ggzy.hub.portal import admin_pages, ops_pages
+    from ggzy.hub.portal import admin_pages, notices_pages, ops_pages
 
     app.include_router(api)
     app.include_router(pages)
     app.include_router(admin_pages.router)
     app.include_router(admin_pages.audit_pages)
     app.include_router(ops_pages.router)
+    app.include_router(notices_pages.router)
     app.add_exception_handler(OutOfScope, _out_of_scope)

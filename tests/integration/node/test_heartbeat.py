@@ -89,6 +89,17 @@ def test_a_heartbeat_is_stored_at_the_hub_with_the_nodes_numbers(hub: Any, tmp_p
     with hub.state.engine.connect() as connection:
         rows = connection.execute(select(node_heartbeats).order_by(node_heartbeats.c.id)).all()
     assert len(rows) == 2 and (rows[1].failed_attempts, rows[1].total_attempts) == (0, 1)
+    # Art. 13: the versions the national side manages travel with the beat and are kept once per change
+    from ggzy.hub.ops.versions import version_history
+
+    versions = rows[0].payload["versions"]
+    assert versions["software"] == f"ggzy-exchange {__version__}" and versions["python"].startswith(
+        "CPython 3."
+    )
+    assert versions["database"].startswith("SQLite 3.") and versions["os"]
+    with hub.state.engine.connect() as connection:
+        (kept,) = version_history(connection, node_id="fj-01")
+    assert {k: kept[k] for k in versions} == versions
 
 
 class _Down(httpx.BaseTransport):

@@ -108,7 +108,7 @@ def test_the_workflow_and_roster_over_http(api: Api) -> None:
     assert handling.json()["status"] == "handling" and handling.json()["handling_at"]
     back = api.http.post(f"/api/v1/ops/incidents/{incident['id']}/status", json={"status": "handling"})
     assert back.status_code == 409 and back.json()["error"]["code"] == "E-OPS-WORKFLOW"
-    person = {"name": "张三", "phone": "0591-1", "mobile": "138", "email": "zs@fj.example"}
+    person = {"name": "张三", "phone": "0591-87654321", "mobile": "13812345678", "email": "zs@fj.example"}
     assert api.http.put("/api/v1/ops/roster/35/duty/primary", json=person).status_code == 200
     gaps = api.http.get("/api/v1/ops/roster/35/gaps").json()
     assert gaps["complete"] is False and "duty" not in {g["post"] for g in gaps["gaps"]}
@@ -161,3 +161,116 @@ def test_a_plan_is_filed_activated_and_closed_over_http(api: Api) -> None:
     assert api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={}).status_code == 200
     again = api.http.post(f"/api/v1/ops/plans/activations/{activation}/close", json={})
     assert again.status_code == 409 and again.json()["error"]["code"] == "E-OPS-WORKFLOW"
+
+
+def _csrf(api: Api) -> dict[str, str]:
+    """A pre-session cookie and its form token, as a browser holds them before a form is sent."""
+    from ggzy.web.csrf import PRE_COOKIE, binding_of
+
+    api.http.cookies.set(PRE_COOKIE, "pre-test-cookie")
+    binding = binding_of(None, "pre-test-cookie")
+    assert binding is not None
+    people = api.http.app.state.people  # type: ignore[attr-defined]
+    return {"csrf_token": people.service.secrets.csrf_token(binding)}
+
+
+def test_a_notice_reaches_the_province_over_http_the_portal_and_the_doctor(api: Api) -> None:
+    sent = api.http.post(
+        "/api/v1/ops/province-notices", json={"provinces": ["35"], "title": "请核对十一月数据"}
+    )
+    assert sent.status_code == 201 and sent.json()["count"] == 1
+    notice_id = sent.json()["data"][0]["id"]
+    outage = api.http.post(
+        "/api/v1/ops/national-outages",
+        json={
+            "starts_at": "2026-12-12T22:00:00+08:00",
+            "ends_at": "2026-12-13T02:00:00+08:00",
+            "impact": "升级",
+        },
+    )
+    assert outage.status_code == 201 and [n["province"] for n in outage.json()["data"]] == ["35"]
+    # the node's doctor, signed, sees both unread
+    assert {n["title_zh"] for n in api.node_client.ops_conditions()["notices"]} >= {"请核对十一月数据"}
+    api.act_as(FUJIAN)
+    assert api.http.post("/api/v1/ops/province-notices", json={"title": "越权"}).status_code == 403
+    listed = api.http.get("/api/v1/ops/province-notices").json()
+    assert listed["unread"] == 2 and {n["kind_zh"] for n in listed["data"]} == {"通知", "国家平台停用"}
+    assert api.http.get("/api/v1/ops/province-notices", params={"province": "11"}).status_code == 403
+    page = api.http.get("/portal/notices")
+    assert page.status_code == 200 and "请核对十一月数据" in page.text and 'id="notice-banner"' in page.text
+    assert "国家平台有 2 条未读通知" in api.http.get("/portal/ops").text  # the banner on every page
+    token = _csrf(api)
+    refused = api.http.post(f"/portal/notices/{notice_id}/read", data={"csrf_token": "forged"})
+    assert refused.status_code == 403
+    read = api.http.post(f"/portal/notices/{notice_id}/read", data=token, follow_redirects=False)
+    assert read.status_code == 303
+    assert api.http.get("/api/v1/ops/province-notices").json()["unread"] == 1
+    assert api.http.post("/portal/notices/read-all", data=token, follow_redirects=False).status_code == 303
+    assert 'id="notice-banner"' not in api.http.get("/portal/notices").text
+    assert api.node_client.ops_conditions()["notices"] == []
+    api.act_as(NATIONAL)
+    national = api.http.get("/portal/notices").text
+    assert "向省份发送通知" in national and "已读" in national
+    form = api.http.post(
+        "/portal/notices/send",
+        data={**token, "province": "35", "title": "门户发送的通知"},
+        follow_redirects=False,
+    )
+    assert form.status_code == 303 and form.headers["location"] == "/portal/notices?sent=1"
+    bad = api.http.post("/portal/notices/send", data={**token, "province": "99", "title": "x"})
+    assert bad.status_code == 400 and "E-OPS-PROVINCE" in bad.text
+
+
+def test_register_problems_roster_absences_training_and_changes_over_http(api: Api) -> None:
+    api.act_as(FUJIAN)
+    bad = api.http.post(
+        "/api/v1/ops/register/35",
+        json={
+            "kind": "expert",
+            "code": "FJ-EXP",
+            "data": {"name": "专家库", "operator": "省中心", "experts": "lots"},
+        },
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "E-OPS-FIELD-NUMBER"
+    assert bad.json()["error"]["problems"][0]["field"] == "experts"
+    for rank, name, mobile in (("primary", "张三", "13812345678"), ("backup", "李四", "13912345678")):
+        person = {"name": name, "phone": "0591-87654321", "mobile": mobile, "email": f"{mobile}@fj.example"}
+        assert api.http.put(f"/api/v1/ops/roster/35/security/{rank}", json=person).status_code == 200
+    same = api.http.put(
+        "/api/v1/ops/roster/35/security/backup",
+        json={"name": "张三", "phone": "", "mobile": "13812345678", "email": ""},
+    )
+    assert same.status_code == 409 and same.json()["error"]["code"] == "E-OPS-ROSTER-SAME-PERSON"
+    for name in ("张三", "李四"):
+        away = {"name": name, "starts_on": "2026-12-08", "ends_on": "2026-12-09", "reason": "出差"}
+        assert api.http.post("/api/v1/ops/roster/35/absences", json=away).status_code == 201
+    gaps = api.http.get("/api/v1/ops/roster/35/gaps", params={"at": "2026-12-08T00:30:00"}).json()  # Beijing
+    assert "E-ROSTER-ABSENT" in {g["code"] for g in gaps["gaps"]}
+    training = {"held_on": "2026-12-01", "subject": "等级保护", "topic": "security", "participants": ["张三"]}
+    assert api.http.post("/api/v1/ops/trainings/35", json=training).status_code == 201
+    assert api.http.get("/api/v1/ops/trainings").json()["count"] == 1
+
+    change = api.http.post(
+        "/api/v1/ops/changes", json={"province": "35", "kind": "upgrade", "title": "交易系统升级"}
+    ).json()
+    self_approval = api.http.post(f"/api/v1/ops/changes/{change['id']}/approve", json={})
+    assert self_approval.status_code == 409
+    assert self_approval.json()["error"]["code"] == "E-OPS-CHANGE-SAME-PERSON"
+    api.act_as(Principal("fj-other", Role.OPERATOR, province="35"))
+    approved = api.http.post(f"/api/v1/ops/changes/{change['id']}/approve", json={"note": "同意"})
+    assert approved.status_code == 200 and approved.json()["decided_by"] == "fj-other"
+
+    planned = api.http.post(
+        "/api/v1/ops/self-checks",
+        json={"province": "35", "first_due": "2026-12-01", "every_months": 6, "count": 2},
+    )
+    assert planned.status_code == 201 and planned.json()["count"] == 2
+    assert api.http.get("/api/v1/ops/self-checks").json()["data"][0]["overdue"] in (True, False)
+    api.act_as(NATIONAL)
+    pdf = api.http.get("/api/v1/ops/security-bulletin", params={"period": "2026-12", "format": "pdf"})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    versions = api.http.post(
+        "/api/v1/ops/versions/approved", json={"component": "python", "pattern": "CPython 3.11.*"}
+    )
+    assert versions.status_code == 201
+    assert api.http.get("/api/v1/ops/versions").json()["approved"][0]["pattern"] == "CPython 3.11.*"

@@ -21,7 +21,7 @@ from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_repor
 from ggzy.hub.ops.periods import month_period
 from ggzy.hub.ops.preparedness import file_plan, record_drill
 from ggzy.hub.ops.rectification import check_article35, close_order, issue_orders, notice_list
-from ggzy.hub.ops.roster import KEY_POSTS, POSTS, set_entry
+from ggzy.hub.ops.roster import KEY_POSTS, POSTS, record_training, set_entry
 from ggzy.hub.ops.session import Actor, OpsError
 from ggzy.store.database import writing
 
@@ -96,16 +96,28 @@ def month(ops_db: OpsDb) -> OpsDb:
         ),
         fujian,
     )
+    db.run(
+        lambda s: record_training(s, "35", dt.date(2026, 6, 1), "运行安全培训", "security", ["张三", "李四"]),
+        fujian,
+    )
     db.clock.now = shanghai(2026, 10, 20)
-    for post in POSTS:
-        for rank in ("primary", "backup") if post in KEY_POSTS else ("primary",):
-            person = f"{post}-{rank}"
-            db.run(
-                lambda s, p=post, r=rank, n=person: set_entry(
-                    s, "35", p, r, name=n, phone="0591", mobile="138", email=f"{n}@fj.example"
-                ),
-                fujian,
-            )
+    for number, (post, rank) in enumerate(
+        (p, r) for p in POSTS for r in (("primary", "backup") if p in KEY_POSTS else ("primary",))
+    ):
+        person = f"{post}-{rank}"
+        db.run(
+            lambda s, p=post, r=rank, n=person, k=number: set_entry(
+                s,
+                "35",
+                p,
+                r,
+                name=n,
+                phone="0591-87654321",
+                mobile=f"1381234{k:04d}",
+                email=f"{n}@fj.example",
+            ),
+            fujian,
+        )
 
     db.clock.now = shanghai(2026, 11, 10, 9)
     disk = db.run(
@@ -183,6 +195,7 @@ def test_a_province_that_fails_most_indicators(month: OpsDb) -> None:
     assert values["frontend_deployed"] == (15 * 48, True)
     assert result.score == pytest.approx(2 / 10)  # repair and front-end met, of ten with a verdict
     assert [v.condition for v in check_article35(result)] == [1, 2, 3, 6, 7]
+    assert "教育培训" in next(v.basis for v in check_article35(result) if v.condition == 6)
 
 
 def test_weights_are_configurable(month: OpsDb) -> None:
@@ -196,7 +209,8 @@ def test_an_order_not_closed_by_its_deadline_goes_on_the_notice_list(month: OpsD
     assert [o["condition"] for o in orders] == [1, 2, 3, 6, 7]
     assert month.run(lambda s: issue_orders(s, assessment)) == []  # one order per condition and period
     deadline = dt.datetime.fromisoformat(orders[0]["deadline"])
-    assert deadline == shanghai(2026, 12, 5) + dt.timedelta(days=30)
+    # issued on Beijing's 2026-12-05: 30 days later is 2027-01-04, due by the end of that day
+    assert deadline == shanghai(2027, 1, 5) and orders[0]["deadline_date"] == "2027-01-04"
     by_condition = {o["condition"]: o["id"] for o in orders}
 
     month.clock.now = deadline - dt.timedelta(days=1)

@@ -80,9 +80,9 @@ def test_operators_file_and_export_from_the_command_line(hub_db: str, tmp_path: 
         "--name",
         "张三",
         "--phone",
-        "1",
+        "0591-87654321",
         "--mobile",
-        "2",
+        "13812345678",
         "--email",
         "z@x.cn",
         "--db",
@@ -153,6 +153,16 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(hub_db_url: str
         assert {"NODE-PLATFORM-DOWN", "NODE-DISK", "NODE-BACKUP"} <= codes
         assert {"OPS-ROSTER_COMPLETE", "OPS-DRILL_HELD"} <= codes  # from the hub, signed
         assert report.hub_reached and all(f.fix_zh for f in report.findings)
+        assert report.notices == []
+        from ggzy.hub.ops.notices import send_message
+        from ggzy.hub.ops.session import Actor, OpsSession
+
+        with writing(state_.engine) as connection:
+            session = OpsSession(connection, state_.audit, Actor("national", "operator"), state_.settings.ops)
+            send_message(session, ["35"], "请于12月10日前完成对账", "")
+        told = diagnose(ctx, client, usage=full_disk, probe=down)
+        assert [n.title_zh for n in told.notices] == ["请于12月10日前完成对账"]
+        assert "请于12月10日前完成对账" in str(told.to_dict()["notices"])
 
         now = dt.datetime.now(dt.UTC)
         with writing(ctx.engine) as connection:
@@ -165,3 +175,51 @@ def test_the_doctor_lists_local_and_national_problems_with_fixes(hub_db_url: str
         client.close()
         ctx.engine.dispose()
     state_.engine.dispose()
+
+
+def test_notices_are_sent_and_listed_from_the_command_line(hub_db: str) -> None:
+    assert "已发送 1 条通知：35" in _run(
+        "ops", "notify", "send", "-p", "35", "--title", "请核对", "--db", hub_db
+    )
+    listed = _run("ops", "notify", "list", "--unread", "--db", hub_db)
+    assert "请核对" in listed and "未读" in listed
+    help_text = runner.invoke(app, ["ops", "notify", "send", "--help"], env={"COLUMNS": "300"}).output
+    assert "示例：ggzy ops notify send" in help_text and "所有已登记节点的省份" in help_text
+
+
+def test_the_records_commands_of_articles_13_20_22_and_29_30(hub_db: str) -> None:
+    def person(rank: str, name: str, mobile: str) -> None:
+        _run("ops", "roster", "set", "35", "security", rank, "--name", name, "--phone", "0591-87654321",
+             "--mobile", mobile, "--email", f"{mobile}@fj.example", "--db", hub_db)  # fmt: skip
+
+    person("primary", "张三", "13812345678")
+    refused = runner.invoke(
+        app, ["ops", "roster", "set", "35", "security", "backup", "--name", "张三", "--db", hub_db]
+    )
+    assert refused.exit_code == 1 and "E-OPS-ROSTER-SAME-PERSON" in refused.output
+    today = dt.datetime.now(dt.UTC).astimezone(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    _run("ops", "roster", "absence", "35", "张三", "--from", today, "--to", today, "--db", hub_db)
+    assert "E-ROSTER-ABSENT" in _run("ops", "roster", "show", "35", "--db", hub_db)
+    trained = _run("ops", "roster", "training", "35", "--date", today, "--subject", "等保", "--topic", "security",
+                   "--participant", "张三", "--db", hub_db)  # fmt: skip
+    assert "运行安全" in trained
+    requested = _run(
+        "ops", "change", "request", "-p", "35", "--kind", "upgrade", "--title", "升级", "--db", hub_db
+    )
+    assert "待审核" in requested
+    own = runner.invoke(app, ["ops", "change", "approve", "1", "--db", hub_db])
+    assert own.exit_code == 1 and "E-OPS-CHANGE-SAME-PERSON" in own.output
+    assert "已计划 2 次" in _run(
+        "ops", "selfcheck", "schedule", "-p", "35", "--first", today, "--count", "2", "--db", hub_db
+    )
+    assert "待自查" in _run("ops", "selfcheck", "list", "--db", hub_db)
+    assert "信息安全通报" in _run("ops", "selfcheck", "bulletin", "--period", today[:7], "--db", hub_db)
+    assert "已审批" in _run("ops", "versions", "approve", "python", "CPython 3.11.*", "--db", hub_db)
+    assert "均已审批" in _run("ops", "versions", "show", "--db", hub_db)
+    planned = _run("ops", "inspect", "plan", "-p", "35", "--kind", "spot", "--date", today, "--db", hub_db)
+    assert "#1" in planned
+    items = ["--item", "security=pass", "--item", "sharing=pass", "--item", "frontend=pass",
+             "--item", "organisation=pass", "--item", "rules=pass", "--item", "plans=pass",
+             "--item", "training=pass", "--item", "funding=pass", "--item", "major_events=fail:不服从调度"]  # fmt: skip
+    result = _run("ops", "inspect", "result", "1", *items, "--db", hub_db)
+    assert "第三十五条第8项" in result and "已下达整改通知" in result

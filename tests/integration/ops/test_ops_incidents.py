@@ -4,16 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import threading
-from collections.abc import Iterator
-from email import message_from_bytes
 from email.header import decode_header, make_header
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from opsdb import OpsDb, shanghai
 from sqlalchemy import Connection, insert, select
 from tests_free_port import free_port
@@ -158,49 +152,6 @@ def test_the_heartbeat_is_the_default_source_of_backup_verification(node: OpsDb)
 # --- notification ---
 
 
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[_Inbox, int]]:
-    inbox = _Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield received, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-
-
 def test_an_incident_is_mailed_and_posted_to_the_roster(node: OpsDb, smtp: Any, webhook: Any) -> None:
     inbox, port = smtp
     posted, url = webhook
@@ -214,12 +165,26 @@ def test_an_incident_is_mailed_and_posted_to_the_roster(node: OpsDb, smtp: Any, 
     )
     node.run(
         lambda s: set_entry(
-            s, "35", "duty", "primary", name="张三", phone="0591-1", mobile="138", email="zs@fj.example"
+            s,
+            "35",
+            "duty",
+            "primary",
+            name="张三",
+            phone="0591-87654321",
+            mobile="13812345678",
+            email="zs@fj.example",
         )
     )
     node.run(
         lambda s: set_entry(
-            s, "35", "network", "primary", name="李四", phone="0591-2", mobile="139", email="ls@fj.example"
+            s,
+            "35",
+            "network",
+            "primary",
+            name="李四",
+            phone="0591-87654322",
+            mobile="13912345678",
+            email="ls@fj.example",
         )
     )
     node.beat("fj-01", "35", shanghai(2026, 11, 5, 11, 59), disk=0.97)

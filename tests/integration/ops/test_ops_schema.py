@@ -20,3 +20,27 @@ def test_hub_migrations_match_the_metadata(db_url: str) -> None:
     finally:
         engine.dispose()
     assert differences == []
+
+
+def test_migration_0013_goes_down_and_up_again(db_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from ggzy.store.migrate import current_revision
+
+    engine = make_engine(db_url)
+    added = {"ops_roster_absences", "ops_notices", "ops_node_versions", "ops_change_requests"}
+    try:
+        upgrade(engine, MIGRATIONS)
+        assert added <= set(inspect(engine).get_table_names())
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["engine"] = engine
+        command.downgrade(config, "0008")
+        assert current_revision(engine) == "0008"
+        assert not added & set(inspect(engine).get_table_names())
+        upgrade(engine, MIGRATIONS)
+        assert added <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

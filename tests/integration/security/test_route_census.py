@@ -80,6 +80,10 @@ PATH_VALUES = {
     "activation_id": "1",
     "inspection_id": "1",
     "order_id": "1",
+    "absence_id": "1",
+    "approval_id": "1",
+    "check_id": "1",
+    "change_id": "1",
     "post": "security",
     "rank": "primary",
 }
