@@ -1,4 +1,4 @@
-"""The operations tables, defined on the hub's metadata by :func:`define_ops_tables` (migrations hub 0005, 0013)."""
+"""The operations tables, defined on the hub's metadata by :func:`define_ops_tables` (migrations hub 0005, 0009)."""
 
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ class OpsTables:
     inspections: Table
     rectifications: Table
     probes: Table
-    # hub migration 0013
+    # hub migration 0009
     absences: Table
     trainings: Table
     notices: Table
@@ -244,9 +244,9 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
         Column("error", Text),
         Index("ix_ops_probes_node_at", "node_id", "at"),
     )
-    tables_0013 = _define_0013(metadata)
+    tables_0009 = _define_0009(metadata)
     return OpsTables(
-        **tables_0013,
+        **tables_0009,
         outage_notices=outage_notices,
         incidents=incidents,
         notifications=notifications,
@@ -262,7 +262,7 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
     )
 
 
-def _define_0013(metadata: MetaData) -> dict[str, Table]:
+def _define_0009(metadata: MetaData) -> dict[str, Table]:
     """Absences and training (Art. 29–30), notices to provinces, node versions and upgrades (Art. 13),
     security self-checks (Art. 20) and change requests with their pre-launch check (Art. 22)."""
     absences = Table(

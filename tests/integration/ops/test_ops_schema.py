@@ -22,7 +22,7 @@ def test_hub_migrations_match_the_metadata(db_url: str) -> None:
     assert differences == []
 
 
-def test_migration_0013_goes_down_and_up_again(db_url: str) -> None:
+def test_migration_0009_goes_down_and_up_again(db_url: str) -> None:
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import inspect
