@@ -14,6 +14,7 @@ Guarantees, each tested by killing the process (tests/integration/node/test_node
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -258,14 +259,18 @@ class Outbox:
     # --- sending ---
 
     def unacknowledged(self, channel: int) -> list[Batch]:
-        """Batches formed but never acknowledged (a crash or an outage): resend them first, as they are."""
+        """Batches formed but never acknowledged (a crash or an outage): resend them first, as they are.
+
+        In the order they were formed; the parts of a split batch share its time and sort by their
+        ids (``<parent>.1`` < ``<parent>.1.2`` < ``<parent>.2``), which is the order of their records.
+        """
         with self.engine.connect() as connection:
             ids = [
                 row.batch_id
                 for row in connection.execute(
                     select(batches.c.batch_id)
                     .where(batches.c.channel == channel, batches.c.acknowledged_at.is_(None))
-                    .order_by(batches.c.created_at)
+                    .order_by(batches.c.created_at, batches.c.batch_id)
                 )
             ]
             return [self._load_batch(connection, batch_id, channel) for batch_id in ids]
@@ -505,6 +510,90 @@ class Outbox:
                 update(batches).where(batches.c.batch_id == batch.batch_id).values(acknowledged_at=moment)
             )
         return accepted, rejected
+
+    def split_batch(
+        self, batch: Batch, parts: Sequence[int], error: str, now: dt.datetime | None = None
+    ) -> list[Batch]:
+        """Replace ``batch``, which the hub refused as a whole and stored nothing of, by batches of its
+        records cut at the positions ``parts`` (e.g. ``[3, 4]``: records 0–2, 3, 4…).
+
+        One transaction: the parts get ids of their own (``<batch id>.1``, ``.2`` …, at most nine, so that they sort)
+        and the batch's time, so they take its place in the queue in the order of its records; the
+        batch is closed (acknowledged, with ``error``) and never sent again. Each part is then a
+        batch like any other, formed once and resent unchanged. A crash before the commit leaves the
+        batch as it was (the hub refuses it again and it is split again); after it, the parts.
+        """
+        moment = now or dt.datetime.now(dt.UTC)
+        cuts = [0, *sorted({p for p in parts if 0 < p < len(batch.ids)}), len(batch.ids)]
+        if len(cuts) < 3 or len(cuts) > 10 or len(batch.batch_id) > 62:
+            raise ValueError(f"cannot split a batch of {len(batch.ids)} at {list(parts)}")
+        pieces = [(start, end) for start, end in itertools.pairwise(cuts)]
+        made: list[Batch] = []
+        with _begin(self.engine) as connection, connection.begin():
+            created = connection.execute(
+                select(batches.c.created_at).where(
+                    batches.c.batch_id == batch.batch_id, batches.c.acknowledged_at.is_(None)
+                )
+            ).scalar()
+            if created is None:
+                raise ValueError(f"batch {batch.batch_id} is not waiting to be sent")
+            for number, (start, end) in enumerate(pieces, start=1):
+                part_id = f"{batch.batch_id}.{number}"
+                ids = batch.ids[start:end]
+                connection.execute(
+                    insert(batches), {"batch_id": part_id, "channel": batch.channel, "created_at": created}
+                )
+                moved = connection.execute(
+                    update(outbox)
+                    .where(outbox.c.id.in_(ids), outbox.c.batch_id == batch.batch_id)
+                    .values(batch_id=part_id)
+                ).rowcount
+                if moved != len(ids):
+                    raise ValueError(f"batch {batch.batch_id} changed while being split")
+                made.append(Batch(part_id, batch.channel, ids, batch.records[start:end]))
+            connection.execute(
+                update(batches)
+                .where(batches.c.batch_id == batch.batch_id)
+                .values(
+                    attempts=batches.c.attempts + 1,
+                    acknowledged_at=moment,
+                    last_error=f"split into {len(made)}: {error}"[:2000],
+                )
+            )
+        return made
+
+    def reject_alone(
+        self, batch: Batch, code: str, message_zh: str, message_en: str, now: dt.datetime | None = None
+    ) -> None:
+        """The hub refuses ``batch``, a single record, as a whole: reject the record locally with the
+        hub's code and reason (it appears among the rejects, to be corrected) and close the batch, so
+        the record is never retried as it is."""
+        if len(batch.ids) != 1:
+            raise ValueError("only a batch of one record is rejected alone")
+        moment = now or dt.datetime.now(dt.UTC)
+        finding = {
+            "code": code,
+            "severity": "error",
+            "field": None,
+            "value": None,
+            "message_zh": f"国家平台拒收（整批退回，记录单独重发仍被拒）：{message_zh}",
+            "message_en": f"refused by the hub even when sent alone: {message_en}",
+        }
+        with _begin(self.engine) as connection, connection.begin():
+            connection.execute(
+                update(outbox)
+                .where(outbox.c.id == batch.ids[0], outbox.c.state == "sent")
+                .values(state="rejected", findings=[finding], decided_at=moment)
+            )
+            connection.execute(
+                update(batches)
+                .where(batches.c.batch_id == batch.batch_id)
+                .values(
+                    attempts=batches.c.attempts + 1,
+                    acknowledged_at=moment,
+                    last_error=f"{code}: {message_en}"[:2000],
+                )
+            )
 
     def batch_failed(self, batch: Batch, error: str) -> None:
         with _begin(self.engine) as connection, connection.begin():

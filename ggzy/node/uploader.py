@@ -7,9 +7,15 @@ the outbox, send it, and record the verdicts. What happens on failure:
 - the hub is unreachable, times out or answers 5xx (:class:`HubUnavailable`): the batch stays
   pending, the failure counts towards the circuit breaker, and the next attempt waits a jittered,
   growing delay (never a tight loop); while the breaker is open nothing is sent;
-- the hub refuses the whole batch (4xx, :class:`HubRefused`: key revoked, node suspended, batch too
-  large…): an alert is raised and the same batch is retried after the backoff, so nothing is
-  dropped and nothing overtakes it; an operator fixes the cause (e.g. ``batch_size`` for a 413).
+- the hub refuses the whole batch because of what it carries (413: too large; 400 naming one of its
+  records, ``records[i]``): the hub stored nothing, so the batch is split (:meth:`Outbox.split_batch`:
+  in halves, or around the record named) and its parts are sent in its place, until the record the
+  hub refuses is alone; that record is rejected locally with the hub's code and reason
+  (:meth:`Outbox.reject_alone`, listed by ``ggzy node rejects``) and every other record goes on.
+  A record the hub keeps refusing is never retried as it is;
+- the hub refuses the whole batch for another reason (4xx, :class:`HubRefused`: key revoked, node
+  suspended…): an alert is raised and the same batch is retried after the backoff, so nothing is
+  dropped and nothing overtakes it; an operator fixes the cause.
 
 Channel 1 (realtime) goes first. It runs in its own thread with its own HTTP connection, wakes at
 once when intake calls :meth:`ChannelUploader.notify` and polls every 100 ms otherwise. The hub
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -521,6 +528,8 @@ class ChannelUploader:
         return StepOutcome("unavailable", wait=wait, batch_id=batch.batch_id)
 
     def _refused(self, batch: Batch, exc: HubRefused, elapsed: float) -> StepOutcome:
+        if refused_for_content(exc):
+            return self._split(batch, exc, elapsed)
         log.error("channel %s: hub refused batch %s: %s", self.channel, batch.batch_id, exc)
         record_link_attempt(self.engine, True, elapsed)  # the hub answered: the link is up
         self.breaker.record_success()
@@ -536,3 +545,59 @@ class ChannelUploader:
             f"数据保留在发件箱，排除原因后自动重发 (E-NODE-BATCH-REFUSED, kept for resend)",
         )
         return StepOutcome("refused", wait=self.backoff.next_delay(), batch_id=batch.batch_id)
+
+    def _split(self, batch: Batch, exc: HubRefused, elapsed: float) -> StepOutcome:
+        """The hub refused ``batch`` for what it carries: split it, or reject its one record."""
+        record_link_attempt(self.engine, True, elapsed)  # the hub answered: the link is up
+        self.breaker.record_success()
+        assert self._pending is not None and self._pending and self._pending[0].batch_id == batch.batch_id
+        error = f"{exc.code}: {exc.message_en}"
+        self._pending.popleft()
+        if len(batch.ids) == 1:
+            log.warning(
+                "channel %s: the hub refuses record %s alone (%s): rejected",
+                self.channel,
+                batch.ids[0],
+                error,
+            )
+            self.outbox.reject_alone(batch, exc.code, exc.message_zh, exc.message_en, now=self.now())
+            self.stats.rejected += 1
+            return StepOutcome("rejected", batch_id=batch.batch_id, rejected=1)
+        parts = split_points(len(batch.ids), named_record(exc))
+        log.warning(
+            "channel %s: the hub refuses batch %s (%s): split at %s",
+            self.channel,
+            batch.batch_id,
+            error,
+            parts,
+        )
+        self._pending.extendleft(reversed(self.outbox.split_batch(batch, parts, error, now=self.now())))
+        return StepOutcome("split", batch_id=batch.batch_id)
+
+
+_NAMED_RECORD = re.compile(r"records\[(\d+)\]")
+
+
+def refused_for_content(exc: HubRefused) -> bool:
+    """Whether the hub refused a batch for what it carries, so that sending its records apart helps.
+
+    413 (body or batch too large), or 400 naming one record (:func:`named_record`). Anything else
+    (authentication, a malformed request of the node's own making) is not: splitting would only
+    reject every record one by one.
+    """
+    return exc.status == 413 or named_record(exc) is not None
+
+
+def named_record(exc: HubRefused) -> int | None:
+    """The record a 400 names (``records[i]`` in the message, as the hub's body checks name the place)."""
+    if exc.status != 400 or exc.code.startswith("E-AUTH-"):
+        return None
+    named = _NAMED_RECORD.search(exc.message_en) or _NAMED_RECORD.search(exc.message_zh)
+    return int(named.group(1)) if named is not None else None
+
+
+def split_points(size: int, named: int | None) -> list[int]:
+    """Where to cut a batch of ``size`` records: around the record named, else in halves."""
+    if named is not None and 0 <= named < size:
+        return [named, named + 1]
+    return [size // 2]
