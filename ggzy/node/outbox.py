@@ -153,6 +153,15 @@ def _utc(moment: dt.datetime | None) -> dt.datetime | None:
     return moment.astimezone(dt.UTC)
 
 
+def _close_batch(connection: Connection, batch_id: str, moment: dt.datetime, error: str) -> None:
+    """A batch the hub refused whole is answered for good: never sent again, the refusal kept."""
+    connection.execute(
+        update(batches)
+        .where(batches.c.batch_id == batch_id)
+        .values(attempts=batches.c.attempts + 1, acknowledged_at=moment, last_error=error[:2000])
+    )
+
+
 def _begin(engine: Engine) -> Any:
     return engine.connect().execution_options(sqlite_begin="IMMEDIATE")
 
@@ -551,15 +560,7 @@ class Outbox:
                 if moved != len(ids):
                     raise ValueError(f"batch {batch.batch_id} changed while being split")
                 made.append(Batch(part_id, batch.channel, ids, batch.records[start:end]))
-            connection.execute(
-                update(batches)
-                .where(batches.c.batch_id == batch.batch_id)
-                .values(
-                    attempts=batches.c.attempts + 1,
-                    acknowledged_at=moment,
-                    last_error=f"split into {len(made)}: {error}"[:2000],
-                )
-            )
+            _close_batch(connection, batch.batch_id, moment, f"split into {len(made)}: {error}")
         return made
 
     def reject_alone(
@@ -585,15 +586,7 @@ class Outbox:
                 .where(outbox.c.id == batch.ids[0], outbox.c.state == "sent")
                 .values(state="rejected", findings=[finding], decided_at=moment)
             )
-            connection.execute(
-                update(batches)
-                .where(batches.c.batch_id == batch.batch_id)
-                .values(
-                    attempts=batches.c.attempts + 1,
-                    acknowledged_at=moment,
-                    last_error=f"{code}: {message_en}"[:2000],
-                )
-            )
+            _close_batch(connection, batch.batch_id, moment, f"{code}: {message_en}")
 
     def batch_failed(self, batch: Batch, error: str) -> None:
         with _begin(self.engine) as connection, connection.begin():
