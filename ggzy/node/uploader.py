@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
+from ggzy.node.blocked import blocked_by_held
 from ggzy.node.breaker import Backoff, CircuitBreaker, TokenBucket
 from ggzy.node.context import NodeContext
 from ggzy.node.models import alerts, link_attempts, outbox
@@ -107,24 +108,43 @@ def _writer(engine: Engine) -> Connection:
 
 
 def raise_alert(
-    engine: Engine, kind: str, level: str, message: str, *, at: dt.datetime | None = None
+    engine: Engine,
+    kind: str,
+    level: str,
+    message: str,
+    *,
+    at: dt.datetime | None = None,
+    condition: str | None = None,
 ) -> bool:
-    """Add an alert unless the same one (kind, level, message) is still open; True when added."""
+    """Add an alert; True when a new one was added.
+
+    With ``condition`` (a lasting state: realtime records late, records blocked…) there is one open
+    alert per (kind, condition): while it is open, its level and message are updated in place.
+    Without, an alert is added unless the same one (kind, level, message) is still open.
+    """
     if level not in ALERT_LEVELS:
         raise ValueError(f"level must be one of {ALERT_LEVELS}")
+    moment = at or utcnow()
     with _writer(engine) as connection, connection.begin():
+        same: list[Any] = [alerts.c.kind == kind, alerts.c.resolved_at.is_(None)]
+        if condition is not None:
+            same.append(alerts.c.condition == condition)
+        else:
+            same += [alerts.c.level == level, alerts.c.message == message]
         open_same = connection.execute(
-            select(alerts.c.id).where(
-                alerts.c.kind == kind,
-                alerts.c.level == level,
-                alerts.c.message == message,
-                alerts.c.resolved_at.is_(None),
-            )
+            select(alerts.c.id, alerts.c.level, alerts.c.message).where(*same)
         ).first()
         if open_same is not None:
+            if condition is not None and (open_same.level, open_same.message) != (level, message):
+                connection.execute(
+                    update(alerts)
+                    .where(alerts.c.id == open_same.id)
+                    .values(level=level, message=message, updated_at=moment)
+                )
             return False
         connection.execute(
-            insert(alerts), {"at": at or utcnow(), "kind": kind, "level": level, "message": message}
+            insert(alerts),
+            {"at": moment, "kind": kind, "level": level, "message": message, "condition": condition},
         )
         return True
 
@@ -141,12 +161,16 @@ def resolve_alerts(
     *,
     level: str | None = None,
     containing: str | None = None,
+    condition: str | None = None,
     at: dt.datetime | None = None,
 ) -> int:
-    """Mark the open alerts of ``kind`` (and ``level``, and with ``containing`` in the message) resolved."""
+    """Mark the open alerts of ``kind`` (and ``level``, ``condition``, and with ``containing`` in the
+    message) resolved."""
     where = [alerts.c.kind == kind, alerts.c.resolved_at.is_(None)]
     if level is not None:
         where.append(alerts.c.level == level)
+    if condition is not None:
+        where.append(alerts.c.condition == condition)
     if containing is not None:
         where.append(alerts.c.message.contains(containing, autoescape=True))
     with _writer(engine) as connection, connection.begin():
@@ -233,12 +257,18 @@ def late_realtime(engine: Engine, moment: dt.datetime, threshold_seconds: float)
 
 
 class LatencyWatch:
-    """Raises a "latency" alert while an undecided realtime record is older than the threshold.
+    """Keeps two standing alerts up to date, each one open alert per condition, updated in place:
 
-    Warning from ``threshold_seconds`` after publication (default 8 minutes), critical once the
-    ten minutes of the rule have passed; resolved when no such record is left. One open alert per
-    level, however many records are late.
+    - "latency": while an undecided realtime record (queued or sent) is older than the threshold:
+      warning from ``threshold_seconds`` after publication (default 8 minutes), critical once the
+      ten minutes of the rule have passed, its count and age updated at every check; resolved when
+      no such record is left;
+    - "blocked": while records wait on a record held for correction (:mod:`ggzy.node.blocked`):
+      warning when realtime records wait, info otherwise; resolved when nothing waits.
     """
+
+    LATE = "realtime-late"
+    WAITING = "waiting-on-held"
 
     def __init__(
         self, engine: Engine, threshold_seconds: float, now: Callable[[], dt.datetime] = utcnow
@@ -248,9 +278,10 @@ class LatencyWatch:
         self.now = now
 
     def check(self) -> tuple[int, float | None]:
-        """(late records, age of the oldest in seconds); raises or resolves the alert accordingly."""
+        """(late records, age of the oldest in seconds); raises, updates or resolves the alerts."""
         moment = self.now()
         late, age = late_realtime(self.engine, moment, self.threshold)
+        self._check_blocked(moment)
         if age is None:
             resolve_alerts(self.engine, "latency", at=moment)
             return 0, None
@@ -262,8 +293,27 @@ class LatencyWatch:
             f"实时数据上传延迟：{late}条实时数据发布已超过{int(self.threshold // 60)}分钟仍未被国家平台接收，"
             f"最久{int(age // 60)}分{int(age % 60)}秒（规定10分钟内）(E-NODE-LATENCY)",
             at=moment,
+            condition=self.LATE,
         )
         return int(late), age
+
+    def _check_blocked(self, moment: dt.datetime) -> None:
+        waiting = blocked_by_held(self.engine, limit=3)
+        if not waiting:
+            resolve_alerts(self.engine, "blocked", at=moment)
+            return
+        realtime = sum(b.realtime for b in waiting)
+        raise_alert(
+            self.engine,
+            "blocked",
+            "warning" if realtime else "info",
+            f"{sum(b.waiting for b in waiting)}条数据（实时数据{realtime}条）等待所依赖的暂存记录更正后上传："
+            + "；".join(b.line_zh() for b in waiting)
+            + "。请导出更正后导入（ggzy node rejects export / ggzy node corrections import），"
+            "或由源系统重新提交该记录的完整新版本 (E-NODE-BLOCKED)",
+            at=moment,
+            condition=self.WAITING,
+        )
 
 
 # --- the uploader ---
