@@ -26,7 +26,6 @@ import csv
 import hashlib
 import io
 import os
-import re
 import tempfile
 import xml.etree.ElementTree as ET
 import zipfile
@@ -50,13 +49,13 @@ from ggzy.interchange.readers import (
     _xml_item,
 )
 from ggzy.interchange.record import SourceItem
+from ggzy.interchange.xlsx import WORKSHEET_PART, open_streaming_workbook
 
 __all__ = ["Position", "ReadLimits", "Survey", "stream_items", "survey"]
 
 _CHUNK = 1024 * 1024
 _UTF8_BOM = b"\xef\xbb\xbf"
 _TEXT_SUFFIXES = frozenset({".jsonl", ".json", ".ndjson", ".csv"})
-_WORKSHEET = re.compile(r"xl/worksheets/[^/]+\.xml\Z")
 _SHARED_STRINGS = "xl/sharedStrings.xml"
 _RATIO_FLOOR = 1024 * 1024  # small parts may compress as well as they like
 
@@ -210,7 +209,7 @@ def _check_xlsx(handle: IO[bytes], source: str, limits: ReadLimits) -> None:
                 message_zh=f"XLSX 中的部件压缩比 {ratio:.0f}:1 超过上限 {limits.max_xlsx_ratio}:1（疑似压缩炸弹）",
                 message_en=f"an XLSX part has a compression ratio of {ratio:.0f}:1, over {limits.max_xlsx_ratio}:1",
             )
-        whole = info.filename != _SHARED_STRINGS and not _WORKSHEET.match(info.filename)
+        whole = info.filename != _SHARED_STRINGS and not WORKSHEET_PART.match(info.filename)
         if (
             whole
             and info.filename.endswith((".xml", ".rels"))
@@ -543,6 +542,11 @@ def _xml_items(reading: _Reading) -> Iterator[tuple[SourceItem, Position]]:
         stack.append(element)
 
     def end_element(_name: str) -> None:
+        if parser.CurrentByteIndex - held_from[0] > limits.max_line_bytes:
+            too_large(
+                f"XML 数据元素超过 {limits.max_line_bytes} 字节",
+                f"an XML envelope over {limits.max_line_bytes} bytes",
+            )
         element = stack.pop()
         parent = stack[-1] if stack else None
         has_title = any(_local(child.tag) == "TITLE" for child in element)
@@ -627,8 +631,6 @@ def _local(tag: str) -> str:
 
 
 def _xlsx_items(reading: _Reading) -> Iterator[tuple[SourceItem, Position]]:
-    from ggzy.interchange.xlsx import open_streaming_workbook
-
     reading.handle.seek(0)
     workbook = open_streaming_workbook(reading.handle, reading.source, reading.limits.max_line_bytes)
     position = 0

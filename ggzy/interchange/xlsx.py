@@ -10,14 +10,16 @@ parser could build it. The sizes the archive declares were checked before (``str
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import IO, Any
 
 from ggzy.interchange.errors import InputFormatError, InputTooLargeError
 
-__all__ = ["PieceGuard", "open_streaming_workbook"]
+__all__ = ["WORKSHEET_PART", "PieceGuard", "open_streaming_workbook"]
 
 _SI = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}si"
+WORKSHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml\Z")  # streamed, row by row
 
 
 class PieceGuard:
@@ -66,8 +68,11 @@ class _GuardedArchive:
     def __init__(self, archive: Any, limit: int, source: str) -> None:
         self._archive, self._limit, self._source = archive, limit, source
 
-    def open(self, name: str, *args: Any, **kwargs: Any) -> PieceGuard:
-        return PieceGuard(self._archive.open(name, *args, **kwargs), b"<row", self._limit, self._source)
+    def open(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        opened = self._archive.open(name, *args, **kwargs)
+        if WORKSHEET_PART.match(name):
+            return PieceGuard(opened, b"<row", self._limit, self._source)
+        return opened  # other parts: their declared size was checked, and they are small
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._archive, name)
@@ -82,6 +87,12 @@ def open_streaming_workbook(handle: IO[bytes], source: str, limit: int) -> Any:
     from ggzy.interchange.stream import DiskStrings
 
     class StreamingReader(ExcelReader):  # type: ignore[misc]
+        def read(self) -> None:
+            # Guarded from the start: opening a sheet reads it (looking for its dimensions).
+            archive: Any = getattr(self, "archive")  # noqa: B009  (openpyxl's attribute, untyped)
+            self.archive = _GuardedArchive(archive, limit, source)
+            super().read()
+
         def read_strings(self) -> None:
             strings = DiskStrings()
             self.shared_strings = strings
@@ -109,6 +120,5 @@ def open_streaming_workbook(handle: IO[bytes], source: str, limit: int) -> Any:
             source=source,
         ) from None
     workbook = reader.wb
-    workbook._archive = _GuardedArchive(workbook._archive, limit, source)
     workbook._ggzy_strings = reader.shared_strings
     return workbook

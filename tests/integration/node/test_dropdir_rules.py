@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "interchange"))
+
 from test_dropdir import Clock, records, stored
 
 from ggzy.interchange import write_jsonl
@@ -201,3 +204,17 @@ def test_files_must_stay_unchanged_five_seconds_by_default() -> None:
     from ggzy.settings import NodeSettings
 
     assert NodeSettings().drop_settle_seconds == 5.0
+
+
+def test_a_zip_bomb_goes_to_failed_as_too_large(
+    drop: DropDirectory, node_ctx: NodeContext, clock: Clock
+) -> None:
+    from test_stream_limits import bomb
+
+    bomb(drop.path / "PROJECT.xlsx", 20 * 1024 * 1024, giant_row=False)
+    write_jsonl(records(1), drop.path / "after.jsonl")
+    reports = {r.name: r for r in settle(drop, clock)}
+    assert reports["PROJECT.xlsx"].outcome == "failed" and reports["after.jsonl"].outcome == "done"
+    assert reports["PROJECT.xlsx"].error is not None
+    assert reports["PROJECT.xlsx"].error["code"] == "E-INPUT-TOO-LARGE"
+    assert stored(node_ctx) == 1
