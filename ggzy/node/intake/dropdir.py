@@ -21,8 +21,10 @@ GBK. The folder takes only what was meant for it:
 
 A file is streamed (:mod:`ggzy.interchange.stream`), ``intake_chunk`` records at a time: each chunk
 is one intake transaction that also commits the file's progress (``node_state`` ``file:<sha256>``:
-records and byte offset read, counts and problems so far), so a crash resumes after the last
-committed chunk, losing and repeating nothing. The file stays in the folder until it is finished,
+records and byte offset read, counts so far), so a crash resumes after the last committed chunk,
+losing and repeating nothing. The first ``PROBLEMS_KEPT`` held and refused records, listed in the
+report, are appended after each commit to ``done/.<sha256>.problems`` (a crash in between costs the
+report one chunk's list, never a record). The file stays in the folder until it is finished,
 then moves to ``done/`` (read; each record's outcome counted in the report) or ``failed/`` (it could
 not be read, or stopped being readable part-way: the report says how far it was taken), with
 ``<name>.report.json`` beside it. A finished file's digest stays recorded: the same bytes dropped
@@ -140,7 +142,6 @@ class _Progress:
                 "counts": {t: dict(c) for t, c in self.summary.by_table.items()},
                 "refused": dict(self.summary.refused_codes),
                 "redacted": dict(self.summary.redacted),
-                "problems": self.problems,
                 "error": self.error,
             },
             ensure_ascii=False,
@@ -155,7 +156,6 @@ class _Progress:
             position=Position(
                 int(value.get("items", 0)), int(value.get("offset", 0)), int(value.get("line", 0))
             ),
-            problems=list(value.get("problems") or []),
             error=value.get("error"),
         )
         for table, counts in (value.get("counts") or {}).items():
@@ -354,17 +354,21 @@ class DropDirectory:
             )
             return self._finish(name, report, self.done)
         progress = progress or _Progress(name)
+        problems_file = self.done / f".{found.sha256}.problems"
+        progress.problems = _read_problems(problems_file) if progress.position.items else []
         try:
             for items, positions in self._chunks(handle, suffix, name, found, progress.position):
                 # The chunk's position commits with its records: a crash after this resumes behind them.
-                moved = _Progress(name, False, positions[-1], progress.summary, progress.problems)
+                moved = _Progress(name, False, positions[-1], progress.summary)
                 results = self.intake.accept(
                     items, "file", name, state_updates={file_state_name(found.sha256): moved.to_json()}
                 )
                 if results and all(r.code == "E-NODE-DISK-FULL" for r in results):
                     # Nothing was stored (nor the progress): the file stays, a later scan resumes here.
                     return FileReport(name, found.sha256, "waiting", f"{name}：磁盘空间不足，稍后再接收")
+                listed = len(progress.problems)
                 _count(progress, items, results)
+                _append_problems(problems_file, progress.problems[listed:])
                 progress.position = positions[-1]
                 # Its counts are known once it committed: saved just after (a crash in between costs
                 # the report one chunk's counts, never a record).
@@ -377,13 +381,16 @@ class DropDirectory:
             _fill(report, progress)
             if progress.position.items:
                 report.summary_zh += f"；此前已接收前 {progress.position.items} 条记录，勿重复提交"
-            return self._set_aside(name, report)
-        progress.done = True
-        self._save(found.sha256, progress)
-        report = FileReport(name, found.sha256, "done", "")
-        _fill(report, progress)
-        report.summary_zh = f"{name}：{progress.summary.line_zh()}"
-        return self._finish(name, report, self.done)
+            finished = self._set_aside(name, report)
+        else:
+            progress.done = True
+            self._save(found.sha256, progress)
+            report = FileReport(name, found.sha256, "done", "")
+            _fill(report, progress)
+            report.summary_zh = f"{name}：{progress.summary.line_zh()}"
+            finished = self._finish(name, report, self.done)
+        problems_file.unlink(missing_ok=True)
+        return finished
 
     def _chunks(
         self, handle: IO[bytes], suffix: str, name: str, found: Survey, start: Position
@@ -455,6 +462,19 @@ def _count(progress: _Progress, items: list[SourceItem], results: list[IntakeRes
                 "findings": result.findings,
             }
         )
+
+
+def _append_problems(path: Path, problems: list[dict[str, Any]]) -> None:
+    if problems:
+        with path.open("a", encoding="utf-8") as out:
+            out.writelines(json.dumps(p, ensure_ascii=False) + "\n" for p in problems)
+
+
+def _read_problems(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in islice(lines, PROBLEMS_KEPT) if line.endswith("\n")]
 
 
 def _fill(report: FileReport, progress: _Progress) -> None:
