@@ -132,14 +132,18 @@ _TAKE = (
 )
 _EXPEDITE = update(outbox).where(*_QUEUED_BY_ID).values(expedite=True)
 # Queued channel-2 rows among ids, not yet expedited (an expedited row's needs were expedited with it).
-_BACKLOG_AMONG = select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record).where(
+_BACKLOG_AMONG = select(
+    outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record, outbox.c.corrects
+).where(
     outbox.c.id.in_(bindparam("ids", expanding=True)),
     outbox.c.channel + 0 == 2,  # by id, not a scan of the channel's queue
     NOT_BY_STATE == "queued",
     outbox.c.expedite.is_(False),
 )
 _QUEUED = (
-    select(outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record, outbox.c.expedite)
+    select(
+        outbox.c.id, outbox.c.table_name, outbox.c.key, outbox.c.record, outbox.c.expedite, outbox.c.corrects
+    )
     .where(
         outbox.c.channel == bindparam("channel"),
         outbox.c.state == "queued",
@@ -608,7 +612,8 @@ class Outbox:
     ) -> dict[int, set[int]]:
         """For each of ``rows`` (id, table_name, key, record), the earlier undecided rows it needs:
         earlier versions of its key, and the rows its links point to (parent, earlier stage).
-        "Earlier" is by :func:`_place`. ``states`` is filled with the (state, blocked_by) of each
+        "Earlier" is by :func:`_place`, on both sides: a correction does not wait for what was
+        queued after the row it replaces, which waits for it. ``states`` is filled with the (state, blocked_by) of each
         row needed."""
         waits: dict[int, set[int]] = defaultdict(set)
         if not rows:
@@ -637,9 +642,12 @@ class Outbox:
                 earlier_by_key[(hit.table_name, hit.key)].append((hit.id, place))
                 if states is not None:
                     states[hit.id] = hit
+        own = {row.id: _place(row.id, getattr(row, "corrects", None)) for row in rows}
         for row in rows:
             waits[row.id].update(
-                e for e, place in earlier_by_key.get((row.table_name, row.key), ()) if place < row.id != e
+                e
+                for e, place in earlier_by_key.get((row.table_name, row.key), ())
+                if place < own[row.id] and e != row.id
             )
         needs: dict[tuple[str, str, str], list[int]] = defaultdict(list)
         for row in rows:
@@ -675,7 +683,7 @@ class Outbox:
             target_place = undecided.get(hit.outbox_id)
             if target_place is not None:
                 for row_id in needs[(hit.table_name, hit.field, hit.value)]:
-                    if target_place < row_id != hit.outbox_id:
+                    if target_place < own[row_id] and hit.outbox_id != row_id:
                         waits[row_id].add(hit.outbox_id)
         return waits
 

@@ -150,14 +150,24 @@ def test_a_newer_full_version_supersedes_a_held_never_sent_one(node_ctx: NodeCon
     assert rows[results[0].id].state == "superseded" and rows[results[1].id].corrects == results[0].id
 
 
-def test_a_delete_behind_a_held_version_waits_and_is_shown(node_ctx: NodeContext) -> None:
+def test_a_delete_behind_a_held_version_waits_and_goes_after_its_correction(
+    node_ctx: NodeContext, tmp_path: Path
+) -> None:
     stream, first, _ = a_project_and_what_needs_it()
     project = stream[first]
     queued = new_records([project, {**project, "op": "delete"}])
     hold(queued[0])
     node_ctx.outbox.enqueue(queued)
-    drain(node_ctx, AcceptingHub(), 2)
+    hub = AcceptingHub()
+    drain(node_ctx, hub, 2)
     assert outbox_states(node_ctx) == {"held": 1, "blocked": 1}  # never a delete before its insert
+    write_jsonl([project], tmp_path / "fix.jsonl")
+    import_corrections(node_ctx, tmp_path / "fix.jsonl")
+    drain(node_ctx, hub, 2)
+    # the correction stands where the held insert stood: insert, then the delete (neither waits forever
+    # on the other)
+    assert hub.stored == [(*identity(project), "insert"), (*identity(project), "delete")]
+    assert outbox_states(node_ctx) == {"accepted": 2, "superseded": 1}
 
 
 def test_the_latency_alert_is_one_open_alert_updated_in_place(node_ctx: NodeContext) -> None:
