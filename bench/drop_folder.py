@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 CACHE = Path(__file__).parent / ".cache"
-CHUNK = 2000
+CHUNK = 500  # node.intake_chunk's default
 
 _NODE = r"""
 import json, sys, time

@@ -313,7 +313,7 @@ class NodeSettings(BaseModel):
         description="单条记录序列化后的最大字节数，超过即拒收 E-INPUT-TOO-LARGE (largest serialised record).",
     )
     intake_chunk: int = Field(
-        2000,
+        500,
         ge=1,
         description="投递文件每次提交的记录条数：每块一个事务，连同读取进度 (records per committed chunk of a file).",
     )
