@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 CACHE = Path(__file__).parent / ".cache"
-CHUNK = 500  # node.intake_chunk's default
+CHUNK = 500  # node.intake_chunk's default; --chunk to try another
 
 _NODE = r"""
 import json, sys, time
@@ -85,7 +85,7 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-def run_node(mode: str, source: Path, *, linger: float = 0.0) -> dict[str, float]:
+def run_node(mode: str, source: Path, *, linger: float = 0.0, chunk: int = CHUNK) -> dict[str, float]:
     """One node process taking ``source``; its rate and RSS (idle, peak, after ``linger`` seconds)."""
     with tempfile.TemporaryDirectory(prefix="ggzy-drop-bench-") as tmp:
         work = Path(tmp)
@@ -95,7 +95,7 @@ def run_node(mode: str, source: Path, *, linger: float = 0.0) -> dict[str, float
             _copy(source, work / "staging" / source.name)
         environment = {k: v for k, v in os.environ.items() if not k.startswith("GGZY_")}
         process = subprocess.Popen(
-            [sys.executable, "-c", _NODE, mode, str(work), str(source), str(CHUNK)],
+            [sys.executable, "-c", _NODE, mode, str(work), str(source), str(chunk)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=environment,
@@ -210,24 +210,30 @@ def main() -> None:
     parser.add_argument(
         "--linger", type=float, default=5.0, help="seconds idle after a file before RSS is read again"
     )
+    parser.add_argument(
+        "--chunk", type=int, default=CHUNK, help="records per committed chunk (node.intake_chunk)"
+    )
+    parser.add_argument("--throughput-only", action="store_true", help="skip the large files")
     args = parser.parse_args()
     compare = jsonl_file(args.compare)
-    print(f"drop folder, {CHUNK:,} records per committed chunk, each figure from its own node process")
+    print(f"drop folder, {args.chunk:,} records per committed chunk, each figure from its own node process")
     streamed, in_memory = [], []
     for _ in range(2):
-        in_memory.append(run_node("memory", compare)["rate"])
-        streamed.append(run_node("drop", compare)["rate"])
+        in_memory.append(run_node("memory", compare, chunk=args.chunk)["rate"])
+        streamed.append(run_node("drop", compare, chunk=args.chunk)["rate"])
     s, m = statistics.median(streamed), statistics.median(in_memory)
     print(
         f"  throughput, {args.compare:,} records: streamed {s:,.0f} rec/s, in memory {m:,.0f} rec/s "
         f"(ratio {s / m:.2f}; goal ≥ 0.90)  runs: streamed {[round(x) for x in streamed]}, "
         f"in memory {[round(x) for x in in_memory]}"
     )
+    if args.throughput_only:
+        return
     for label, path in (
         (f"JSON Lines, {args.records:,} records", jsonl_file(args.records)),
         (f"XLSX, {args.xlsx_rows:,} rows", xlsx_file(args.xlsx_rows)),
     ):
-        figures = run_node("drop", path, linger=args.linger)
+        figures = run_node("drop", path, linger=args.linger, chunk=args.chunk)
         print(
             f"  {label} ({path.stat().st_size / 2**20:,.0f} MiB): {figures['records']:,} records at "
             f"{figures['rate']:,.0f} rec/s; RSS idle {figures['idle']:.0f} MiB, peak {figures['peak']:.0f} MiB "

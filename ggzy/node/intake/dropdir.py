@@ -21,7 +21,7 @@ GBK. The folder takes only what was meant for it:
 
 A file is streamed (:mod:`ggzy.interchange.stream`), ``intake_chunk`` records at a time: each chunk
 is one intake transaction that also commits the file's progress (``node_state`` ``file:<sha256>``:
-records and byte offset read, counts so far), so a crash resumes after the last committed chunk,
+records and byte offset read, counts of the chunks before), so a crash resumes after the last committed chunk,
 losing and repeating nothing. The first ``PROBLEMS_KEPT`` held and refused records, listed in the
 report, are appended after each commit to ``done/.<sha256>.problems`` (a crash in between costs the
 report one chunk's list, never a record). The file stays in the folder until it is finished,
@@ -371,10 +371,9 @@ class DropDirectory:
                 listed = len(progress.problems)
                 _count(progress, items, results)
                 _append_problems(problems_file, progress.problems[listed:])
+                # Its counts are known once it committed: they ride with the next chunk's commit (or
+                # the file's last one), so a crash costs the report one chunk's counts, never a record.
                 progress.position = positions[-1]
-                # Its counts are known once it committed: saved just after (a crash in between costs
-                # the report one chunk's counts, never a record).
-                self._save(found.sha256, progress)
         except InputError as exc:
             progress.done = True
             progress.error = _error_of(exc)
