@@ -304,8 +304,39 @@ class NodeSettings(BaseModel):
     )
     drop_dir: Path | None = Field(Path("var/node/inbox"), description="文件投递目录 (watched drop folder).")
     drop_settle_seconds: float = Field(
-        2.0, description="文件大小稳定多少秒后才读取 (a file must be unchanged this long)."
+        5.0,
+        description="投递文件的大小和修改时间保持不变多少秒后才读取；以改名方式放入的文件同样等待 (a file must be unchanged this long).",
     )
+    max_record_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="单条记录序列化后的最大字节数，超过即拒收 E-INPUT-TOO-LARGE (largest serialised record).",
+    )
+    intake_chunk: int = Field(
+        500,
+        ge=1,
+        description="投递文件每次提交的记录条数：每块一个事务，连同读取进度 (records per committed chunk of a file).",
+    )
+    file_max_records: int = Field(
+        2_000_000, ge=1, description="单个投递文件最多记录（行）数 (records or rows per file)."
+    )
+    file_max_line_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=1024,
+        description="文件中一行、一个 XML 数据元素或一个 XLSX 行的最大字节数 (longest line, XML envelope or XLSX row).",
+    )
+    xlsx_max_inflated_bytes: int = Field(
+        2 * 1024**3,
+        ge=1024 * 1024,
+        description="XLSX 解压后的总字节数上限（防压缩炸弹）(inflated size of all entries of an .xlsx).",
+    )
+    xlsx_max_ratio: int = Field(
+        200,
+        ge=10,
+        description="XLSX 中超过 1 MiB 的条目允许的最大压缩比 (largest compression ratio of an .xlsx entry over 1 MiB).",
+    )
+    xml_max_bytes: int = Field(2 * 1024**3, ge=1024, description="XML 文件最大字节数 (largest XML file).")
+    xml_max_depth: int = Field(32, ge=4, description="XML 元素最大嵌套层数 (deepest XML nesting).")
     pull: list[PullSource] = Field(
         default_factory=list, description="数据库增量抽取来源 (database pull sources)."
     )

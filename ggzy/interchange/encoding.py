@@ -13,7 +13,7 @@ import re
 
 from ggzy.interchange.errors import InputEncodingError
 
-__all__ = ["decode_bytes", "decode_xml_bytes"]
+__all__ = ["ChineseTextCheck", "declared_xml_codec", "decode_bytes", "decode_xml_bytes"]
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -60,15 +60,18 @@ def decode_bytes(data: bytes, *, source: str) -> str:
     return text
 
 
-def decode_xml_bytes(data: bytes, *, source: str) -> str:
-    """Decode an XML document, honouring an ``encoding="…"`` declaration in its prolog.
+def declared_xml_codec(head: bytes, *, source: str) -> str | None:
+    """The codec an XML document's prolog declares (``head``: its first bytes), None without one;
+    :class:`InputEncodingError` for an encoding other than UTF-8/GBK/GB2312/GB18030."""
+    found = _declaration(head, source)
+    return found[0] if found is not None else None
 
-    Without a declaration the bytes are detected like any other input (:func:`decode_bytes`).
-    A declared encoding other than UTF-8/GBK/GB2312/GB18030 is refused.
-    """
-    match = _XML_DECLARATION.match(data)
+
+def _declaration(head: bytes, source: str) -> tuple[str, str] | None:
+    """(codec, name as declared) of an XML prolog's encoding, or None."""
+    match = _XML_DECLARATION.match(head)
     if match is None:
-        return decode_bytes(data, source=source)
+        return None
     declared = match.group(2).decode("ascii")
     codec = _DECLARED_CODECS.get(declared.lower())
     if codec is None:
@@ -80,8 +83,43 @@ def decode_xml_bytes(data: bytes, *, source: str) -> str:
             message_en=f"the XML declares the unsupported encoding {declared!r} "
             "(use UTF-8, GBK, GB2312 or GB18030)",
         )
-    if codec == "utf-8" and data.startswith(_UTF8_BOM):
-        codec = "utf-8-sig"
+    return ("utf-8-sig" if codec == "utf-8" and head.startswith(_UTF8_BOM) else codec), declared
+
+
+class ChineseTextCheck:
+    """:func:`decode_bytes`'s test that a GB18030 reading is real Chinese text, fed piece by piece
+    (a file read in chunks): no control characters, most non-ASCII characters common Chinese."""
+
+    def __init__(self) -> None:
+        self.non_ascii = 0
+        self.common = 0
+        self.control = False
+
+    def feed(self, text: str) -> None:
+        self.control = self.control or _CONTROL.search(text) is not None
+        non_ascii = _ASCII.sub("", text)
+        self.non_ascii += len(non_ascii)
+        chinese_like = "".join(_CHINESE_LIKE.findall(non_ascii))
+        # Every GB2312 character is two bytes, so the encoded length counts the common ones in C speed.
+        self.common += len(chinese_like.encode("gb2312", errors="ignore")) // 2
+
+    def looks_chinese(self) -> bool:
+        """True when most non-ASCII characters are common (GB2312) Chinese characters or punctuation."""
+        if self.control:
+            return False
+        return not self.non_ascii or self.common / self.non_ascii >= _MIN_CHINESE_SHARE
+
+
+def decode_xml_bytes(data: bytes, *, source: str) -> str:
+    """Decode an XML document, honouring an ``encoding="…"`` declaration in its prolog.
+
+    Without a declaration the bytes are detected like any other input (:func:`decode_bytes`).
+    A declared encoding other than UTF-8/GBK/GB2312/GB18030 is refused.
+    """
+    found = _declaration(data, source)
+    if found is None:
+        return decode_bytes(data, source=source)
+    codec, declared = found
     return _decode_strict(data, codec, source=source, declared=declared)
 
 
@@ -101,20 +139,11 @@ def _decode_gb18030_fallback(data: bytes, *, utf8_offset: int, source: str) -> s
         text = data.decode("gb18030")
     except UnicodeDecodeError as exc:
         raise InputEncodingError(source=source, offset=utf8_offset) from exc
-    if _CONTROL.search(text) or not _looks_chinese(text):
+    check = ChineseTextCheck()
+    check.feed(text)
+    if not check.looks_chinese():
         raise InputEncodingError(source=source, offset=utf8_offset)
     return text
-
-
-def _looks_chinese(text: str) -> bool:
-    """True when most non-ASCII characters are common (GB2312) Chinese characters or punctuation."""
-    non_ascii = _ASCII.sub("", text)
-    if not non_ascii:
-        return True
-    chinese_like = "".join(_CHINESE_LIKE.findall(non_ascii))
-    # Every GB2312 character is two bytes, so the encoded length counts the common ones in C speed.
-    common = len(chinese_like.encode("gb2312", errors="ignore")) // 2
-    return common / len(non_ascii) >= _MIN_CHINESE_SHARE
 
 
 def _refuse_nul(text: str, data: bytes, *, source: str) -> None:

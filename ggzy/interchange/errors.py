@@ -80,15 +80,26 @@ class InputFormatError(InputError):
 
 
 class InputTooLargeError(InputError):
-    """The file is larger than the limit the caller set (there is no limit by default)."""
+    """The file, or something in it (a line, a row, an XML element, an inflated XLSX part, the
+    number of records), is larger than its limit."""
 
     code: ClassVar[str] = "E-INPUT-TOO-LARGE"
 
-    def __init__(self, *, source: str, size: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        size: int,
+        max_bytes: int,
+        message_zh: str | None = None,
+        message_en: str | None = None,
+        line: int | None = None,
+    ) -> None:
         self.size = size
         self.max_bytes = max_bytes
+        self.line = line
         super().__init__(
-            f"文件过大：{size} 字节，超过上限 {max_bytes} 字节",
-            f"file too large: {size} bytes exceeds the limit of {max_bytes} bytes",
+            message_zh or f"文件过大：{size} 字节，超过上限 {max_bytes} 字节",
+            message_en or f"file too large: {size} bytes exceeds the limit of {max_bytes} bytes",
             source=source,
         )

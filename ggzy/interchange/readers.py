@@ -251,7 +251,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"键“{key}”重复出现 (duplicate key {key!r})")
+            raise ValueError("对象中有重复的键 (an object holds the same key twice)")
         result[key] = value
     return result
 
@@ -273,6 +273,12 @@ def read_csv(
     """
     _raise_csv_field_limit()
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    header, fallback_table = _csv_header(reader, source, table)
+    return _csv_items(reader, header, source, fallback_table, defaults)
+
+
+def _csv_header(reader: Iterator[list[str]], source: str, table: str | None) -> tuple[list[str], str | None]:
+    """The header row and the table of rows without a ``table`` column (argument, else file name)."""
     try:
         first_row = next(reader, [])
     except csv.Error as exc:
@@ -283,7 +289,7 @@ def read_csv(
         raise _no_table(
             source, "把文件命名为 502-SECTION.csv 或 SECTION.csv", "name the file 502-SECTION.csv"
         )
-    return _csv_items(reader, header, source, fallback_table, defaults)
+    return header, fallback_table
 
 
 def _csv_items(
@@ -437,13 +443,16 @@ def _header(cells: list[str], source: str, *, where: str) -> list[str]:
     present = [name for name in names if name]
     if not present:
         raise InputFormatError(f"{where}没有表头", f"{_en(where)} has no header row", source=source, line=1)
-    bad = [name for name in present if not _COLUMN_NAME.match(name)]
+    bad = [position for position, name in enumerate(names, start=1) if name and not _COLUMN_NAME.match(name)]
     if bad:
+        # The cell is not quoted: a file that is not records at all (a key, a password file…) must
+        # not have its content copied into a report.
         raise InputFormatError(
-            f"{where}第 1 行不是表头：“{bad[0]}”不是列名（第 1 行应为数据规范中的英文列名）",
-            f"row 1 of {_en(where)} is not a header: {bad[0]!r} is not a column name",
+            f"{where}第 1 行不是表头：第 {bad[0]} 列不是列名（第 1 行应为数据规范中的英文列名）",
+            f"row 1 of {_en(where)} is not a header: column {bad[0]} is not a column name",
             source=source,
             line=1,
+            column=bad[0],
         )
     duplicates = sorted({name for name in present if present.count(name) > 1})
     if duplicates:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import case, func, select
 
+from ggzy.node.blocked import blocked_by_held
 from ggzy.node.heartbeat import BACKUP_VERIFIED_AT, PlatformHealth, probe_platform
 from ggzy.node.link_control import link_cut_until
 from ggzy.node.models import alerts, link_attempts, outbox, state
@@ -169,6 +170,14 @@ def local_findings(
             "NODE-HELD",
             f"{counts['held']} 条数据预校验不通过，暂存待更正",
             "导出待更正数据（ggzy node rejects export），更正后导入（ggzy node corrections import）",
+        )
+    for item in blocked_by_held(ctx.engine, limit=5):
+        add(
+            "NODE-BLOCKED",
+            f"{item.waiting} 条数据（其中实时数据 {item.realtime} 条）等待暂存待更正的记录 {item.table} {item.key}",
+            "更正该记录后导入（ggzy node rejects export → ggzy node corrections import），"
+            "或由源系统提交该记录完整的新版本（取代暂存版本）；等待的数据随后自动上传",
+            item.line_zh(),
         )
     if counts.get("rejected"):
         add(

@@ -6,6 +6,10 @@ it took to drain after the link came back, and whether anything was lost. "Nothi
 twice: no record is left undecided in the outbox, and the reconciliation of every Shanghai day the
 drill touched finds the hub holding exactly what the node's receipts say it accepted. The result is
 reported to the hub (``POST /api/v1/ops/node/drills``) as a drill of the node's province.
+
+Records held for correction, and records set aside because they wait on one (state ``blocked``),
+are not backlog the link can drain: the drill is complete when nothing else waits, and reports
+them beside its figures.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class DrillResult:
     waiting_after: int
     failed_attempts: int
     missing_at_hub: int
+    held: int = 0  # records held for correction at the end (not sendable: not backlog)
+    blocked: int = 0  # records waiting on a held one at the end
     days_checked: list[dt.date] = field(default_factory=list)
     reported: dict[str, Any] | None = None
     report_error: str | None = None
@@ -76,6 +82,8 @@ class DrillResult:
             parts.append(f"恢复后 {self.drain_seconds:.1f} 秒积压清空")
         else:
             parts.append(f"限时内积压未清空，尚余 {self.waiting_after} 条")
+        if self.held or self.blocked:
+            parts.append(f"另有暂存待更正 {self.held} 条、等待其更正 {self.blocked} 条（不属链路积压）")
         parts.append(
             "对账一致，无数据丢失"
             if self.missing_at_hub == 0
@@ -97,6 +105,8 @@ class DrillResult:
             "waiting_after": self.waiting_after,
             "failed_attempts": self.failed_attempts,
             "missing_at_hub": self.missing_at_hub,
+            "held": self.held,
+            "blocked": self.blocked,
             "data_loss_records": self.data_loss_records,
             "days_checked": [d.isoformat() for d in self.days_checked],
             "passed": self.passed,
@@ -109,8 +119,14 @@ def now() -> dt.datetime:
 
 
 def _waiting(ctx: NodeContext) -> int:
+    """Records the link can drain: queued or sent (not held, not set aside waiting on a held one)."""
     depths = ctx.outbox.depths()
     return depths.waiting(1) + depths.waiting(2)
+
+
+def _state_count(ctx: NodeContext, state: str) -> int:
+    depths = ctx.outbox.depths()
+    return sum(n for (_, found), n in depths.by_channel_state.items() if found == state)
 
 
 def _failed_attempts(ctx: NodeContext, start: dt.datetime, end: dt.datetime) -> int:
@@ -181,6 +197,8 @@ def run_hub_outage(
         waiting_after=waiting_after,
         failed_attempts=_failed_attempts(ctx, started, restored),
         missing_at_hub=missing,
+        held=_state_count(ctx, "held"),
+        blocked=_state_count(ctx, "blocked"),
         days_checked=days,
     )
     if report:

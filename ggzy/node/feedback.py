@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, and_, select
 
 from ggzy.node.context import NodeContext
-from ggzy.node.models import batches, outbox
+from ggzy.node.models import UNDECIDED, batches, outbox
 from ggzy.node.models import state as node_state
 from ggzy.node.outbox import NewRecord, keys_in
 from ggzy.node.uploader import ALERT_LEVELS, raise_alert, record_link_attempt, utc
@@ -308,7 +308,7 @@ class FeedbackPoller:
         undecided: set[tuple[str, str]] = set()
         for row in candidates:
             ident = (row.table_name, row.key)
-            if row.state in ("held", "queued", "sent"):
+            if row.state in UNDECIDED:
                 undecided.add(ident)
             elif row.state == "accepted" and (
                 ident not in newest_accepted or row.id > newest_accepted[ident].id

@@ -3,8 +3,12 @@
 A record lives in ``outbox`` from the moment intake acknowledges it until the hub's final verdict,
 and (once accepted) until the retention period has passed. Row states:
 
-``held``        pre-validation found errors; waits for an operator's correction
+``held``        pre-validation found errors; waits for an operator's correction (a newer full
+                version of the same key, arriving from the source, supersedes it)
 ``queued``      ready to send on its channel
+``blocked``     queued, but it needs an earlier record (an earlier version of its key, a parent, an
+                earlier stage) that is held for correction; ``blocked_by`` names that held row.
+                Queued again when the held row is superseded
 ``sent``        in a batch that has been (or is being) sent; the batch id is fixed, so a retry after a
                 crash resends exactly the same batch and the hub answers with the same receipt
 ``accepted``    the hub stored it (``hub_version`` is its version there)
@@ -36,8 +40,8 @@ from ggzy.security.audit import define_audit_tables
 
 __all__ = ["OUTBOX_STATES", "metadata"]
 
-OUTBOX_STATES = ("held", "queued", "sent", "accepted", "rejected", "superseded")
-UNDECIDED = ("held", "queued", "sent")
+OUTBOX_STATES = ("held", "queued", "blocked", "sent", "accepted", "rejected", "superseded")
+UNDECIDED = ("held", "queued", "blocked", "sent")
 
 metadata = MetaData(
     naming_convention={
@@ -68,12 +72,21 @@ outbox = Table(
     Column("source", String(16), nullable=False),  # push | file | pull | correction | reupload
     Column("source_ref", String(512), nullable=False, server_default=""),
     Column("corrects", Integer),  # id of the rejected or held row this one corrects
+    Column("blocked_by", Integer),  # state blocked: the held row it waits for
     Column("published_at", Timestamp),
     Column("acquired_at", Timestamp, nullable=False),
     Column("sent_at", Timestamp),
     Column("decided_at", Timestamp),
     Index("ix_outbox_send", "channel", "state", "expedite", "id"),
     Index("ix_outbox_key", "table_name", "key"),
+    # Held rows only (few): intake looks up whether a new version supersedes one, at every call.
+    Index(
+        "ix_outbox_held_key",
+        "table_name",
+        "key",
+        sqlite_where=text("state = 'held'"),
+        postgresql_where=text("state = 'held'"),
+    ),
     # Decided rows only: intake inserts undecided ones, and every reader compares decided_at.
     Index(
         "ix_outbox_state_decided",
@@ -120,10 +133,14 @@ alerts = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("at", Timestamp, nullable=False),
-    Column("kind", String(32), nullable=False),  # latency | disk | hub | intake | reconcile
+    Column("kind", String(32), nullable=False),  # latency | blocked | disk | hub | intake | reconcile
     Column("level", String(8), nullable=False),  # info | warning | critical
     Column("message", Text, nullable=False),
     Column("resolved_at", Timestamp),
+    # An alert about a lasting condition (realtime records late, records blocked…): one open alert
+    # per (kind, condition), its level and message updated in place while the condition lasts.
+    Column("condition", String(128)),
+    Column("updated_at", Timestamp),
 )
 
 # Every attempt to reach the hub, for the network availability the heartbeat reports (Art. 18).

@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine, and_, func, select
 
+from ggzy.node.blocked import BlockedBy, blocked_by_held
 from ggzy.node.models import OUTBOX_STATES, alerts, link_attempts, outbox
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ LATE_BY_DESIGN = ("reupload", "reconcile", "correction")
 STATE_ZH = {
     "held": "暂存待更正",
     "queued": "排队",
+    "blocked": "等待暂存记录更正",
     "sent": "已发送待回执",
     "accepted": "已接收",
     "rejected": "被拒收",
@@ -122,6 +124,7 @@ class Snapshot:
     disk_path: Path
     disk: DiskUsage | None
     alerts: list[AlertView] = field(default_factory=list)
+    blocked: list[BlockedBy] = field(default_factory=list)  # held records others wait on
 
     @property
     def disk_ratio(self) -> float | None:
@@ -199,6 +202,7 @@ def snapshot(
         disk_path=ctx.settings.disk_path,
         disk=disk,
         alerts=open_alerts(engine),
+        blocked=blocked_by_held(engine),
     )
 
 
@@ -274,6 +278,25 @@ def _alert_table(snap: Snapshot) -> RenderableType:
     return table
 
 
+def _blocked_table(snap: Snapshot) -> RenderableType:
+    if not snap.blocked:
+        return Text("等待暂存记录更正的数据 blocked：无", style="green")
+    table = Table(title="等待暂存记录更正的数据 (blocked, E-NODE-BLOCKED)", title_justify="left")
+    for title in ("暂存记录 held", "数据表", "记录标识", "原因", "等待条数", "其中实时", "最早发布"):
+        table.add_column(title)
+    for item in snap.blocked:
+        table.add_row(
+            str(item.held_id),
+            item.table,
+            item.key,
+            f"{item.code}：{item.message_zh}" if item.code else "—",
+            str(item.waiting),
+            Text(str(item.realtime), style="red" if item.realtime else ""),
+            _local(item.oldest_published),
+        )
+    return table
+
+
 def render(snap: Snapshot) -> RenderableType:
     header = Text(f"交换前置系统 {snap.node_id} 状态 · {_local(snap.at)}（北京时间）", style="bold")
-    return Group(header, _queue_table(snap), _health_table(snap), _alert_table(snap))
+    return Group(header, _queue_table(snap), _blocked_table(snap), _health_table(snap), _alert_table(snap))

@@ -7,9 +7,15 @@ the outbox, send it, and record the verdicts. What happens on failure:
 - the hub is unreachable, times out or answers 5xx (:class:`HubUnavailable`): the batch stays
   pending, the failure counts towards the circuit breaker, and the next attempt waits a jittered,
   growing delay (never a tight loop); while the breaker is open nothing is sent;
-- the hub refuses the whole batch (4xx, :class:`HubRefused`: key revoked, node suspended, batch too
-  large…): an alert is raised and the same batch is retried after the backoff, so nothing is
-  dropped and nothing overtakes it; an operator fixes the cause (e.g. ``batch_size`` for a 413).
+- the hub refuses the whole batch because of what it carries (413: too large; 400 naming one of its
+  records, ``records[i]``): the hub stored nothing, so the batch is split (:meth:`Outbox.split_batch`:
+  in halves, or around the record named) and its parts are sent in its place, until the record the
+  hub refuses is alone; that record is rejected locally with the hub's code and reason
+  (:meth:`Outbox.reject_alone`, listed by ``ggzy node rejects``) and every other record goes on.
+  A record the hub keeps refusing is never retried as it is;
+- the hub refuses the whole batch for another reason (4xx, :class:`HubRefused`: key revoked, node
+  suspended…): an alert is raised and the same batch is retried after the backoff, so nothing is
+  dropped and nothing overtakes it; an operator fixes the cause.
 
 Channel 1 (realtime) goes first. It runs in its own thread with its own HTTP connection, wakes at
 once when intake calls :meth:`ChannelUploader.notify` and polls every 100 ms otherwise. The hub
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -37,6 +44,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, update
 
+from ggzy.node.blocked import blocked_by_held
 from ggzy.node.breaker import Backoff, CircuitBreaker, TokenBucket
 from ggzy.node.context import NodeContext
 from ggzy.node.models import alerts, link_attempts, outbox
@@ -100,24 +108,43 @@ def _writer(engine: Engine) -> Connection:
 
 
 def raise_alert(
-    engine: Engine, kind: str, level: str, message: str, *, at: dt.datetime | None = None
+    engine: Engine,
+    kind: str,
+    level: str,
+    message: str,
+    *,
+    at: dt.datetime | None = None,
+    condition: str | None = None,
 ) -> bool:
-    """Add an alert unless the same one (kind, level, message) is still open; True when added."""
+    """Add an alert; True when a new one was added.
+
+    With ``condition`` (a lasting state: realtime records late, records blocked…) there is one open
+    alert per (kind, condition): while it is open, its level and message are updated in place.
+    Without, an alert is added unless the same one (kind, level, message) is still open.
+    """
     if level not in ALERT_LEVELS:
         raise ValueError(f"level must be one of {ALERT_LEVELS}")
+    moment = at or utcnow()
     with _writer(engine) as connection, connection.begin():
+        same: list[Any] = [alerts.c.kind == kind, alerts.c.resolved_at.is_(None)]
+        if condition is not None:
+            same.append(alerts.c.condition == condition)
+        else:
+            same += [alerts.c.level == level, alerts.c.message == message]
         open_same = connection.execute(
-            select(alerts.c.id).where(
-                alerts.c.kind == kind,
-                alerts.c.level == level,
-                alerts.c.message == message,
-                alerts.c.resolved_at.is_(None),
-            )
+            select(alerts.c.id, alerts.c.level, alerts.c.message).where(*same)
         ).first()
         if open_same is not None:
+            if condition is not None and (open_same.level, open_same.message) != (level, message):
+                connection.execute(
+                    update(alerts)
+                    .where(alerts.c.id == open_same.id)
+                    .values(level=level, message=message, updated_at=moment)
+                )
             return False
         connection.execute(
-            insert(alerts), {"at": at or utcnow(), "kind": kind, "level": level, "message": message}
+            insert(alerts),
+            {"at": moment, "kind": kind, "level": level, "message": message, "condition": condition},
         )
         return True
 
@@ -134,12 +161,16 @@ def resolve_alerts(
     *,
     level: str | None = None,
     containing: str | None = None,
+    condition: str | None = None,
     at: dt.datetime | None = None,
 ) -> int:
-    """Mark the open alerts of ``kind`` (and ``level``, and with ``containing`` in the message) resolved."""
+    """Mark the open alerts of ``kind`` (and ``level``, ``condition``, and with ``containing`` in the
+    message) resolved."""
     where = [alerts.c.kind == kind, alerts.c.resolved_at.is_(None)]
     if level is not None:
         where.append(alerts.c.level == level)
+    if condition is not None:
+        where.append(alerts.c.condition == condition)
     if containing is not None:
         where.append(alerts.c.message.contains(containing, autoescape=True))
     with _writer(engine) as connection, connection.begin():
@@ -226,12 +257,18 @@ def late_realtime(engine: Engine, moment: dt.datetime, threshold_seconds: float)
 
 
 class LatencyWatch:
-    """Raises a "latency" alert while an undecided realtime record is older than the threshold.
+    """Keeps two standing alerts up to date, each one open alert per condition, updated in place:
 
-    Warning from ``threshold_seconds`` after publication (default 8 minutes), critical once the
-    ten minutes of the rule have passed; resolved when no such record is left. One open alert per
-    level, however many records are late.
+    - "latency": while an undecided realtime record (queued or sent) is older than the threshold:
+      warning from ``threshold_seconds`` after publication (default 8 minutes), critical once the
+      ten minutes of the rule have passed, its count and age updated at every check; resolved when
+      no such record is left;
+    - "blocked": while records wait on a record held for correction (:mod:`ggzy.node.blocked`):
+      warning when realtime records wait, info otherwise; resolved when nothing waits.
     """
+
+    LATE = "realtime-late"
+    WAITING = "waiting-on-held"
 
     def __init__(
         self, engine: Engine, threshold_seconds: float, now: Callable[[], dt.datetime] = utcnow
@@ -241,9 +278,10 @@ class LatencyWatch:
         self.now = now
 
     def check(self) -> tuple[int, float | None]:
-        """(late records, age of the oldest in seconds); raises or resolves the alert accordingly."""
+        """(late records, age of the oldest in seconds); raises, updates or resolves the alerts."""
         moment = self.now()
         late, age = late_realtime(self.engine, moment, self.threshold)
+        self._check_blocked(moment)
         if age is None:
             resolve_alerts(self.engine, "latency", at=moment)
             return 0, None
@@ -255,8 +293,27 @@ class LatencyWatch:
             f"实时数据上传延迟：{late}条实时数据发布已超过{int(self.threshold // 60)}分钟仍未被国家平台接收，"
             f"最久{int(age // 60)}分{int(age % 60)}秒（规定10分钟内）(E-NODE-LATENCY)",
             at=moment,
+            condition=self.LATE,
         )
         return int(late), age
+
+    def _check_blocked(self, moment: dt.datetime) -> None:
+        waiting = blocked_by_held(self.engine, limit=3)
+        if not waiting:
+            resolve_alerts(self.engine, "blocked", at=moment)
+            return
+        realtime = sum(b.realtime for b in waiting)
+        raise_alert(
+            self.engine,
+            "blocked",
+            "warning" if realtime else "info",
+            f"{sum(b.waiting for b in waiting)}条数据（实时数据{realtime}条）等待所依赖的暂存记录更正后上传："
+            + "；".join(b.line_zh() for b in waiting)
+            + "。请导出更正后导入（ggzy node rejects export / ggzy node corrections import），"
+            "或由源系统重新提交该记录的完整新版本 (E-NODE-BLOCKED)",
+            at=moment,
+            condition=self.WAITING,
+        )
 
 
 # --- the uploader ---
@@ -521,6 +578,8 @@ class ChannelUploader:
         return StepOutcome("unavailable", wait=wait, batch_id=batch.batch_id)
 
     def _refused(self, batch: Batch, exc: HubRefused, elapsed: float) -> StepOutcome:
+        if refused_for_content(exc):
+            return self._split(batch, exc, elapsed)
         log.error("channel %s: hub refused batch %s: %s", self.channel, batch.batch_id, exc)
         record_link_attempt(self.engine, True, elapsed)  # the hub answered: the link is up
         self.breaker.record_success()
@@ -536,3 +595,59 @@ class ChannelUploader:
             f"数据保留在发件箱，排除原因后自动重发 (E-NODE-BATCH-REFUSED, kept for resend)",
         )
         return StepOutcome("refused", wait=self.backoff.next_delay(), batch_id=batch.batch_id)
+
+    def _split(self, batch: Batch, exc: HubRefused, elapsed: float) -> StepOutcome:
+        """The hub refused ``batch`` for what it carries: split it, or reject its one record."""
+        record_link_attempt(self.engine, True, elapsed)  # the hub answered: the link is up
+        self.breaker.record_success()
+        assert self._pending is not None and self._pending and self._pending[0].batch_id == batch.batch_id
+        error = f"{exc.code}: {exc.message_en}"
+        self._pending.popleft()
+        if len(batch.ids) == 1:
+            log.warning(
+                "channel %s: the hub refuses record %s alone (%s): rejected",
+                self.channel,
+                batch.ids[0],
+                error,
+            )
+            self.outbox.reject_alone(batch, exc.code, exc.message_zh, exc.message_en, now=self.now())
+            self.stats.rejected += 1
+            return StepOutcome("rejected", batch_id=batch.batch_id, rejected=1)
+        parts = split_points(len(batch.ids), named_record(exc))
+        log.warning(
+            "channel %s: the hub refuses batch %s (%s): split at %s",
+            self.channel,
+            batch.batch_id,
+            error,
+            parts,
+        )
+        self._pending.extendleft(reversed(self.outbox.split_batch(batch, parts, error, now=self.now())))
+        return StepOutcome("split", batch_id=batch.batch_id)
+
+
+_NAMED_RECORD = re.compile(r"records\[(\d+)\]")
+
+
+def refused_for_content(exc: HubRefused) -> bool:
+    """Whether the hub refused a batch for what it carries, so that sending its records apart helps.
+
+    413 (body or batch too large), or 400 naming one record (:func:`named_record`). Anything else
+    (authentication, a malformed request of the node's own making) is not: splitting would only
+    reject every record one by one.
+    """
+    return exc.status == 413 or named_record(exc) is not None
+
+
+def named_record(exc: HubRefused) -> int | None:
+    """The record a 400 names (``records[i]`` in the message, as the hub's body checks name the place)."""
+    if exc.status != 400 or exc.code.startswith("E-AUTH-"):
+        return None
+    named = _NAMED_RECORD.search(exc.message_en) or _NAMED_RECORD.search(exc.message_zh)
+    return int(named.group(1)) if named is not None else None
+
+
+def split_points(size: int, named: int | None) -> list[int]:
+    """Where to cut a batch of ``size`` records: around the record named, else in halves."""
+    if named is not None and 0 <= named < size:
+        return [named, named + 1]
+    return [size // 2]

@@ -433,6 +433,19 @@ def _add_counters(connection: Connection, counters: Mapping[str, int]) -> None:
     connection.execute(statement, [{"name": name, "value": str(n)} for name, n in sorted(counters.items())])
 
 
+def _too_large(index: int, line: int, table: str, size: int, settings: NodeSettings) -> IntakeResult:
+    limit = settings.max_record_bytes
+    return IntakeResult(
+        index,
+        Outcome.REFUSED,
+        line=line,
+        table=table,
+        code="E-INPUT-TOO-LARGE",
+        message_zh=f"记录过大：序列化后 {size} 字节，超过上限 {limit} 字节（node.max_record_bytes），未保存；请精简或拆分后重新提交",
+        message_en=f"record too large: {size} bytes serialised, over the limit of {limit} bytes; not stored",
+    )
+
+
 def _refusal(
     index: int, line: int, code: str, table: str | None = None, finding: Finding | None = None
 ) -> IntakeResult:
@@ -681,6 +694,9 @@ class Intake:
         serialised = serialise_record(record)
         if serialised is None:
             return _refusal(pending.index, pending.line, "E-NODE-TEXT", table.name)
+        if len(serialised.utf8) > self.settings.max_record_bytes:
+            # Refused here, never queued: the hub would refuse any batch carrying it (docs/protocol.md).
+            return _too_large(pending.index, pending.line, table.name, len(serialised.utf8), self.settings)
         key = table.key_of(data)
         pending.key = key
         line_ref = f"{source_ref}:{pending.line}" if pending.line else source_ref

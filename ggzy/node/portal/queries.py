@@ -116,6 +116,19 @@ def overview(
             {"at": alert.at, "kind": alert.kind, "level": alert.level, "message": alert.message}
             for alert in snap.alerts
         ],
+        "blocked": [
+            {
+                "held_id": item.held_id,
+                "table": item.table,
+                "key": item.key,
+                "code": item.code,
+                "message_zh": item.message_zh,
+                "waiting": item.waiting,
+                "realtime": item.realtime,
+                "oldest_published": item.oldest_published,
+            }
+            for item in snap.blocked
+        ],
     }
 
 

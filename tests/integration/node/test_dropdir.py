@@ -77,8 +77,8 @@ def test_a_settled_file_is_taken_whole_and_moved_to_done_with_a_report(
     written = json.loads((drop.done / "batch.jsonl.report.json").read_text(encoding="utf-8"))
     assert written["outcome"] == "done" and written["sha256"] == report.sha256
     assert "接收 6 条" in written["summary_zh"] and "拒收 1 条" in written["summary_zh"]
-    assert [r["line"] for r in written["records"]] == list(range(1, 8))
-    assert written["records"][6]["code"] == "E-PRIV-SECRET"
+    assert written["records"] == 7  # read; the refused one listed with its line and code
+    assert [(p["line"], p["code"]) for p in written["problems"]] == [(7, "E-PRIV-SECRET")]
 
 
 def test_a_file_still_being_written_is_never_read(

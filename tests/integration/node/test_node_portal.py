@@ -49,10 +49,10 @@ def test_overview_shows_queues_latency_late_records_breakers_and_disk(node_world
     html = page.text
     # channel 1: four accepted, one waiting; channel 2: 58 rejected, one held, four accepted, one re-sent
     assert cells(row_html(html, 'data-channel="1"')) == {
-        "held": 0, "queued": 1, "sent": 0, "accepted": 4, "rejected": 0, "superseded": 0,
+        "held": 0, "queued": 1, "blocked": 0, "sent": 0, "accepted": 4, "rejected": 0, "superseded": 0,
     }  # fmt: skip
     assert cells(row_html(html, 'data-channel="2"')) == {
-        "held": 1, "queued": 1, "sent": 0, "accepted": 4, "rejected": 58, "superseded": 0,
+        "held": 1, "queued": 1, "blocked": 0, "sent": 0, "accepted": 4, "rejected": 58, "superseded": 0,
     }  # fmt: skip
     assert "闭合" in row_html(html, 'data-channel="1"') and "断开" in row_html(html, 'data-channel="2"')
     late = html[html.index('id="late"') : html.index('id="latency"')]
