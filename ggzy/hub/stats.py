@@ -270,6 +270,7 @@ class NationalOverview:
             **_period(self.start, self.end, self.table),
             "provinces": [row.to_dict() for row in self.provinces],
             "total": self.total.to_dict(),
+            "publication": publication_missing(self.tables),
             "tables": [row.to_dict() for row in self.tables],
             "days": [row.to_dict() for row in self.days],
             "rules": [row.to_dict() for row in self.rules],

@@ -441,7 +441,8 @@ def _deal_code_anomalies(
                 )
     holders = sorted({(row.table_name, row.key) for row in hits if plans.get(row.table_name, None) is not None
                       and plans[row.table_name].registers and row.deal_code == query})  # fmt: skip
-    separate = [h for h in holders if not any(o != h and h[1].startswith(o[1]) for o in holders)]
+    # A tender project sharing its section's code is that transaction's container, not another one.
+    separate = [h for h in holders if not any(o != h and o[1].startswith(h[1]) for o in holders)]
     if len(separate) > 1:
         holding = "、".join(f"{spec.tables[t].name_zh}“{k}”" for t, k in separate)
         found.append(

@@ -9,13 +9,15 @@ from functools import cache
 from typing import Any
 
 from conftest import HubFixture, ingest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ggzy.hub.models import record_heads
+from ggzy.hub.models import records as hub_records
 from ggzy.hub.portal.projection import catch_up
 from ggzy.hub.portal.scope import Scope
 from ggzy.hub.portal.trade import find_trade
 from ggzy.simulate import simulate
+from ggzy.store.database import writing
 
 NOW = dt.datetime(2026, 12, 1, 4, 0, tzinfo=dt.UTC)
 PROJECT = "N3509002610010001001"  # the simulated tender project with three sections
@@ -124,3 +126,41 @@ def test_the_registering_tables_of_migration_0012_are_the_specifications() -> No
     found.loader.exec_module(migration)
     registering = {name for name, plan in deal_code_plans(load_spec()).items() if plan.registers}
     assert set(migration.REGISTERING) == registering
+
+
+def test_conflicts_accepted_before_the_rules_show_as_stage_anomalies(hub: HubFixture) -> None:
+    """Data a hub accepted before these rules (or through another door) is still flagged where people look."""
+    records = trade(PROJECT)
+    assert all(r["outcome"] == "accepted" for r in send(hub, "b1", records))
+    sections = sorted(
+        (r["data"]["BID_SECTION_CODE"], r["data"]["UNIFIED_DEAL_CODE"])
+        for r in records
+        if r["table"] == "SECTION"
+    )
+    (one, first_code), (two, _) = sections[0], sections[1]
+    r = hub_records.c
+    with writing(hub.state.engine) as connection:
+        for row in connection.execute(
+            select(r.id, r.table_name, r.data).where(
+                r.table_name.in_(("SECTION", "TENDER_LIST")), r.key.startswith(two)
+            )
+        ).all():
+            changed = {**row.data, "UNIFIED_DEAL_CODE": first_code}
+            connection.execute(
+                update(hub_records).where(r.id == row.id).values(data=changed, deal_code=first_code)
+            )
+        listed = connection.execute(
+            select(r.id, r.data).where(r.table_name == "TENDER_LIST", r.key.startswith(one)).limit(1)
+        ).one()
+        connection.execute(
+            update(hub_records)
+            .where(r.id == listed.id)
+            .values(data={**listed.data, "UNIFIED_DEAL_CODE": sections[2][1]}, deal_code=sections[2][1])
+        )
+    with hub.state.engine.connect() as connection:
+        by_lot = find_trade(connection, Scope(None), one)
+        by_code = find_trade(connection, Scope(None), first_code)
+    assert any(a["kind"] == "deal_code" and "多个交易" in a["message_zh"] for a in by_code["anomalies"])
+    assert one in next(a["message_zh"] for a in by_code["anomalies"] if "多个交易" in a["message_zh"])
+    stage = [a["message_zh"] for a in by_lot["anomalies"] if a["kind"] == "deal_code"]
+    assert any(sections[2][1] in m and first_code in m and "不一致" in m for m in stage), stage

@@ -132,3 +132,15 @@ def test_same_day_classes_count_the_beijing_day_of_publication_around_midnight(h
             connection, Scope(None), "35", DAY, DAY, dt.datetime(2026, 11, 20, 16, 0, tzinfo=dt.UTC)
         )
     assert page["publication"] == {"untimed": 1, "refused": 0, "counted_late": 1}
+
+
+def test_the_api_applies_the_configured_clock_tolerance(hub: HubFixture) -> None:
+    record = records_of("PROJECT")[0]
+    record["published_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)).isoformat()
+    assert hub.client.upload(1, "within", [record])["accepted"] == 1  # 2 minutes ahead: within 300 s
+    hub.state.settings = hub.state.settings.model_copy(update={"clock_tolerance_seconds": 10})
+    record = records_of("PROJECT", 2)[1]
+    record["published_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)).isoformat()
+    result = hub.client.upload(1, "beyond", [record])["results"][0]
+    assert (result["outcome"], codes(result)) == ("rejected", {"E-EXCH-PUBLISHED-FUTURE"})
+    assert "10秒" in result["findings"][0]["message_zh"]

@@ -292,7 +292,7 @@ def test_every_data_rule_has_an_example_in_this_module() -> None:
     text = Path(__file__).read_text(encoding="utf-8")
     elsewhere = {
         "E-STRUCT-JSON",  # produced from reader error items: tests/unit/cli/test_validate_cli.py
-        # on the real specification's transactions: tests/unit/validation/test_deal_codes.py
+        # on the real specification's transactions: tests/unit/validation/test_deal_codes_in_files.py
         "E-XR-DEAL-CODE-REUSED",
         "E-XR-DEAL-CODE-MISMATCH",
         "E-XF-LIST-ITEM",
