@@ -110,21 +110,28 @@ class BatchLookup:
             self._load_codes(new_codes)
 
     def _load_codes(self, wanted: list[str]) -> None:
+        # Only what the index holds (namespace, code and the key), so that the partial index is
+        # searched (SQLite prefers the primary key's namespace range to a non-covering index); the
+        # heads of the holders are then read by their keys.
+        h = record_heads.c
         rows = match_many(
             self.connection,
             record_heads,
             ("deal_code",),
             [(code,) for code in wanted],
             where={"namespace": self.namespace},
-            columns=_HEAD_COLUMNS,
+            columns=(h.table_name, h.key, h.deal_code),
+            partial="deal_code IS NOT NULL",  # ix_record_heads_deal_code
         )
         found: dict[str, set[tuple[object, ...]]] = {code: set() for code in wanted}
         for row in rows:
             found[row.deal_code].add(tuple(row))
             self.code_holders[row.deal_code].add((row.table_name, row.key))
-            self.heads.setdefault((row.table_name, row.key), _head(row))
         for code, held in found.items():
             self.read_codes[code] = frozenset(held)
+        holders = [(str(t), str(k)) for held in found.values() for t, k, _ in held]
+        if holders:
+            self.prefetch(holders, [])
 
     def _load_heads(self, wanted: list[tuple[str, str]]) -> None:
         rows = match_many(
