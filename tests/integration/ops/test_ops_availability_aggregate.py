@@ -170,7 +170,7 @@ def _world(db: OpsDb, seed: int, *, one_by_one: bool) -> None:
     while moment < LAST:  # the hub's probes of the first node, some failing, at an irregular rate
         node_id = rng.choice(["fj-01", "fj-01", "fj-02"])
         db.probe(node_id, "35", moment, ok=rng.random() > 0.2)
-        moment += dt.timedelta(seconds=rng.randrange(20, 400))
+        moment += dt.timedelta(seconds=rng.randrange(300, 3600))
 
 
 def record_link_down(connection: Connection, beat: Sent) -> None:
