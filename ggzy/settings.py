@@ -245,7 +245,11 @@ class PullSource(BaseModel):
         None, description="数据类别；不填则按发布时间规则判断 (category; rule when empty)."
     )
     op_column: str | None = Field(None, description="给出 insert/update/delete 的列 (column giving the op).")
-    published_column: str | None = Field(None, description="发布时间列 (column giving the publication time).")
+    published_column: str | None = Field(
+        None,
+        description="发布时间列；实时交易信息无发布时间（且表中无发布时间字段）将被拒收 "
+        "(column giving the publication time; realtime trade records without one are refused).",
+    )
     interval_seconds: int = Field(30, description="轮询间隔秒数 (polling interval).")
 
 

@@ -192,7 +192,8 @@ def label_category(
     Published within the window → realtime, earlier → history. Without a publication time the
     time of the stage (the table's event-time field) stands in; a record with neither is treated as
     realtime: it has just reached the node, and holding back a fresh record costs more than sending an
-    old one early. ``test`` is never guessed.
+    old one early (a realtime trade record without a publication time is then refused, as the hub
+    would refuse it). ``test`` is never guessed.
     """
     moment = published or (local_time(data.get(table.event_time)) if table.event_time else None)
     if moment is None or now - moment <= dt.timedelta(hours=window_hours):
