@@ -9,7 +9,7 @@ fields and JSON data; keys and deal codes made unique per copy), with
 ``record_heads``, ``stats_daily`` and ``stats_rules`` computed from exactly the rows written, 4 % of
 the submissions rejected into ``portal_rejections`` with their findings, and one heartbeat every
 30 s for every node all month (2.7M rows), then the availability aggregates built from them by
-the pass hub migration 0007 makes (``rebuild_heartbeat_aggregates``). A few hundred simulated trades are ingested for real
+the pass hub migrations 0007 and 0010 make (``rebuild_heartbeat_aggregates``, at the figures' coverage). A few hundred simulated trades are ingested for real
 (``ingest_batch``) first, so the transaction search has whole lifecycles to find. Indexes are
 dropped during the load and rebuilt from the migration's own DDL. Not seeded: ``batches`` and
 ``feed`` (no page reads them; the projection's cursor is set past them). The database is cached in
@@ -44,7 +44,7 @@ from fastapi.testclient import TestClient
 from ggzy.hub.app import create_app
 from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.models import nodes as nodes_table
-from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+from ggzy.hub.ops.uptime import coverage_of, rebuild_heartbeat_aggregates
 from ggzy.hub.registry import add_node
 from ggzy.security.permissions import Principal, Role
 from ggzy.settings import HubSettings
@@ -160,7 +160,7 @@ def seed(path: Path, total: int) -> None:
     started = time.perf_counter()
     engine = make_engine(settings.db_url)
     with writing(engine) as connection:  # what hub migration 0007 does with the beats it finds
-        rebuild_heartbeat_aggregates(connection, grace_of(settings.ops))
+        rebuild_heartbeat_aggregates(connection, coverage_of(settings.ops))
     engine.dispose()
     print(f"heartbeat aggregates built in {time.perf_counter() - started:.0f} s", flush=True)
 

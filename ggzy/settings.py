@@ -79,6 +79,17 @@ class OpsSettings(BaseModel):
     down_after_beats: int = Field(
         3, ge=1, description="连续多少个心跳间隔未收到心跳即判定节点中断 (missed intervals that mean down)."
     )
+    heartbeat_allowance_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="可用率计算中每个心跳覆盖一个心跳间隔再加此秒数（送达抖动），不受立案宽限影响"
+        " (a beat keeps its node up for one interval plus this delivery allowance in the availability figures).",
+    )
+    probe_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="国家平台探测节点的间隔秒数，一次探测结果至多代表这么久 (hub → node probe interval; a result holds this long).",
+    )
     outage_lead_hours: float = Field(
         24.0, ge=0, description="计划停用须至少提前多少小时通知，方可不计入可用率 (notice lead time)."
     )
@@ -190,6 +201,11 @@ class HubSettings(BaseModel):
     max_batch_records: int = Field(1000, description="每批最多记录数 (records per batch).")
     max_body_bytes: int = Field(8 * 1024 * 1024, description="请求体最大字节数 (request body limit).")
     clock_skew_seconds: int = Field(300, description="签名时间戳允许偏差秒数 (allowed timestamp skew).")
+    clock_tolerance_seconds: int = Field(
+        300,
+        ge=0,
+        description="发布时间最多可超前国家平台时钟多少秒，超过即拒收 (publication times further ahead are refused).",
+    )
     feed_page_size: int = Field(100, description="反馈每页条数上限 (feedback items per page).")
     maintenance: bool = Field(False, description="维护模式：/readyz 返回 503 (maintenance mode).")
     key_dir: Path = Field(Path("var/keys"), description="密钥目录，不与数据库放在一起 (key directory).")
@@ -229,7 +245,11 @@ class PullSource(BaseModel):
         None, description="数据类别；不填则按发布时间规则判断 (category; rule when empty)."
     )
     op_column: str | None = Field(None, description="给出 insert/update/delete 的列 (column giving the op).")
-    published_column: str | None = Field(None, description="发布时间列 (column giving the publication time).")
+    published_column: str | None = Field(
+        None,
+        description="发布时间列；实时交易信息无发布时间（且表中无发布时间字段）将被拒收 "
+        "(column giving the publication time; realtime trade records without one are refused).",
+    )
     interval_seconds: int = Field(30, description="轮询间隔秒数 (polling interval).")
 
 
@@ -339,6 +359,11 @@ class NodeSettings(BaseModel):
     xml_max_depth: int = Field(32, ge=4, description="XML 元素最大嵌套层数 (deepest XML nesting).")
     pull: list[PullSource] = Field(
         default_factory=list, description="数据库增量抽取来源 (database pull sources)."
+    )
+    clock_tolerance_seconds: int = Field(
+        300,
+        ge=0,
+        description="发布时间最多可超前本机时钟多少秒，超过即拒收，与国家平台一致 (publication times further ahead are refused).",
     )
     realtime_window_hours: float = Field(
         24,

@@ -129,6 +129,17 @@ def _counts_line(measures: Measures) -> str:
     )
 
 
+def _publication_line(tables: list[TableRow]) -> str:
+    """Realtime records without a publication time (Art. 9): never left out of the timely rate."""
+    from ggzy.hub.stats import publication_missing
+
+    missing = publication_missing(tables)
+    return (
+        f"缺少发布时间 {missing['untimed']} 条（实时交易信息拒收 {missing['refused']} 条，"
+        f"其他信息计为不及时 {missing['counted_late']} 条）"
+    )
+
+
 def _tables_table(rows: list[TableRow]) -> Table:
     table = Table(title="按数据表 (per table)", title_justify="left")
     for column in ("数据表", "名称", "接收", "合格", "不合格", "重复", "合格率", "及时率", "修复率"):
@@ -168,6 +179,7 @@ def _render_province(console: Console, summary: ProvinceSummary) -> None:
         f"{summary.start} 至 {summary.end}（北京时间）{scope}"
     )
     console.print(_counts_line(summary.overall))
+    console.print(_publication_line(summary.tables))
     console.print(_rates_table("考核指标 (rates against targets)", summary.overall))
     if not summary.tables:
         console.print("统计期间内没有收到生产数据。(no production data in the period)")
@@ -204,6 +216,7 @@ def _render_national(console: Console, overview: NationalOverview) -> None:
     table.add_section()
     add("全国", "合计", overview.total, bold=True)
     console.print(table)
+    console.print(_publication_line(overview.tables))
     console.print(_rates_table("全国考核指标 (country rates against targets)", overview.total))
     if overview.rules:
         console.print(_rules_table(overview.rules))
@@ -224,6 +237,7 @@ _MEASURE_HEADERS = [
     "及时报送率 timely rate",
     "修复成功率 repair rate",
     "平均修复秒数 avg repair s",
+    "缺少发布时间 untimed",
 ]
 _PERCENT_COLUMNS = (8, 9, 10)  # 0-based positions within _MEASURE_HEADERS
 
@@ -244,6 +258,7 @@ def _measure_values(measures: Measures) -> list[Any]:
         measures.timely_rate.value,
         measures.repair_rate.value,
         None if average is None else round(average, 1),
+        t.untimed,
     ]
 
 
@@ -302,6 +317,7 @@ def _count_rows(measures: Measures) -> list[list[Any]]:
         ("需修复主键 rejected_keys", t.rejected_keys),
         ("已修复 repaired", t.repaired),
         ("平均修复秒数 avg repair s", None if average is None else round(average)),
+        ("缺少发布时间 untimed", t.untimed),
     ]
     return [[label, value, None, None, None, None] for label, value in labelled]
 

@@ -266,7 +266,17 @@ def corrections_import(
 
 def _reconcile_table(result: ReconcileResult) -> Table:
     table = Table(title=f"{result.day.isoformat()} 对账结果（北京时间获取日）", title_justify="left")
-    for column in ("表", "本地", "国家平台", "状态", "补传数", "国家平台缺少", "本地未知", "版本不一致"):
+    for column in (
+        "表",
+        "本地",
+        "国家平台",
+        "状态",
+        "补传数",
+        "国家平台缺少",
+        "本地未知",
+        "版本不一致",
+        "内容不一致",
+    ):
         table.add_column(column, justify="left" if column in ("表", "状态") else "right")
     for row in result.tables:
         status = "[green]一致[/]" if row.consistent else "[red]不一致[/]"
@@ -279,6 +289,7 @@ def _reconcile_table(result: ReconcileResult) -> Table:
             str(len(row.missing_at_hub)),
             str(len(row.unknown_locally)),
             str(len(row.hub_behind) + len(row.hub_ahead)),
+            str(len(row.content_differs)),
         )
     return table
 

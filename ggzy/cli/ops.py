@@ -280,10 +280,12 @@ def availability_command(
     output_format: FormatOption = Format.TABLE,
     db: DbOption = None,
 ) -> None:
-    """前置机、网络、省级平台可用率与故障数（按心跳计时，扣除提前通知的计划停用）。
+    """前置机、网络、省级平台可用率与故障数（均按时间计算，扣除提前通知的计划停用）。
 
-    前置机：连续3个心跳间隔无心跳即为中断，目标≥98%；网络：连接成功率（节点上报+国家平台探测），目标≥99%；
-    省级平台：节点探测健康地址+故障报告，目标≥99%。
+    精度为一个心跳间隔加送达余量（默认30+5秒）：每次心跳证明此后这段时间可用，超出即计为中断（立案宽限不影响可用率）。
+    前置机：有心跳覆盖的时间，目标≥98%；网络：节点能连通国家平台（心跳覆盖且节点未上报连接失败）且国家平台能连通节点
+    （探测未失败）的时间，目标≥99%；省级平台：心跳携带的健康检查结果为正常、且无故障报告的时间，目标≥99%，
+    未配置健康检查地址时为“无数据”。
 
     示例：ggzy ops availability -p 35 --period 2026-11
     """
@@ -300,7 +302,7 @@ def availability_command(
         _json(result.to_dict())
         return
     rows = [
-        [label, _pct(f.value), _pct(f.target), _verdict(f.met), f"{f.numerator:g}/{f.denominator:g} {f.unit}"]
+        [label, _pct(f.value), _pct(f.target), _verdict(f.met), f"{f.numerator:g}/{f.denominator:g} 秒"]
         for label, f in (
             ("前置机系统可用率", result.node),
             ("网络可用率", result.network),
@@ -313,6 +315,20 @@ def availability_command(
     out.print(
         f"计划停用（已扣除）{result.maintenance_seconds / 60:.0f} 分钟；未通知的中断 {result.unnotified_down_seconds / 60:.0f} 分钟；"
         f"迟报通知的中断 {result.late_notice_down_seconds / 60:.0f} 分钟；故障 {result.faults} 起；依据 {result.evidence}"
+    )
+    network, system = result.network.evidence, result.system.evidence
+    out.print(
+        f"精度：一次心跳 {result.resolution_seconds:g} 秒。网络中断构成：无心跳 {network.get('no_heartbeat_seconds', 0) / 60:.1f} 分钟，"
+        f"节点→国家平台 {network.get('node_to_hub_down_seconds', 0) / 60:.1f} 分钟，"
+        f"国家平台→节点 {network.get('hub_to_node_down_seconds', 0) / 60:.1f} 分钟"
+        + ("" if result.node_probes else "（国家平台未探测本省节点）")
+    )
+    out.print(
+        "省级平台：未配置健康检查地址，可用率无数据（考核计为问题）"
+        if not result.probe_configured
+        else f"省级平台中断构成：健康检查失败 {system.get('failing_seconds', 0) / 60:.1f} 分钟，"
+        f"无探测结果 {system.get('unverified_seconds', 0) / 60:.1f} 分钟，无心跳 {system.get('no_heartbeat_seconds', 0) / 60:.1f} 分钟，"
+        f"故障报告 {system.get('reported_fault_seconds', 0) / 60:.1f} 分钟"
     )
 
 
@@ -477,7 +493,9 @@ def incident_status(
 @cli_permission(Permission.OPS_WRITE)
 def watch(
     once: Annotated[bool, typer.Option("--once", help="只检查一轮")] = False,
-    interval: Annotated[float, typer.Option("--interval", help="每轮间隔秒数")] = 60.0,
+    interval: Annotated[
+        float | None, typer.Option("--interval", help="每轮间隔秒数（默认为 hub.ops.probe_seconds）")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """自动发现运行事件并通知值班人员（邮件/Webhook），同时探测各节点可达性；把逾期整改列入通报并通知各省，发送未发出的通知。
@@ -508,7 +526,7 @@ def watch(
             _tell_provinces(engine, audit, settings)
             if once:
                 break
-            time.sleep(interval)
+            time.sleep(interval if interval is not None else settings.ops.probe_seconds)
     except KeyboardInterrupt:
         pass
     finally:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, select
 
 from ggzy.hub.metrics import HubMetrics
 from ggzy.hub.models import node_heartbeats
-from ggzy.hub.ops.periods import utc
-from ggzy.hub.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
+from ggzy.hub.ops.network import NODE, note_down
+from ggzy.hub.ops.periods import clip, utc
+from ggzy.hub.ops.uptime import Beat, coverage_of, lock_province, note_heartbeat
 from ggzy.hub.ops.versions import note_versions
 from ggzy.settings import OpsSettings
 
@@ -49,6 +50,8 @@ class LinkReport(BaseModel):
     failed: int = Field(ge=0, le=_MAX_COUNT)
     total: int = Field(ge=0, le=_MAX_COUNT)
     since: dt.datetime | None = None
+    # When the node could not reach the hub in the window: [start, end] pairs (Art. 18, time-based).
+    down: list[tuple[AwareDatetime, AwareDatetime]] = Field(default_factory=list, max_length=100)
 
 
 class PlatformReport(BaseModel):
@@ -100,12 +103,13 @@ def record_heartbeat(
     report: HeartbeatReport,
     received_at: dt.datetime,
     *,
-    grace: dt.timedelta | None = None,
+    coverage: dt.timedelta | None = None,
 ) -> int:
     """Store one beat and bring the availability aggregates up to date in the same transaction.
 
-    ``grace`` is the down threshold in force (``OpsSettings``): how far apart beats may be and
-    still extend one run of up time.
+    ``coverage`` is how long one beat shows its node up (``OpsSettings``, :func:`coverage_of`): how
+    far apart beats may be and still extend one run of up time. The spans in which the node reports
+    it could not reach the hub are kept as network down time, within the beat's own window.
     """
     platform_ok = report.platform.ok if report.platform is not None and report.platform.configured else None
     lock_province(connection, province)
@@ -139,7 +143,11 @@ def record_heartbeat(
         platform_ok,
         utc(since) if since is not None else received_at,
     )
-    note_heartbeat(connection, beat, grace if grace is not None else grace_of(OpsSettings()))
+    note_heartbeat(connection, beat, coverage if coverage is not None else coverage_of(OpsSettings()))
+    window = (min(beat.link_since, utc(received_at)), utc(received_at))
+    spans = clip(((utc(s), utc(e)) for s, e in report.link.down if s <= e), window)
+    if spans:
+        note_down(connection, node_id, province, NODE, spans)
     return heartbeat_id
 
 

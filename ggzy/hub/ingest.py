@@ -42,9 +42,13 @@ from ggzy.spec import InfoClass, Semantic, TableSpec
 from ggzy.store.bulk import insert_many, match_many
 from ggzy.store.database import JsonText, json_text
 from ggzy.validation import Finding, Validator, make_finding
+from ggzy.validation.dealcodes import DealCodePlan
+from ggzy.validation.dealcodes import wants as deal_code_wants
 from ggzy.validation.engine import CheckedRecord
+from ggzy.validation.timeliness import publication_findings, publication_time
 
 __all__ = [
+    "CLOCK_TOLERANCE",
     "SHANGHAI",
     "BatchDigest",
     "BatchRefused",
@@ -58,6 +62,7 @@ __all__ = [
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CATEGORIES = {category.value: category for category in Category}
 TIMELY_TRADE = dt.timedelta(minutes=10)
+CLOCK_TOLERANCE = dt.timedelta(seconds=300)  # hub.clock_tolerance_seconds by default
 _STAT_COUNTERS = (
     "received",
     "accepted",
@@ -68,6 +73,7 @@ _STAT_COUNTERS = (
     "rejected_keys",
     "repaired",
     "repair_seconds",
+    "untimed",
 )
 
 
@@ -234,18 +240,36 @@ class _Tally:
 def _timely(
     table: TableSpec,
     channel: int,
+    op: str,
     published: dt.datetime | None,
-    acquired: dt.datetime | None,
     received: dt.datetime,
-) -> tuple[int, int]:
-    """(due, on time) for the timely-reporting rate (Art. 9)."""
+    tolerance: dt.timedelta,
+) -> tuple[int, int, int]:
+    """(due, on time, publication time missing) for the timely-reporting rate (Art. 9).
+
+    Realtime records (channel 1) are measured against their local publication: trade information
+    within ten minutes, the other classes on the same Beijing calendar day. History and test data on
+    channel 2 are not measured. A publication time the receiving clock has not reached (beyond the
+    tolerance; the record is refused) proves nothing and is not on time. Without a publication time
+    a realtime trade record is refused (``E-EXCH-PUBLISHED-MISSING``) and a record of the other
+    classes is due and not on time: saying less never improves the rate. Both are counted in
+    ``untimed`` so the province sees them.
+    """
+    if channel != 1:
+        return 0, 0, 0
+    if published is None:
+        if op == "delete":
+            return 0, 0, 0  # a deletion publishes nothing
+        if table.info_class is InfoClass.TRADE:
+            return 0, 0, 1
+        return 1, 0, 1
+    if published - received > tolerance:
+        return 1, 0, 0
     if table.info_class is InfoClass.TRADE:
-        if channel != 1 or published is None:
-            return 0, 0  # history backfill is not measured against the ten-minute rule
-        return 1, int(received - published <= TIMELY_TRADE)
-    if acquired is None:
-        return 0, 0  # the same-day rule counts from the node's acquisition, which must be reported
-    return 1, int(acquired.astimezone(SHANGHAI).date() == received.astimezone(SHANGHAI).date())
+        return 1, int(received - published <= TIMELY_TRADE), 0
+    # Received no later than the Beijing day of publication (a day "ahead" within the tolerance is
+    # still that day's upload).
+    return 1, int(received.astimezone(SHANGHAI).date() <= published.astimezone(SHANGHAI).date()), 0
 
 
 def _stored_receipt(
@@ -284,7 +308,12 @@ class _Prechecked:
 
 
 def _precheck(
-    validator: Validator, node: NodeIdentity, channel: int, raw_records: Sequence[Any]
+    validator: Validator,
+    node: NodeIdentity,
+    channel: int,
+    raw_records: Sequence[Any],
+    received: dt.datetime,
+    tolerance: dt.timedelta,
 ) -> list[_Prechecked]:
     """Structure, field and cross-field rules, exchange scope, times and content digests of a batch.
 
@@ -300,7 +329,13 @@ def _precheck(
         exchange = _exchange_findings(raw, table, channel, node) if is_object else []
         checked = validator.check(raw, None, line=index + 1)
         envelope = checked.envelope
-        published = envelope.published_at.astimezone(dt.UTC) if envelope and envelope.published_at else None
+        published = publication_time(envelope) if envelope is not None else None
+        if envelope is not None:
+            exchange += publication_findings(
+                envelope.table, envelope.op, channel == 1, published, received, tolerance
+            )
+        if published is not None:
+            published = published.astimezone(dt.UTC)
         acquired = _parse_time(raw.get("acquired_at")) if is_object else None
         sent = _parse_time(raw.get("sent_at")) if is_object else None
         if checked.verdict.ok and not exchange:
@@ -340,6 +375,7 @@ def ingest_batch(
     source: str = "-",
     now: dt.datetime | None = None,
     nonce: tuple[str, dt.datetime] | None = None,
+    clock_tolerance: dt.timedelta = CLOCK_TOLERANCE,
 ) -> IngestResult:
     """Ingest one batch, again from the start when another node's concurrent batch took a new key first.
 
@@ -363,6 +399,7 @@ def ingest_batch(
                 source=source,
                 now=now,
                 nonce=nonce,
+                clock_tolerance=clock_tolerance,
             )
         except IntegrityError:
             if attempt == _ATTEMPTS:
@@ -384,6 +421,7 @@ def _ingest_once(
     source: str = "-",
     now: dt.datetime | None = None,
     nonce: tuple[str, dt.datetime] | None = None,
+    clock_tolerance: dt.timedelta = CLOCK_TOLERANCE,
 ) -> IngestResult:
     """Decide every record of the batch and store the verdicts, in one write transaction.
 
@@ -399,9 +437,9 @@ def _ingest_once(
     spec = validator.spec
     if isinstance(body_digest, str):
         body_digest = BatchDigest(body_digest)
-    prechecked = _precheck(validator, node, channel, raw_records)
-    batch_keys = _record_keys(spec, raw_records)
     received = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    prechecked = _precheck(validator, node, channel, raw_records, received, clock_tolerance)
+    batch_keys = _record_keys(spec, raw_records)
     decision: _Decision | None = None
     seen: int | None = None  # SQLite's data_version when the snapshot began
     with engine.connect() as plain:
@@ -410,8 +448,9 @@ def _ingest_once(
                 seen = _data_version(plain)  # before the first read: a commit after it is noticed
                 if not _maybe_stored(plain, node.node_id, batch_id, body_digest):
                     decision = _decide(
-                        plain, validator, node, channel, batch_id, prechecked, batch_keys, received
-                    )
+                        plain, validator, node, channel, batch_id, prechecked, batch_keys, received,
+                        clock_tolerance,
+                    )  # fmt: skip
         connection = plain.execution_options(sqlite_begin="IMMEDIATE")
         with connection.begin():
             lock_node(connection, node.node_id)
@@ -424,8 +463,9 @@ def _ingest_once(
                 return IngestResult(stored, replayed=True)
             if decision is None:
                 decision = _decide(
-                    connection, validator, node, channel, batch_id, prechecked, batch_keys, received
-                )
+                    connection, validator, node, channel, batch_id, prechecked, batch_keys, received,
+                    clock_tolerance,
+                )  # fmt: skip
             elif _data_version(connection) != seen and not decision.still_holds(connection, spec, batch_keys):
                 decision = _decide(
                     connection,
@@ -433,9 +473,11 @@ def _ingest_once(
                     node,
                     channel,
                     batch_id,
-                    _precheck(validator, node, channel, raw_records),  # verdicts are built in place
+                    # verdicts are built in place
+                    _precheck(validator, node, channel, raw_records, received, clock_tolerance),
                     batch_keys,
                     received,
+                    clock_tolerance,
                 )
             decision.store(connection, audit, node, channel, batch_id, body_digest, request_id, source)
     return IngestResult(
@@ -485,8 +527,12 @@ class _Decision:
         """The rows the verdicts were read from, read again in ``connection``: all the same?"""
         for namespace, lookup in self.lookups.items():
             again = BatchLookup(connection, spec, namespace)
-            again.prefetch(lookup.read_heads, lookup.read_refs)
-            if again.read_heads != lookup.read_heads or again.read_refs != lookup.read_refs:
+            again.prefetch(lookup.read_heads, lookup.read_refs, lookup.read_codes)
+            if (
+                again.read_heads != lookup.read_heads
+                or again.read_refs != lookup.read_refs
+                or again.read_codes != lookup.read_codes
+            ):
                 return False
         return _open_rejections(connection, batch_keys) == self.open_read
 
@@ -574,13 +620,14 @@ def _decide(
     prechecked: Sequence[_Prechecked],
     batch_keys: Sequence[_BatchKey],
     received: dt.datetime,
+    tolerance: dt.timedelta,
 ) -> _Decision:
     """The verdict of every record against what ``connection`` holds, and the rows to store."""
     spec = validator.spec
     targets = link_targets(spec)
     day = received.astimezone(SHANGHAI).date()
     lookups = {ns: BatchLookup(connection, spec, ns) for ns in ("prod", "test")}
-    _prefetch(lookups, batch_keys)
+    _prefetch(lookups, batch_keys, validator.deal_codes)
     open_read = _open_rejections(connection, batch_keys)
     open_keys = dict(open_read)
     tally = _Tally()
@@ -630,8 +677,11 @@ def _decide(
         bucket = (node.province, table_name, day, channel)
         production = namespace == "prod"
         if production:
-            due, on_time = _timely(table, channel, published, acquired, received) if table else (0, 0)
-            tally.add(bucket, received=1, timely_due=due, timely_ok=on_time)
+            op = envelope.op if envelope is not None else "insert"
+            due, on_time, untimed = (
+                _timely(table, channel, op, published, received, tolerance) if table else (0, 0, 0)
+            )
+            tally.add(bucket, received=1, timely_due=due, timely_ok=on_time, untimed=untimed)
         if accepted:
             assert table is not None and key is not None and envelope is not None and checked.digest
             previous = lookup.head(table.name, key)
@@ -641,10 +691,11 @@ def _decide(
             deleted = envelope.op == "delete"
             event_time = envelope.data.get(table.event_time) if table.event_time else None
             ref_values = {f: envelope.data[f] for f in targets.get(table.name, ()) if envelope.data.get(f)}
+            registered = validator.registered_code(table, envelope.op, envelope.data)
             lookup.accept(
                 table.name,
                 key,
-                Head(version, checked.digest, node.node_id, deleted, event_time),
+                Head(version, checked.digest, node.node_id, deleted, event_time, registered),
                 ref_values,
             )
             result["version"] = version
@@ -681,6 +732,7 @@ def _decide(
                 "deleted": deleted,
                 "event_time": event_time,
                 "acquired_day": acquired_day,
+                "deal_code": registered,
             }
             refs_changed[(namespace, table.name, key)] = {} if deleted else ref_values
             if production:
@@ -779,9 +831,12 @@ def _record_keys(spec: Any, raw_records: Sequence[Any]) -> list[_BatchKey]:
     return found
 
 
-def _prefetch(lookups: Mapping[str, BatchLookup], batch_keys: Sequence[_BatchKey]) -> None:
+def _prefetch(
+    lookups: Mapping[str, BatchLookup], batch_keys: Sequence[_BatchKey], plans: Mapping[str, DealCodePlan]
+) -> None:
     keys: dict[str, list[tuple[str, str]]] = defaultdict(list)
     links: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+    codes: dict[str, list[str]] = defaultdict(list)
     for namespace, key, table, data in batch_keys:
         keys[namespace].append((table.name, key))
         for link in table.parents + table.predecessors:
@@ -789,8 +844,14 @@ def _prefetch(lookups: Mapping[str, BatchLookup], batch_keys: Sequence[_BatchKey
                 value = data.get(child_field)
                 if isinstance(value, str) and value:
                     links[namespace].append((link.table, parent_field, value))
+        plan = plans[table.name]
+        if plan.checks:
+            wanted = deal_code_wants(plan, data)
+            keys[namespace].extend(wanted.keys)
+            links[namespace].extend(wanted.links)
+            codes[namespace].extend(wanted.codes)
     for namespace, lookup in lookups.items():
-        lookup.prefetch(keys.get(namespace, []), links.get(namespace, []))
+        lookup.prefetch(keys.get(namespace, []), links.get(namespace, []), codes.get(namespace, []))
 
 
 def _open_rejections(
@@ -833,7 +894,16 @@ def _write(
         record_heads,
         list(heads.values()),
         conflict=["namespace", "table_name", "key"],
-        replace=["version", "digest", "node_id", "province", "deleted", "event_time", "acquired_day"],
+        replace=[
+            "version",
+            "digest",
+            "node_id",
+            "province",
+            "deleted",
+            "event_time",
+            "acquired_day",
+            "deal_code",
+        ],
     )
     # Only a key stored before this batch can have link values to replace; one executemany for all.
     r = record_refs.c

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -139,6 +140,16 @@ record_heads = Table(
     Column("deleted", Boolean, nullable=False),
     Column("event_time", String(14)),
     Column("acquired_day", Date),  # Asia/Shanghai day the node acquired the record: reconciliation bucket
+    # The 统一交易标识码 a registering record (a section, a lot, a listing …) gave its transaction, so
+    # that a code already in use is found by one index search (ggzy.validation.dealcodes, 0010).
+    Column("deal_code", String(40)),
+    Index(
+        "ix_record_heads_deal_code",
+        "namespace",
+        "deal_code",
+        sqlite_where=text("deal_code IS NOT NULL"),
+        postgresql_where=text("deal_code IS NOT NULL"),
+    ),
     sqlite_with_rowid=False,  # read and written by its key only: one B-tree, not table + key index (0008)
 )
 
@@ -184,6 +195,9 @@ stats_daily = Table(
     Column("rejected_keys", Integer, nullable=False, server_default="0"),
     Column("repaired", Integer, nullable=False, server_default="0"),
     Column("repair_seconds", BigInteger, nullable=False, server_default="0"),
+    # Realtime records without a publication time (Art. 9): refused trade records, same-day classes
+    # counted as not on time (migration 0010).
+    Column("untimed", Integer, nullable=False, server_default="0"),
 )
 
 stats_rules = Table(
@@ -220,6 +234,8 @@ mismatch_reports = Table(
     Column("hub_count", Integer, nullable=False),
     Column("missing_at_hub", Json, nullable=False),
     Column("unknown_locally", Json, nullable=False),
+    # "key:version" of records whose content at the hub differs from the node's (migration 0010)
+    Column("content_differs", Json, nullable=False, server_default="[]"),
     Column("note", Text, nullable=False, server_default=""),
     Column("reported_at", Timestamp, nullable=False),
 )
@@ -278,8 +294,9 @@ heartbeat_days = Table(
     Column("link_since", Timestamp, nullable=False),  # earliest start of a link window reported
 )
 
-# Per province: from a beat whose platform verdict failed to the next beat whose verdict did not
-# (None: the latest beat still fails). Independent of the down threshold.
+# Per province: from a beat whose platform verdict failed (kind "failing") or that carried none
+# ("unverified": no probe result) to the next beat whose verdict differs (ended_at None: the latest
+# beat still says so). Independent of the down threshold; "unverified" since migration 0010.
 heartbeat_platform_failing = Table(
     "heartbeat_platform_failing",
     metadata,
@@ -287,7 +304,24 @@ heartbeat_platform_failing = Table(
     Column("province", String(2), nullable=False),
     Column("started_at", Timestamp, nullable=False),
     Column("ended_at", Timestamp),
+    Column("kind", String(12), nullable=False, server_default="failing"),
     Index("ix_heartbeat_platform_failing_province_ended", "province", "ended_at"),
+)
+
+# When the network was down between a node and the hub (Art. 18), per node and direction: "node"
+# (the node's attempts to reach the hub failed, as its heartbeats report them) or "hub" (the hub's
+# probes of the node failed). Overlapping spans of one node and direction are merged (0010).
+network_down = Table(
+    "network_down",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("node_id", String(64), nullable=False),
+    Column("province", String(2), nullable=False),
+    Column("direction", String(8), nullable=False),
+    Column("started_at", Timestamp, nullable=False),
+    Column("ended_at", Timestamp, nullable=False),
+    Index("ix_network_down_node_ended", "node_id", "direction", "ended_at"),
+    Index("ix_network_down_province_ended", "province", "ended_at"),
 )
 
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records

@@ -8,9 +8,12 @@ year of statistics costs the same as a day.
 The three rates and their targets:
 
 * 数据合格率 (pass rate, Art. 8) = accepted / received, target ≥ 95 %;
-* 及时报送率 (timely rate, Art. 9) = timely_ok / timely_due, target ≥ 95 %; trade information on
-  channel 1 is due within ten minutes of local publication, subject, expert, credit and supervision
-  information on the Shanghai day it was acquired;
+* 及时报送率 (timely rate, Art. 9) = timely_ok / timely_due, target ≥ 95 %, over realtime records
+  (channel 1): trade information is due within ten minutes of its local publication, subject,
+  expert, credit and supervision information on the Beijing calendar day of its publication. A
+  realtime record without a publication time is never left out to the province's advantage: trade
+  information is refused (``E-EXCH-PUBLISHED-MISSING``), the other classes count as not on time;
+  both are counted in ``untimed`` (:func:`publication_missing` splits them);
 * 修复成功率 (repair rate, Art. 11) = repaired / rejected_keys, target ≥ 90 %. A repair is booked
   on the day and channel of the original rejection, so a period's rate says how many of the keys
   rejected in that period have been repaired so far (recent periods rise as repairs come in).
@@ -30,7 +33,7 @@ from typing import Any, Final
 from sqlalchemy import Column, ColumnElement, Connection, func, select
 
 from ggzy.hub.models import nodes, stats_daily, stats_rules
-from ggzy.spec import load_regions, load_spec
+from ggzy.spec import InfoClass, load_regions, load_spec
 from ggzy.validation import RULES, Severity
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "check_range",
     "national_overview",
     "province_summary",
+    "publication_missing",
 ]
 
 # The regulation's targets, in one place: every report, API answer and colour comes from here.
@@ -100,6 +104,7 @@ class Totals:
     rejected_keys: int = 0
     repaired: int = 0
     repair_seconds: int = 0
+    untimed: int = 0  # realtime records without a publication time (refused, or counted late)
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(getattr(self, n) + getattr(other, n) for n in COUNTERS))
@@ -242,6 +247,7 @@ class ProvinceSummary:
             "name_zh": self.name_zh,
             **_period(self.start, self.end, self.table),
             **self.overall.to_dict(),
+            "publication": publication_missing(self.tables),
             "tables": [row.to_dict() for row in self.tables],
             "days": [row.to_dict() for row in self.days],
             "rules": [row.to_dict() for row in self.rules],
@@ -264,6 +270,7 @@ class NationalOverview:
             **_period(self.start, self.end, self.table),
             "provinces": [row.to_dict() for row in self.provinces],
             "total": self.total.to_dict(),
+            "publication": publication_missing(self.tables),
             "tables": [row.to_dict() for row in self.tables],
             "days": [row.to_dict() for row in self.days],
             "rules": [row.to_dict() for row in self.rules],
@@ -410,6 +417,23 @@ def _rule_rows(
     # What blocks acceptance first (errors), then the most frequent; the code breaks ties stably.
     rows.sort(key=lambda row: (row.severity is not Severity.ERROR, -row.count, row.code))
     return rows if limit is None else rows[:limit]
+
+
+def publication_missing(tables: Iterable[TableRow]) -> dict[str, int]:
+    """Realtime records without a publication time (Art. 9), split as the hub treated them.
+
+    ``refused``: trade information (``E-EXCH-PUBLISHED-MISSING``); ``counted_late``: subject, expert,
+    credit and supervision information, due and not on time.
+    """
+    spec = load_spec()
+    refused = late = 0
+    for row in tables:
+        found = spec.table(row.table)
+        if found is not None and found.info_class is InfoClass.TRADE:
+            refused += row.measures.totals.untimed
+        else:
+            late += row.measures.totals.untimed
+    return {"untimed": refused + late, "refused": refused, "counted_late": late}
 
 
 def _rule_row(code: str, count: int) -> RuleRow:

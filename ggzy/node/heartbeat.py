@@ -3,7 +3,8 @@
 One beat carries the node's version and the versions of its OS, Python and database (Art. 13:
 the national side manages them), its queue depths per channel and state, the age of the oldest
 unsent record, disk usage, the last error, the failed and total link attempts since the previous
-beat that reached the hub (so no attempt is counted twice or lost when a beat fails), and the
+beat that reached the hub and when the link was down in that window (so no attempt is counted twice
+or lost when a beat fails), and the
 health of the provincial platform when a probe URL is configured. The hub answers with its clock;
 a node whose clock drifts raises an alert long before the hub starts refusing its signatures.
 
@@ -186,6 +187,38 @@ def _attempts(engine: Engine, since: dt.datetime, until: dt.datetime) -> tuple[i
     return int(row[1]), int(row[0])
 
 
+MAX_DOWN_SPANS = 100  # the hub accepts this many per beat; more are joined into one
+
+
+def link_down_spans(engine: Engine, since: dt.datetime, until: dt.datetime) -> list[list[str]]:
+    """When the node could not reach the hub in (since, until]: from each failed attempt to the next
+    attempt that got through (Art. 18, time-based network availability).
+
+    The window starts where the last delivered beat ended, so the link was up at its start; a failure
+    still open at ``until`` ends there (this beat is the next attempt; if it fails too, the next beat's
+    window starts at the same place and reports the whole span again).
+    """
+    a = link_attempts.c
+    with engine.connect() as connection:
+        attempts = connection.execute(
+            select(a.at, a.ok).where(a.at > since, a.at <= until).order_by(a.at, a.id)
+        ).all()
+    spans: list[tuple[dt.datetime, dt.datetime]] = []
+    started: dt.datetime | None = None
+    for at, ok in attempts:
+        moment = aware(at) or at
+        if not ok and started is None:
+            started = moment
+        elif ok and started is not None:
+            spans.append((started, moment))
+            started = None
+    if started is not None:
+        spans.append((started, until))
+    if len(spans) > MAX_DOWN_SPANS:  # never dropped: the excess is joined, counting more down time, not less
+        spans = [*spans[: MAX_DOWN_SPANS - 1], (spans[MAX_DOWN_SPANS - 1][0], spans[-1][1])]
+    return [[start.isoformat(), end.isoformat()] for start, end in spans]
+
+
 def window_start(ctx: NodeContext, now: dt.datetime) -> dt.datetime:
     """Where the window of the next beat starts: the end of the last delivered one.
 
@@ -228,6 +261,7 @@ def build_payload(
     except OSError:
         disk = None
     failed, total = _attempts(ctx.engine, since, now)
+    down = link_down_spans(ctx.engine, since, now)
     url = ctx.settings.platform_health_url
     platform_health: dict[str, Any] = {"configured": bool(url)}
     if url:
@@ -243,7 +277,7 @@ def build_payload(
         "oldest_unsent_seconds": oldest,
         "disk": disk,
         "last_error": last_error(ctx.engine),
-        "link": {"failed": failed, "total": total, "since": since.isoformat()},
+        "link": {"failed": failed, "total": total, "since": since.isoformat(), "down": down},
         "platform": platform_health,
         "versions": software_versions(ctx.engine),
     }

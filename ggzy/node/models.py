@@ -185,7 +185,26 @@ reconcile_results = Table(
     Column("resent", Integer, nullable=False),
     Column("report_id", Integer),
     Column("account", String(128), nullable=False),
+    # records whose content at the hub differs from the node's at the same version (migration 0008)
+    Column("content_differs", Integer, nullable=False, server_default="0"),
     Index("ix_reconcile_results_day", "day", "table_name"),
+)
+
+# The latest version the hub accepted of each key whose outbox rows the disk guard removed: what
+# reconciliation needs (key, version, content digest, the moment the hub files it under), so that
+# cleaning never creates differences (ggzy.node.buckets, migration 0008).
+reconcile_keys = Table(
+    "reconcile_keys",
+    metadata,
+    Column("table_name", String(64), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("op", String(8), nullable=False),
+    Column("channel", Integer, nullable=False),
+    Column("digest", String(32), nullable=False),
+    Column("filed_at", Timestamp, nullable=False),
+    Column("filed_day", Date, nullable=False),
+    Index("ix_reconcile_keys_day", "filed_day", "table_name"),
 )
 
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records

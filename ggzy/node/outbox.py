@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 
+from ggzy.node.buckets import keep_latest
 from ggzy.node.models import UNDECIDED, batches, outbox, outbox_refs
 from ggzy.node.models import state as node_state
 from ggzy.spec import Spec, TableSpec
@@ -849,8 +850,21 @@ class Outbox:
         return QueueDepths(counts, oldest)
 
     def purge_accepted(self, older_than: dt.datetime) -> int:
-        """Forget records the hub accepted before ``older_than``; nothing undecided is ever removed."""
+        """Forget records the hub accepted before ``older_than``; nothing undecided is ever removed.
+
+        What reconciliation needs of them (key, version, content digest, bucket) is kept in the same
+        transaction (:func:`ggzy.node.buckets.keep_latest`).
+        """
         with _begin(self.engine) as connection, connection.begin():
+            o = outbox.c
+            purged = connection.execute(
+                select(o.table_name, o.key, o.op, o.category, o.channel, o.record, o.hub_version,
+                       o.sent_at, o.acquired_at)
+                .where(o.state == "accepted", o.decided_at < older_than)
+                .order_by(o.id),
+                execution_options={"yield_per": 2000},
+            )  # fmt: skip
+            keep_latest(connection, purged)
             old = select(outbox.c.id).where(outbox.c.state == "accepted", outbox.c.decided_at < older_than)
             connection.execute(delete(outbox_refs).where(outbox_refs.c.outbox_id.in_(old)))
             return int(

@@ -1,16 +1,20 @@
-"""Reconciliation with the hub (Art. 8): same counts, same digests, or exactly which keys differ.
+"""Reconciliation with the hub (Art. 8): same counts, same digests, or exactly which records differ.
 
 The node computes, from its own receipts, what the hub computes from its store (``docs/protocol.md``):
 for each table, the keys whose latest accepted version was acquired on day D (Asia/Shanghai), and
-``SHA-256(sorted "key:version" lines joined by "\\n")`` over them. Test data (Art. 10) is kept apart
-at the hub and left out on both sides.
+``SHA-256(sorted "key:version" lines joined by "\\n")`` over them, and the same over
+``key:version:content`` lines, the content digest of each record as the node sent it. Test data
+(Art. 10) is kept apart at the hub and left out on both sides. Keys whose records the disk guard
+removed are still known: their latest version and digest were kept (:mod:`ggzy.node.buckets`).
 
-For a table whose count or digest differs, the node asks for the hub's key list and sorts the
-differences into: keys the hub lacks (re-sent as an insert), keys whose hub version is behind
-(re-sent as an update), keys the hub holds that the node does not know (reported only: the node
-may have purged them, or they came from elsewhere). Re-sent records are new outbox rows with
-source ``reconcile`` carrying the original envelope, so they land in the same day's bucket. Every
-difference is reported to the hub and audited; ``daily_reconcile`` checks yesterday.
+For a table whose count or a digest differs, the node asks for the hub's key list (with each
+record's content digest) and sorts the differences into: keys the hub lacks (re-sent as an insert),
+keys whose hub version is behind (re-sent as an update), keys the hub holds that the node does not
+know (reported only: they came from elsewhere), and records whose content at the hub differs at
+the same version (reported only: the hub's copy changed after it accepted it, for the national
+operators to examine). Re-sent records are new outbox rows with source ``reconcile`` carrying the
+original envelope, so they land in the same day's bucket; a removed record is named, not re-sent.
+Every difference is reported to the hub and audited; ``daily_reconcile`` checks yesterday.
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, insert, select
 
 from ggzy.interchange import Category
-from ggzy.node.models import UNDECIDED, outbox, reconcile_results
+from ggzy.node.buckets import SHANGHAI, acquired_day, bucket_moment, record_digest
+from ggzy.node.models import UNDECIDED, outbox, reconcile_keys, reconcile_results
 from ggzy.node.outbox import NOT_BY_STATE, NewRecord, keys_in
 from ggzy.node.uploader import raise_alert, resolve_alerts, utc
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
@@ -45,12 +49,12 @@ __all__ = [
     "acquired_day",
     "bucket_digest",
     "bucket_moment",
+    "content_bucket_digest",
     "daily_reconcile",
     "local_buckets",
     "reconcile_day",
 ]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 _CHUNK = 400
 _NOTE_LIMIT = 2000  # the hub's limit on a mismatch note
 _LIST_LIMIT = 100_000  # the hub's limit on each key list
@@ -62,47 +66,29 @@ def bucket_digest(pairs: Iterable[tuple[str, int]], digest: Digest = Digest.SHA2
     return digest.hash_hex(lines.encode())
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def bucket_moment(
-    record: dict[str, Any], sent_at: dt.datetime | None, acquired_at: dt.datetime
-) -> dt.datetime:
-    """The moment the hub files an accepted record under.
-
-    The hub uses the envelope's ``acquired_at`` and, without one, the moment it received the batch;
-    the batch's ``sent_at`` is the node's nearest knowledge of that moment.
-    """
-    return _parse_time(record.get("acquired_at")) or (
-        utc(sent_at) if sent_at is not None else utc(acquired_at)
-    )
-
-
-def acquired_day(record: dict[str, Any], sent_at: dt.datetime | None, acquired_at: dt.datetime) -> dt.date:
-    """The bucket (an Asia/Shanghai day) of an accepted record."""
-    return bucket_moment(record, sent_at, acquired_at).astimezone(SHANGHAI).date()
+def content_bucket_digest(items: Iterable[tuple[str, int, str]], digest: Digest = Digest.SHA256) -> str:
+    """The hub's content digest of a bucket: sorted ``key:version:content`` lines, hashed, hex."""
+    lines = "\n".join(f"{key}:{version}:{content}" for key, version, content in sorted(items))
+    return digest.hash_hex(lines.encode())
 
 
 @dataclass(slots=True)
 class LocalVersion:
-    """The version of a key the node last had accepted, as the hub should hold it."""
+    """The version of a key the node last had accepted, as the hub should hold it.
 
-    row_id: int
+    ``record`` is None when the disk guard removed the row: only what reconciliation needs was kept.
+    """
+
+    row_id: int | None
     table: str
     key: str
     version: int
     op: str
     channel: int
-    record: dict[str, Any]
+    record: dict[str, Any] | None
     acquired_at: dt.datetime  # the row's acquisition time
     filed_at: dt.datetime  # the moment the hub files it under (see ``bucket_moment``)
+    digest: str  # the content digest of the record as sent
 
 
 def _day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -112,8 +98,9 @@ def _day_window(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _latest_accepted(engine: Engine, day: dt.date, table: str | None) -> list[LocalVersion]:
-    """For every key with an accepted row near ``day``: its latest accepted row, if filed on ``day``."""
-    o = outbox.c
+    """For every key with an accepted row near ``day`` or a kept version filed on it: its latest
+    accepted version (a row, or what was kept of a removed one), if filed on ``day``."""
+    o, k = outbox.c, reconcile_keys.c
     start, end = _day_window(day)
     near = [
         o.state == "accepted",
@@ -124,18 +111,21 @@ def _latest_accepted(engine: Engine, day: dt.date, table: str | None) -> list[Lo
     ]
     if table is not None:
         near.append(o.table_name == table)
+    kept_where = [k.filed_day == day] if table is None else [k.filed_day == day, k.table_name == table]
     with engine.connect() as connection:
-        keys = sorted(
-            {
-                (row.table_name, row.key)
-                for row in connection.execute(select(o.table_name, o.key).where(*near))
-            }
-        )
+        keys = {
+            (row.table_name, row.key) for row in connection.execute(select(o.table_name, o.key).where(*near))
+        }
+        keys |= {
+            (row.table_name, row.key)
+            for row in connection.execute(select(k.table_name, k.key).where(*kept_where))
+        }
         latest: dict[tuple[str, str], Any] = {}
+        kept: dict[tuple[str, str], Any] = {}
         # A later version of the key, acquired on another day, moves it out of this bucket:
         # so the latest accepted row is looked for over all time, not only near the day
         # (one index search per key: a row-value IN list would scan the outbox).
-        for matches in keys_in((o.table_name, o.key), sorted(set(keys))):
+        for matches in keys_in((o.table_name, o.key), sorted(keys)):
             rows = connection.execute(
                 select(outbox).where(
                     matches,
@@ -149,22 +139,39 @@ def _latest_accepted(engine: Engine, day: dt.date, table: str | None) -> list[Lo
                 # Receipts arrive in outbox order per key, so the highest id is what the hub holds now.
                 if current is None or row.id > current.id:
                     latest[(row.table_name, row.key)] = row
+        for matches in keys_in((k.table_name, k.key), sorted(keys)):
+            for held in connection.execute(select(reconcile_keys).where(matches)):
+                kept[(held.table_name, held.key)] = held
     found = []
-    for row in latest.values():
-        filed = bucket_moment(row.record, row.sent_at, row.acquired_at)
+    for identity in sorted(keys):
+        live, removed = latest.get(identity), kept.get(identity)
+        if removed is not None and (live is None or removed.version > int(live.hub_version)):
+            filed = utc(removed.filed_at)
+            if filed.astimezone(SHANGHAI).date() == day:
+                found.append(
+                    LocalVersion(
+                        None, removed.table_name, removed.key, int(removed.version), removed.op,
+                        removed.channel, None, filed, filed, removed.digest,
+                    )
+                )  # fmt: skip
+            continue
+        if live is None:
+            continue
+        filed = bucket_moment(live.record, live.sent_at, live.acquired_at)
         if filed.astimezone(SHANGHAI).date() != day:
             continue
         found.append(
             LocalVersion(
-                row.id,
-                row.table_name,
-                row.key,
-                int(row.hub_version),
-                row.op,
-                row.channel,
-                dict(row.record),
-                utc(row.acquired_at),
+                live.id,
+                live.table_name,
+                live.key,
+                int(live.hub_version),
+                live.op,
+                live.channel,
+                dict(live.record),
+                utc(live.acquired_at),
                 filed,
+                record_digest(live.record),
             )
         )
     return found
@@ -195,16 +202,22 @@ class TableReconciliation:
     hub_behind: list[str] = field(default_factory=list)  # the hub holds an older version
     hub_ahead: list[str] = field(default_factory=list)  # the hub holds a newer version than the node knows
     in_flight: list[str] = field(default_factory=list)  # a later version is already on its way
+    # same version, other content at the hub, as "key:version"; named, never re-sent
+    content_differs: list[str] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)  # the hub lacks them and their record was removed
     # What the report to the hub lists, as "key:version" (docs/protocol.md): the versions the hub
     # lacks (missing keys and newer local versions), and those the node does not know.
     hub_lacks: list[str] = field(default_factory=list)
     node_lacks: list[str] = field(default_factory=list)
     resent: int = 0
     report_id: int | None = None
+    local_content: str | None = None
+    hub_content: str | None = None  # None: a hub that gives no content digest
 
     @property
     def consistent(self) -> bool:
-        return self.local_count == self.hub_count and self.local_digest == self.hub_digest
+        same_content = self.hub_content is None or self.local_content == self.hub_content
+        return self.local_count == self.hub_count and self.local_digest == self.hub_digest and same_content
 
     @property
     def status_zh(self) -> str:
@@ -218,12 +231,17 @@ class TableReconciliation:
             f"国家平台版本落后{len(self.hub_behind)}个",
             f"国家平台版本较新{len(self.hub_ahead)}个",
             f"在途{len(self.in_flight)}个",
+            f"内容不一致{len(self.content_differs)}个",
             f"已补传{self.resent}条",
         ]
+        if self.purged:
+            parts.append(f"本地已清理无法补传{len(self.purged)}个")
         text = "；".join(parts) + " (node reconciliation)"
         behind = [*self.hub_behind, *self.hub_ahead]
         if behind:
             text += "；版本不一致：" + "、".join(behind)
+        if self.content_differs:
+            text += "；内容不一致：" + "、".join(self.content_differs)
         return text[:_NOTE_LIMIT]
 
 
@@ -241,12 +259,14 @@ class ReconcileResult:
         return sum(t.resent for t in self.tables)
 
 
-def _hub_keys(answer: dict[str, Any]) -> dict[str, int]:
+def _hub_keys(answer: dict[str, Any]) -> tuple[dict[str, int], dict[str, str]]:
+    """The hub's keys with their versions, and the content digest of each (when the hub gives them)."""
     keys: dict[str, int] = {}
     for line in answer.get("keys") or []:
         key, _, version = str(line).rpartition(":")
         keys[key] = int(version)
-    return keys
+    contents = {str(item[0]): str(item[2]) for item in answer.get("records") or [] if len(item) == 3}
+    return keys, contents
 
 
 def _undecided_keys(engine: Engine, table: str, keys: list[str]) -> set[str]:
@@ -266,6 +286,7 @@ def _undecided_keys(engine: Engine, table: str, keys: list[str]) -> set[str]:
 
 
 def _resend_item(ctx: NodeContext, item: LocalVersion, op: str, day: dt.date) -> NewRecord:
+    assert item.record is not None and item.row_id is not None
     record = copy.deepcopy(item.record)
     record["op"] = op
     # The envelope keeps (or gains) the moment it was filed under, so it lands in the same bucket.
@@ -288,6 +309,7 @@ def _differences(
     outcome: TableReconciliation,
     local: dict[str, LocalVersion],
     hub: dict[str, int],
+    contents: dict[str, str],
     day: dt.date,
 ) -> list[NewRecord]:
     outcome.unknown_locally = sorted(set(hub) - set(local))
@@ -307,6 +329,10 @@ def _differences(
         elif hub[key] > item.version:
             outcome.hub_ahead.append(f"{key}({hub[key]}>{item.version})")
             outcome.node_lacks.append(f"{key}:{hub[key]}")
+        elif key in contents and contents[key] != item.digest:
+            outcome.content_differs.append(f"{key}:{item.version}")
+    outcome.purged = sorted(item.key for item, _ in candidates if item.record is None)
+    candidates = [(item, op) for item, op in candidates if item.record is not None]
     busy = _undecided_keys(ctx.engine, outcome.table, [item.key for item, _ in candidates])
     outcome.in_flight = sorted(busy)
     return [_resend_item(ctx, item, op, day) for item, op in candidates if item.key not in busy]
@@ -342,6 +368,16 @@ def reconcile_day(
             hub_count=int(theirs["count"]) if theirs else 0,
             local_digest=bucket_digest(((k, v.version) for k, v in mine.items()), algorithm),
             hub_digest=str(theirs["digest"]) if theirs else bucket_digest((), algorithm),
+            local_content=content_bucket_digest(
+                ((k, v.version, v.digest) for k, v in mine.items()), algorithm
+            ),
+            hub_content=(
+                str(theirs["content_digest"])
+                if theirs and theirs.get("content_digest")
+                else None
+                if theirs
+                else content_bucket_digest((), algorithm)
+            ),
         )
         if not outcome.consistent:
             _settle(ctx, client, outcome, mine, day, resend)
@@ -359,8 +395,8 @@ def _settle(
     day: dt.date,
     resend: bool,
 ) -> None:
-    hub_keys = _hub_keys(client.reconcile(day, outcome.table, keys=True))
-    items = _differences(ctx, outcome, mine, hub_keys, day)
+    hub_keys, contents = _hub_keys(client.reconcile(day, outcome.table, keys=True))
+    items = _differences(ctx, outcome, mine, hub_keys, contents, day)
     if resend and items:
         ctx.outbox.enqueue(items)
         outcome.resent = len(items)
@@ -371,6 +407,7 @@ def _settle(
             "local_count": outcome.local_count,
             "missing_at_hub": outcome.hub_lacks[:_LIST_LIMIT],
             "unknown_locally": outcome.node_lacks[:_LIST_LIMIT],
+            "content_differs": outcome.content_differs[:_LIST_LIMIT],
             "note": outcome.note(),
         }
     )
@@ -396,6 +433,7 @@ def _record(ctx: NodeContext, result: ReconcileResult, account: str) -> None:
                         "missing_at_hub": len(t.missing_at_hub),
                         "unknown_locally": len(t.unknown_locally),
                         "version_mismatch": len(t.hub_behind) + len(t.hub_ahead),
+                        "content_differs": len(t.content_differs),
                         "in_flight": len(t.in_flight),
                         "resent": t.resent,
                         "report_id": t.report_id,
@@ -418,6 +456,7 @@ def _record(ctx: NodeContext, result: ReconcileResult, account: str) -> None:
                     "resent": result.resent,
                     "missing_at_hub": sum(len(t.missing_at_hub) for t in differing),
                     "unknown_locally": sum(len(t.unknown_locally) for t in differing),
+                    "content_differs": sum(len(t.content_differs) for t in differing),
                     "reports": [t.report_id for t in differing if t.report_id is not None],
                 },
             ),

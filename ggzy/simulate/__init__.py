@@ -3,11 +3,12 @@
 The public entry point is :func:`simulate`; ``ggzy simulate`` is its command line.
 """
 
-from ggzy.simulate.defects import DEFECT_KINDS, ExpectedFinding
+from ggzy.simulate.defects import CONSEQUENCES, DEFECT_KINDS, ExpectedFinding
 from ggzy.simulate.generator import SimulatedRecord, province_systems, simulate
 from ggzy.simulate.values import ProvinceSystems
 
 __all__ = [
+    "CONSEQUENCES",
     "DEFECT_KINDS",
     "ExpectedFinding",
     "ProvinceSystems",

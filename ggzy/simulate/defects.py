@@ -18,8 +18,9 @@ from ggzy.identifiers import make_deal_code, make_id_number, make_uscc
 from ggzy.simulate.transactions import Draft, SpecPlans
 from ggzy.simulate.values import TablePlan, format_number, random_mobile
 from ggzy.spec import CodeListStatus, FieldSpec, Kind, Privacy, Semantic, TableSpec
+from ggzy.validation.dealcodes import deal_code_plans, item_semantic
 
-__all__ = ["DEFECT_KINDS", "DefectInjector", "ExpectedFinding", "Outcome"]
+__all__ = ["CONSEQUENCES", "DEFECT_KINDS", "DefectInjector", "ExpectedFinding", "Outcome"]
 
 _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _CHECK_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -137,6 +138,7 @@ class TableTraits:
         """Link fields that can point at a missing parent while staying well-formed and leaving the rest valid."""
         table = self.table
         semantics = {f.semantic for f in table.fields if f.semantic}
+        semantics |= {semantic for f in table.fields if (semantic := item_semantic(f)) is not None}
         found = []
         for name in sorted(parent_fields - predecessor_fields - plans.referenced[table.name]):
             spec = table.field_map[name]
@@ -273,7 +275,14 @@ class _Mutations:
         first, sep, rest = data[name].partition(";")
         check = rng.choice([c for c in _CHECK_ALPHABET if c != first[-1]])
         data[name] = first[:-1] + check + sep + rest
-        return [ExpectedFinding("W-DEAL-CODE-CHECK", name)]
+        expected = [ExpectedFinding("W-DEAL-CODE-CHECK", name)]
+        assert self.table is not None
+        plan = deal_code_plans(self.plans.spec)[self.table.name]
+        # Another check character is another code: not the one the transaction was registered with.
+        named = name == plan.code_field and not plan.registers and (plan.names or plan.container)
+        if named or (name == plan.list_field and plan.container is not None):
+            expected.append(ExpectedFinding("E-XR-DEAL-CODE-MISMATCH", name))
+        return expected
 
     def negative(self, rng: random.Random, data: dict[str, str], name: str) -> list[ExpectedFinding]:
         data[name] = "-" + data[name]
@@ -406,6 +415,11 @@ DEFECT_KINDS = (
 )
 
 
+# Findings a defect brings along besides its own: a wrong check character makes another code, which
+# the transaction's other records do not carry.
+CONSEQUENCES = {"W-DEAL-CODE-CHECK": frozenset({"E-XR-DEAL-CODE-MISMATCH"})}
+
+
 class DefectInjector:
     """Gives a record one defect of a kind chosen uniformly among those that fit it."""
 
@@ -428,7 +442,9 @@ class DefectInjector:
             "E-FIELD-USCC": DefectKind("E-FIELD-USCC", False, m.bad_uscc),
             "E-FIELD-REGION": DefectKind("E-FIELD-REGION", False, m.bad_region),
             "E-DEAL-CODE-FORMAT": DefectKind("E-DEAL-CODE-FORMAT", False, m.broken_deal_code),
-            "W-DEAL-CODE-CHECK": DefectKind("W-DEAL-CODE-CHECK", True, m.wrong_check),
+            # A wrong check character makes another code: every record of the transaction carries the
+            # registered one (E-XR-DEAL-CODE-MISMATCH), so this warning goes only where nothing follows.
+            "W-DEAL-CODE-CHECK": DefectKind("W-DEAL-CODE-CHECK", False, m.wrong_check),
             "E-XF-CODE-HIERARCHY": DefectKind("E-XF-CODE-HIERARCHY", False, m.hierarchy),
             "E-XF-AMOUNT-NEGATIVE": DefectKind("E-XF-AMOUNT-NEGATIVE", False, m.negative),
             "W-XF-AMOUNT-UNIT-SUSPECT": DefectKind("W-XF-AMOUNT-UNIT-SUSPECT", True, m.unit_confusion),

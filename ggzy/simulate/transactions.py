@@ -36,6 +36,7 @@ from ggzy.simulate.values import (
     make_person,
 )
 from ggzy.spec import Domain, InfoClass, Kind, Link, Privacy, Regions, Semantic, Spec
+from ggzy.validation.dealcodes import item_semantic
 
 __all__ = ["TRADING_DOMAINS", "Batch", "BatchBuilder", "Draft", "SpecPlans", "World"]
 
@@ -261,6 +262,7 @@ class SpecPlans:
             and not f.field_type.fixed
             and (f.field_type.length is None or f.field_type.length >= 30)
             and f.semantic is None
+            and item_semantic(f) is None  # a list of sections is codes, not free text
             and f.codelist is None
             and f.privacy is Privacy.NONE
             and f.name not in fixed

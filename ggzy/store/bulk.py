@@ -45,12 +45,15 @@ def match_many(
     columns: Sequence[Column[Any]],
     where: Mapping[str, str] | None = None,
     join: tuple[Table, Sequence[str]] | None = None,
+    partial: str | None = None,
 ) -> list[Row[Any]]:
     """Rows of ``table`` whose ``match`` columns equal one of the ``wanted`` tuples.
 
     ``where`` adds equality conditions on ``table``; ``join`` adds another table joined on the named
     columns they share. ``columns`` (of ``table`` or the joined table, distinct names) are returned,
-    converted by their types as a ``select`` would.
+    converted by their types as a ``select`` would. ``partial`` repeats the condition of a partial
+    index to search (``"deal_code IS NOT NULL"``, on ``t``): SQLite uses such an index only when the
+    query says so itself (it does not infer it from an equality with a bound ``json_each`` value).
     """
     if not wanted:
         return []
@@ -62,6 +65,7 @@ def match_many(
         tuple(sorted(fixed)),
         (join[0], tuple(join[1])) if join is not None else None,
         tuple(columns),
+        partial,
     )
     parameters: dict[str, Any] = {f"f_{name}": value for name, value in fixed.items()}
     # One JSON text (orjson, in C) rather than one array per column, which the driver builds element
@@ -82,12 +86,15 @@ def _statement(
     fixed: tuple[str, ...],
     join: tuple[Table, tuple[str, ...]] | None,
     columns: tuple[Column[Any], ...],
+    partial: str | None = None,
 ) -> TextualSelect:
     alias = {table.name: "t"}
     if join is not None:
         alias[join[0].name] = "j"
     selected = ", ".join(f"{alias[str(column.table.name)]}.{_q(column.name)}" for column in columns)
     conditions = [f"t.{_q(name)} = :f_{name}" for name in fixed]
+    if partial is not None:
+        conditions.append(f"t.{partial}")
     if dialect == "postgresql":
         # LATERAL (kept a subquery by OFFSET 0) fixes the loop order, as CROSS JOIN does in SQLite:
         # one index search per wanted key. A plain join is planned from the table's statistics,

@@ -356,6 +356,15 @@ _ALL = [
         "Two times of one record in the wrong order (document period start after end, opening before "
         "submission deadline …).",
     ),
+    _r(
+        "E-XF-LIST-ITEM",
+        X,
+        "列表项错误",
+        "{field}（{name_zh}）第{position}项“{value}”{problem}",
+        "{field} item {position} {value!r} {problem_en}",
+        "An item of a ';'-separated list of sections or 统一交易标识码 that is empty, repeated, of the wrong "
+        "length, or a section outside the record's tender project (checked item by item).",
+    ),
     # --- cross-record: the record against others of the same transaction ---
     _r(
         "E-XR-PARENT-MISSING",
@@ -404,6 +413,27 @@ _ALL = [
         "{table}主键“{value}”不存在，无法{op}",
         "{table} key {value!r} does not exist; cannot {op}",
         "An update or delete of a key that is not held.",
+    ),
+    _r(
+        "E-XR-DEAL-CODE-REUSED",
+        R,
+        "统一交易标识码已被另一交易使用",
+        "{field}（{name_zh}）“{value}”已是{holder_zh}“{holder}”的统一交易标识码；一个统一交易标识码只能标识一个交易",
+        "{field} {value!r} already identifies another transaction ({holder_zh} {holder!r})",
+        "One code names one transaction (Art. 7): a section, lot or listing registered with a code another "
+        "current registration holds (at the hub across batches, and within one file or batch). A tender "
+        "project and its one section may share the code.",
+    ),
+    _r(
+        "E-XR-DEAL-CODE-MISMATCH",
+        R,
+        "统一交易标识码与所属交易不一致",
+        "{field}（{name_zh}）“{value}”{detail}",
+        "{field} {value!r} is not the code of the transaction the record names: {detail}",
+        "Every record of a transaction carries its code (Art. 7): a record naming its section or lot with "
+        "another code than the one it was registered with; a code, or an item of a ';'-list of codes, that "
+        "another tender or purchase project's transaction holds; a listed section whose registered code is "
+        "missing from the record's list of codes.",
     ),
     # --- privacy: what must not leave the province (Art. 5) ---
     _r(
@@ -470,6 +500,25 @@ _ALL = [
         "{field}“{value}”不是带时区的ISO 8601时间",
         "{field} {value!r} is not an ISO 8601 time with an offset",
         "`acquired_at` or `sent_at` supplied by the node is not an ISO 8601 time with an offset.",
+    ),
+    _r(
+        "E-EXCH-PUBLISHED-MISSING",
+        E,
+        "实时交易信息缺少发布时间",
+        "{table}为实时交易信息，须给出本地发布时间（published_at{where}），否则无法计量“发布后10分钟内上传”",
+        "{table} is realtime trade information and needs its local publication time (published_at{where}); "
+        "without it the ten-minute rule cannot be measured",
+        "A realtime trade record whose publication time cannot be determined (neither `published_at` nor "
+        "its table's publication-time field): refused at the node's intake and at the hub (Art. 9).",
+    ),
+    _r(
+        "E-EXCH-PUBLISHED-FUTURE",
+        E,
+        "发布时间晚于接收时间",
+        "{field}发布时间“{value}”晚于接收方当前时间“{now}”超过{tolerance}秒，请检查源系统的时钟和时区",
+        "{field} publication time {value!r} is more than {tolerance} s after the receiver's clock ({now})",
+        "A publication time more than `clock_tolerance_seconds` ahead of the receiving clock (node intake "
+        "or hub): it would make a late record look early (Art. 9).",
     ),
 ]
 del S, F, X, R, P, E

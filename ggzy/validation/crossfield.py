@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
 from ggzy.spec import Semantic, TableSpec
+from ggzy.validation.dealcodes import item_semantic
 from ggzy.validation.findings import Finding, make_finding
 from ggzy.validation.options import ValidationOptions
 
@@ -16,6 +17,7 @@ __all__ = [
     "amounts",
     "code_hierarchy",
     "conditional_required",
+    "list_structure",
     "rules_for",
     "time_order",
 ]
@@ -158,9 +160,83 @@ def time_order(table: TableSpec, data: Data, options: ValidationOptions) -> list
     return found
 
 
+SECTION_CODE_LENGTH = 23  # 标段（包）编号 C23: 招标项目编号 C20 and three digits
+_LISTED: dict[int, tuple[tuple[str, Semantic], ...]] = {}
+
+
+def _code_lists(table: TableSpec) -> tuple[tuple[str, Semantic], ...]:
+    """The ';'-separated fields that list transactions: section codes and 统一交易标识码."""
+    found = _LISTED.get(id(table))
+    if found is None:
+        found = _LISTED[id(table)] = tuple(
+            (f.name, semantic)
+            for f in table.fields
+            if (semantic := item_semantic(f)) in (Semantic.SECTION_CODE, Semantic.DEAL_CODE)
+        )
+    return found
+
+
+def list_structure(table: TableSpec, data: Data, options: ValidationOptions) -> list[Finding]:
+    """A list of sections or 统一交易标识码 item by item: no empty or repeated item; a section code is
+    23 characters and extends the record's 招标项目编号 by three digits. (The structure of each code
+    of a list is the field rules' ``E-DEAL-CODE-*``.)"""
+    found: list[Finding] = []
+    tender_project = next(
+        (
+            data.get(f.name)
+            for f in table.fields
+            if f.semantic is Semantic.TENDER_PROJECT_CODE and not f.multi
+        ),
+        None,
+    )
+    for name, semantic in _code_lists(table):
+        value = data.get(name)
+        if not value:
+            continue
+        seen: set[str] = set()
+        for position, item in enumerate(value.split(";"), 1):
+            problem: tuple[str, str] | None = None
+            if not item:
+                problem = ("为空（多余的分号）", "is empty (a stray ';')")
+            elif item in seen:
+                problem = ("重复", "is repeated")
+            elif semantic is Semantic.SECTION_CODE and len(item) != SECTION_CODE_LENGTH:
+                problem = (
+                    f"长度应为{SECTION_CODE_LENGTH}位，实为{len(item)}位",
+                    f"has {len(item)} characters, not {SECTION_CODE_LENGTH}",
+                )
+            elif semantic is Semantic.SECTION_CODE and tender_project:
+                suffix = item[len(tender_project) :]
+                if not (item.startswith(tender_project) and len(suffix) == 3 and suffix.isdigit()):
+                    problem = (
+                        f"应为本记录招标项目编号“{tender_project}”加3位数字，不属于该招标项目",
+                        f"is not tender project {tender_project!r} followed by three digits",
+                    )
+            seen.add(item)
+            if problem is not None:
+                found.append(
+                    make_finding(
+                        "E-XF-LIST-ITEM",
+                        name,
+                        item,
+                        name_zh=_zh(table, name),
+                        position=position,
+                        problem=problem[0],
+                        problem_en=problem[1],
+                    )
+                )
+    return found
+
+
 CrossFieldRule = Callable[[TableSpec, Data, ValidationOptions], list[Finding]]
 
-CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (conditional_required, code_hierarchy, amounts, time_order)
+CROSS_FIELD_RULES: tuple[CrossFieldRule, ...] = (
+    conditional_required,
+    code_hierarchy,
+    amounts,
+    time_order,
+    list_structure,
+)
 
 
 def rules_for(table: TableSpec) -> tuple[CrossFieldRule, ...]:
@@ -170,5 +246,6 @@ def rules_for(table: TableSpec) -> tuple[CrossFieldRule, ...]:
         code_hierarchy: bool(_hierarchy_pairs(table)),
         amounts: bool(table.amounts),
         time_order: bool(table.time_order),
+        list_structure: bool(_code_lists(table)),
     }
     return tuple(rule for rule in CROSS_FIELD_RULES if applies[rule])

@@ -111,5 +111,8 @@ def check_stage_order(spec: Spec, table: TableSpec, data: Data, lookup: RecordLo
     return []
 
 
-def stored(table: TableSpec, key: str, op: str, data: Data) -> StoredRecord:
-    return StoredRecord(table=table.name, key=key, digest=None, data=data, deleted=op == "delete", op=op)
+def stored(table: TableSpec, key: str, op: str, data: Data, deal_code: str | None = None) -> StoredRecord:
+    deleted = op == "delete"
+    return StoredRecord(
+        table=table.name, key=key, digest=None, data=data, deleted=deleted, op=op, deal_code=deal_code
+    )

@@ -14,6 +14,7 @@ from ggzy.spec import Regions, Spec, TableSpec, load_regions, load_spec
 from ggzy.validation.compiler import CompiledTable, compile_table
 from ggzy.validation.crossfield import CrossFieldRule, rules_for
 from ggzy.validation.crossrecord import check_key, check_parents, check_stage_order, stored
+from ggzy.validation.dealcodes import DealCodePlan, check_deal_codes, deal_code_plans, registered_code
 from ggzy.validation.fieldcheck import FieldContext, diagnose
 from ggzy.validation.findings import Finding, RecordVerdict, make_finding
 from ggzy.validation.lookup import InMemoryLookup, RecordLookup, content_digest
@@ -58,6 +59,7 @@ class Validator:
         self._cross_field: dict[str, tuple[CrossFieldRule, ...]] = {
             name: rules_for(table) for name, table in self.spec.tables.items()
         }
+        self.deal_codes: dict[str, DealCodePlan] = deal_code_plans(self.spec)
 
     def compiled_checks(self) -> dict[str, Callable[[dict[str, str]], object]]:
         """The generated field-layer function of each table (for benchmarks and inspection)."""
@@ -130,6 +132,13 @@ class Validator:
         if envelope.op != "delete":
             findings.extend(check_parents(table, data, lookup))
             findings.extend(check_stage_order(self.spec, table, data, lookup))
+            plan = self.deal_codes[table.name]
+            if plan.checks:
+                findings.extend(check_deal_codes(self.spec, table, plan, key, data, lookup))
+
+    def registered_code(self, table: TableSpec, op: str, data: dict[str, str]) -> str | None:
+        """The 统一交易标识码 an accepted record of ``table`` registers for its transaction, if any."""
+        return registered_code(self.deal_codes[table.name], op, data)
 
     # --- a stream of records (a file, a batch) ---
 
@@ -149,7 +158,8 @@ class Validator:
             checked = self.check(item.raw, memory, source=item.source, line=item.line)
             if checked.verdict.ok and checked.envelope is not None and checked.key:
                 envelope = checked.envelope
-                memory.store(stored(envelope.table, checked.key, envelope.op, envelope.data))
+                code = self.registered_code(envelope.table, envelope.op, envelope.data)
+                memory.store(stored(envelope.table, checked.key, envelope.op, envelope.data, code))
             yield checked.verdict
 
     def validate_records(self, records: Iterable[Any]) -> Iterator[RecordVerdict]:

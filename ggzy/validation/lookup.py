@@ -27,7 +27,10 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
-    """The current version of a key. A database keeps only its ``digest``; memory keeps op and data."""
+    """The current version of a key. A database keeps only its ``digest``; memory keeps op and data.
+
+    ``deal_code`` is the 统一交易标识码 a registering record (a section, a lot …) gave its transaction.
+    """
 
     table: str
     key: str
@@ -35,6 +38,7 @@ class StoredRecord:
     data: Mapping[str, str]
     deleted: bool = False
     op: str | None = None
+    deal_code: str | None = None
 
     def same_content(self, op: str, data: Mapping[str, str]) -> bool:
         if self.digest is not None:
@@ -49,6 +53,10 @@ class RecordLookup(Protocol):
 
     def find(self, table: str, field: str, value: str) -> Iterable[Mapping[str, str]]:
         """Data of the current, not deleted records of ``table`` whose ``field`` equals ``value``."""
+        ...
+
+    def deal_code_holders(self, code: str) -> Iterable[tuple[str, str]]:
+        """(table, key) of the current, not deleted registrations whose 统一交易标识码 is ``code``."""
         ...
 
 
@@ -91,6 +99,7 @@ class InMemoryLookup:
         self._indexes: dict[tuple[str, str], dict[str, list[StoredRecord]]] = {}
         self._indexed_fields: dict[str, list[str]] = defaultdict(list)
         self._by_table: dict[str, list[StoredRecord]] = defaultdict(list)
+        self._holders: dict[str, set[tuple[str, str]]] = defaultdict(set)
 
     def __len__(self) -> int:
         return len(self._current)
@@ -109,10 +118,18 @@ class InMemoryLookup:
             self._indexed_fields[table].append(field)
         return [r.data for r in index.get(value, ()) if self._current.get((r.table, r.key)) is r]
 
+    def deal_code_holders(self, code: str) -> list[tuple[str, str]]:
+        return sorted(self._holders.get(code, ()))
+
     def store(self, record: StoredRecord) -> None:
+        previous = self._current.get((record.table, record.key))
+        if previous is not None and previous.deal_code:
+            self._holders[previous.deal_code].discard((record.table, record.key))
         self._current[(record.table, record.key)] = record
         if record.deleted:
             return
+        if record.deal_code:
+            self._holders[record.deal_code].add((record.table, record.key))
         for field in self._indexed_fields.get(record.table, ()):
             value = record.data.get(field)
             if value is not None:

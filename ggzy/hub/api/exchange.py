@@ -235,6 +235,7 @@ async def upload_batch(request: Request, channel: Annotated[int, Path(ge=1, le=2
             request_id=request.state.request_id,
             source=source_of(request),
             nonce=(checked.nonce, checked.now),
+            clock_tolerance=dt.timedelta(seconds=hub.settings.clock_tolerance_seconds),
         )
     except NonceReplayed:
         raise replay_refusal() from None

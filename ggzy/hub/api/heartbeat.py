@@ -13,7 +13,7 @@ from ggzy.hub.api.common import hub_of, read_body, signed_node
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError
 from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat, update_metrics
-from ggzy.hub.ops.uptime import grace_of
+from ggzy.hub.ops.uptime import coverage_of
 
 router = APIRouter(prefix="/api/v1/heartbeat", tags=["heartbeat"])
 
@@ -50,7 +50,7 @@ async def heartbeat(request: Request) -> dict[str, Any]:
                     node.province,
                     report,
                     received_at,
-                    grace=grace_of(hub.settings.ops),
+                    coverage=coverage_of(hub.settings.ops),
                 )
 
     heartbeat_id = await run_in_threadpool(store)

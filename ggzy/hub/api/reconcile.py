@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field, ValidationError
 from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError
-from ggzy.hub.reconcile import bucket, bucket_digest, day_summary, record_mismatch
+from ggzy.hub.reconcile import (
+    bucket_contents,
+    bucket_digest,
+    content_bucket_digest,
+    day_summary,
+    record_mismatch,
+)
 from ggzy.security.audit import AuditEntry
 from ggzy.security.crypto import Digest
 
@@ -24,7 +30,9 @@ async def reconcile_day(
     request: Request,
     day: Annotated[dt.date, Query(description="YYYY-MM-DD（北京时间，节点获取数据的日期）")],
     table: Annotated[str | None, Query(max_length=64, description="只看一张表；给出时可加 keys=true")] = None,
-    keys: Annotated[bool, Query(description="同时返回该表该日的 key:version 列表")] = False,
+    keys: Annotated[
+        bool, Query(description="同时返回该表该日的 key:version 列表及每条记录的内容摘要 records")
+    ] = False,
     algorithm: Annotated[Digest, Query(description="摘要算法 SHA256 或 SM3")] = Digest.SHA256,
 ) -> dict[str, Any]:
     hub = hub_of(request)
@@ -40,16 +48,19 @@ async def reconcile_day(
                     "algorithm": algorithm.value,
                     "tables": day_summary(connection, node.province, day, algorithm),
                 }
-            pairs = bucket(connection, node.province, table, day)
+            items = bucket_contents(connection, node.province, table, day)
+            pairs = [(k, v) for k, v, _ in items]
             answer: dict[str, Any] = {
                 "day": day.isoformat(),
                 "algorithm": algorithm.value,
                 "table": table,
-                "count": len(pairs),
+                "count": len(items),
                 "digest": bucket_digest(pairs, algorithm),
+                "content_digest": content_bucket_digest(items, algorithm),
             }
             if keys:
                 answer["keys"] = [f"{k}:{v}" for k, v in sorted(pairs)]
+                answer["records"] = [[k, v, c] for k, v, c in sorted(items)]
             return answer
 
     return await run_in_threadpool(load)
@@ -61,6 +72,7 @@ class MismatchReport(BaseModel):
     local_count: int = Field(ge=0, le=2**31 - 1)  # the column is a 32-bit INTEGER
     missing_at_hub: list[str] = Field(default_factory=list, max_length=100_000)
     unknown_locally: list[str] = Field(default_factory=list, max_length=100_000)
+    content_differs: list[str] = Field(default_factory=list, max_length=100_000)
     note: str = Field("", max_length=2000)
 
 
@@ -96,6 +108,7 @@ async def report_mismatch(request: Request) -> dict[str, Any]:
                     report.missing_at_hub,
                     report.unknown_locally,
                     report.note,
+                    report.content_differs,
                 )
                 hub.audit.append(
                     connection,
@@ -107,7 +120,11 @@ async def report_mismatch(request: Request) -> dict[str, Any]:
                         role="node",
                         source=source_of(request),
                         request_id=request.state.request_id,
-                        detail={"local": report.local_count, "missing_at_hub": len(report.missing_at_hub)},
+                        detail={
+                            "local": report.local_count,
+                            "missing_at_hub": len(report.missing_at_hub),
+                            "content_differs": len(report.content_differs),
+                        },
                     ),
                 )
                 return report_id

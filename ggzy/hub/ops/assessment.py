@@ -5,8 +5,12 @@ path that shows the figures behind it. The score is the weighted share of met in
 those with a verdict; the weights come from ``hub.ops.weights`` and are 1 each unless configured
 (equal weights are an assumption of ours: the regulation names the indicators but not their weights).
 
-Indicators: 数据合格率, 及时报送率, 修复成功率 (from ``stats_daily``), node, network and provincial
-system availability (``ggzy.hub.ops.availability``), backups verified within ``backup_max_age_days`` of
+Indicators: 数据合格率, 及时报送率, 修复成功率 (from ``stats_daily``; the timely rate's note counts the
+realtime records without a publication time, the pass rate's the 统一交易标识码 conflicts), node,
+network and provincial system availability (``ggzy.hub.ops.availability``, time-based; each note
+gives the resolution and what the down time consisted of), the provincial platform's health probe
+(without one the system figure has no value, and the missing probe is a finding: not met), backups
+verified within ``backup_max_age_days`` of
 the period's end, a drill within ``drill_max_age_days`` of it, the roster complete as it stood at the
 period's end (replayed from its history), every automatic incident of the period covered by a fault
 report, and the front-end deployed and heartbeating during the period.
@@ -29,7 +33,7 @@ from ggzy.hub.ops.preparedness import last_drill, list_plans
 from ggzy.hub.ops.roster import list_trainings, roster_at, roster_gaps
 from ggzy.hub.ops.session import Clock, system_clock
 from ggzy.hub.ops.uptime import beat_totals
-from ggzy.hub.stats import province_summary
+from ggzy.hub.stats import province_summary, publication_missing
 from ggzy.settings import OpsSettings
 from ggzy.spec import load_regions
 
@@ -42,6 +46,7 @@ INDICATORS = {
     "node_availability": "前置机系统可用率",
     "network_availability": "网络可用率",
     "system_availability": "省级平台系统可用率",
+    "system_probe": "省级平台健康探测",
     "backups_verified": "备份已验证",
     "drill_held": "应急演练",
     "roster_complete": "人员备案完整",
@@ -124,16 +129,29 @@ def assess_province(
     end = min(period.end, now)
     first, last = period.first_day, period.last_day
     stats_path = f"/api/v1/ops/stats?province={province}&from={first}&to={last}"
-    summary = province_summary(connection, province, first, last, top_rules=0)
+    summary = province_summary(connection, province, first, last, top_rules=None)
     rates = summary.overall
+    missing = publication_missing(summary.tables)
+    conflicts = {row.code: row.count for row in summary.rules if row.code in _DEAL_CODE_RULES}
     indicators = [
-        _rate("pass_rate", rates.pass_rate.value, rates.pass_rate.target, rates.pass_rate.met, stats_path),
+        _rate(
+            "pass_rate",
+            rates.pass_rate.value,
+            rates.pass_rate.target,
+            rates.pass_rate.met,
+            stats_path,
+            f"统一交易标识码冲突 {sum(conflicts.values())} 条（"
+            + "，".join(f"{code} {conflicts.get(code, 0)}" for code in _DEAL_CODE_RULES)
+            + "）",
+        ),
         _rate(
             "timely_rate",
             rates.timely_rate.value,
             rates.timely_rate.target,
             rates.timely_rate.met,
             stats_path,
+            f"及时 {rates.timely_rate.numerator}/{rates.timely_rate.denominator}；缺少发布时间 {missing['untimed']} 条"
+            f"（实时交易信息拒收 {missing['refused']} 条，其他信息计为不及时 {missing['counted_late']} 条）",
         ),
         _rate(
             "repair_rate",
@@ -149,7 +167,22 @@ def assess_province(
         ("network_availability", availability.network),
         ("system_availability", availability.system),
     ):
-        indicators.append(_rate(key, figure.value, figure.target, figure.met, availability.evidence))
+        note = _availability_note(key, availability)
+        indicators.append(_rate(key, figure.value, figure.target, figure.met, availability.evidence, note))
+    probed = availability.probe_configured
+    indicators.append(
+        Indicator(
+            "system_probe",
+            "已配置" if probed else "未配置",
+            "节点配置省级平台健康检查地址并上报探测结果",
+            probed if availability.measured is not None else None,
+            availability.evidence,
+            "期内有探测结果"
+            if probed
+            else "未配置省级平台健康检查地址（node.platform_health_url），期内无探测结果："
+            "省级平台系统可用率无法计算（无数据），按未达标计",
+        )
+    )
 
     verified = backups.verified_at(connection, province, end)
     age_days = (end - verified).total_seconds() / 86400 if verified is not None else None
@@ -243,5 +276,43 @@ def assess_province(
     )
 
 
-def _rate(key: str, value: float | None, target: float, met: bool | None, evidence: str) -> Indicator:
-    return Indicator(key, value, target, met, evidence, "" if met is not None else "期内无数据")
+_DEAL_CODE_RULES = ("E-XR-DEAL-CODE-REUSED", "E-XR-DEAL-CODE-MISMATCH")
+
+
+def _rate(
+    key: str, value: float | None, target: float, met: bool | None, evidence: str, note: str = ""
+) -> Indicator:
+    if met is None:
+        note = "期内无数据" + (f"；{note}" if note else "")
+    return Indicator(key, value, target, met, evidence, note)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} 分钟"
+
+
+def _availability_note(key: str, availability: ProvinceAvailability) -> str:
+    """What the down time of one figure consisted of, and the resolution it is exact to."""
+    resolution = f"精度：一次心跳 {availability.resolution_seconds:g} 秒"
+    if key == "node_availability":
+        return (
+            f"{resolution}；中断 {_minutes(availability.unnotified_down_seconds)} 未通知、"
+            f"{_minutes(availability.late_notice_down_seconds)} 迟报；已扣除计划停用 "
+            f"{_minutes(availability.maintenance_seconds)}"
+        )
+    evidence = (availability.network if key == "network_availability" else availability.system).evidence
+    if key == "network_availability":
+        probes = "" if availability.node_probes else "（国家平台未探测本省节点，国家平台→节点方向未计量）"
+        return (
+            f"{resolution}；无心跳 {_minutes(evidence.get('no_heartbeat_seconds', 0))}，"
+            f"节点→国家平台中断 {_minutes(evidence.get('node_to_hub_down_seconds', 0))}，"
+            f"国家平台→节点探测失败 {_minutes(evidence.get('hub_to_node_down_seconds', 0))}{probes}"
+        )
+    if not availability.probe_configured:
+        return "未配置省级平台健康探测，无数据（省级自报故障不能代替探测）"
+    return (
+        f"{resolution}；健康检查失败 {_minutes(evidence.get('failing_seconds', 0))}，"
+        f"无探测结果 {_minutes(evidence.get('unverified_seconds', 0))}，"
+        f"无心跳 {_minutes(evidence.get('no_heartbeat_seconds', 0))}，"
+        f"故障报告 {_minutes(evidence.get('reported_fault_seconds', 0))}"
+    )

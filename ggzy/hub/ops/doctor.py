@@ -29,6 +29,7 @@ FIXES = {
     "node_availability": "保持前置服务常驻运行（ggzy node run，配置开机自启）；计划停用须提前通知（ggzy ops outage add）",
     "network_availability": "检查政务外网链路、防火墙策略与访问端口；链路中断时联系国家平台值班人员并提交故障报告",
     "system_availability": "配置 node.platform_health_url 探测省级平台；平台故障须提交故障报告并尽快恢复",
+    "system_probe": "在前置机配置 node.platform_health_url（省级平台健康检查地址），心跳将上报探测结果；未配置时省级平台系统可用率无数据",
     "backups_verified": "定期做备份恢复验证，并由备份工具记录验证时间（节点心跳上报 backup_verified_at）",
     "drill_held": "每年至少组织一次应急演练（可用 ggzy drill hub-outage 实测），并登记预案与演练记录",
     "roster_complete": "补齐人员备案：运行负责人、技术负责人、值班人员及五个关键岗位主备人员的电话、手机、邮箱",

@@ -2,23 +2,38 @@
 
 For every node with an address in ``hub.ops.node_probe_urls`` (e.g. the node's local
 ``/healthz``, reachable over the government extranet), ``probe_nodes`` sends one GET and stores the
-outcome in ``ops_probes``; the network availability counts these beside the node's own attempts.
+outcome in ``ops_probes``. A failed probe makes the network down in the hub → node direction until
+the next probe of that node, at most ``probe_seconds`` (``ggzy.hub.ops.network``); a probe that gets
+through ends that span. ``ggzy ops watch`` probes every ``probe_seconds``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 
 from ggzy.hub.models import nodes, ops_tables
+from ggzy.hub.ops.network import HUB, note_down, note_reached
 from ggzy.settings import OpsSettings
 from ggzy.store.database import writing
 
-__all__ = ["probe_nodes"]
+__all__ = ["probe_nodes", "record_probe"]
+
+
+def record_probe(connection: Connection, row: Mapping[str, Any], holds: dt.timedelta) -> None:
+    """Store one probe outcome (``ops_probes`` columns) and its network span, in ``connection``'s
+    transaction: a failure holds for ``holds`` unless a later probe gets through."""
+    connection.execute(insert(ops_tables.probes), dict(row))
+    node_id, province, at = str(row["node_id"]), str(row["province"]), row["at"]
+    if row["ok"]:
+        note_reached(connection, node_id, HUB, at)
+    else:
+        note_down(connection, node_id, province, HUB, [(at, at + holds)])
 
 
 def probe_nodes(
@@ -59,6 +74,8 @@ def probe_nodes(
         if http is None:
             client.close()
     if rows:
+        holds = dt.timedelta(seconds=settings.probe_seconds)
         with writing(engine) as connection:
-            connection.execute(insert(ops_tables.probes), rows)
+            for row in rows:
+                record_probe(connection, row, holds)
     return rows

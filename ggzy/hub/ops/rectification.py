@@ -3,7 +3,8 @@
 :func:`check_article35` reads an assessment and says which conditions the data shows: (1) no
 responsibility system — the roster lacks its 运行负责人 or 技术负责人; (2) the data specification not
 followed — pass rate under target; (3) data not reported on time — timely rate under target; (4) the
-front-end not deployed — no registered node or no heartbeat in the period; (6) no emergency plan, or
+front-end not deployed — no registered node or no heartbeat in the period, or deployed without the
+provincial platform's health probe (the system availability cannot be measured); (6) no emergency plan, or
 no drill within the required time, or no safety or information-sharing training within it; (7) an incident not reported — an automatic incident without its
 fault report past the due time. Conditions (5) and (8), and the parts the data cannot show (the
 rules of (1)), come from an inspection's failed items (``ggzy.hub.ops.inspections``) or are
@@ -97,6 +98,9 @@ def check_article35(assessment: Assessment) -> list[Violation]:
     deployed = a.indicator("frontend_deployed")
     if deployed.met is False:
         found.append(Violation(4, deployed.note, deployed.evidence))
+    probe = a.indicator("system_probe")
+    if probe.met is False and deployed.met is not False:
+        found.append(Violation(4, f"交换前置系统{probe.note}", probe.evidence))
     drill = a.indicator("drill_held")
     reasons = []
     if not a.facts["plans"] or drill.met is False:

@@ -5,17 +5,19 @@ seconds. Three tables (hub migration 0007) are written in the transaction that s
 (:func:`note_heartbeat`, called by ``ggzy.hub.heartbeat.record_heartbeat``) and rebuilt from the
 beats by the migration (:func:`rebuild_heartbeat_aggregates`):
 
-* ``heartbeat_runs``: per node, maximal runs of beats whose consecutive gaps are at most the down
-  threshold in force when they were kept. A run ``[first, last]`` keeps the node up over
-  ``[first, last + grace)`` for every grace at least its ``max_gap_seconds`` (a bound on its largest
-  gap); a reader with a smaller grace (the settings changed) reads that run's beats instead, and a
-  larger one merges runs by itself, so the figure stays exact either way.
+* ``heartbeat_runs``: per node, maximal runs of beats whose consecutive gaps are at most the
+  coverage in force when they were kept (one heartbeat interval plus the delivery allowance,
+  :func:`coverage_of`; the incident grace never enters a figure). A run ``[first, last]`` keeps the
+  node up over ``[first, last + coverage)`` for every coverage at least its ``max_gap_seconds`` (a
+  bound on its largest gap); a reader with a smaller coverage (the settings changed) reads that
+  run's beats instead, and a larger one merges runs by itself, so the figure stays exact either way.
 * ``heartbeat_days``: per node and Asia/Shanghai day, the number of beats, their link attempts and
   failures, the beats with a platform verdict and the earliest start of a link window they report,
   which tells a reader the days that approved maintenance can touch (those are read beat by beat).
 * ``heartbeat_platform_failing``: per province, the times when the latest beat's verdict on the
-  provincial platform was "failing". The system figure is that set intersected with the up time,
-  which is exactly "each failing verdict holds until the next beat, at most the down threshold".
+  provincial platform was "failing", or when it carried no verdict at all ("unverified": no probe
+  result). The system is up only where a beat covers the time and neither holds: each verdict holds
+  until the next beat, at most one coverage.
 
 Beats may arrive out of order (a node replays, two hub workers race): a run absorbs every run within
 the threshold of the new beat, sums do not care, and a verdict sets the state from its beat to the
@@ -31,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, case, delete, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, case, delete, func, insert, inspect, select, text, update
 
 from ggzy.hub.models import heartbeat_days, heartbeat_platform_failing, heartbeat_runs, node_heartbeats
 from ggzy.hub.ops.periods import SHANGHAI, Interval, day_period, intersect, merge, subtract, utc
@@ -42,6 +44,7 @@ __all__ = [
     "Beat",
     "BeatTotals",
     "beat_totals",
+    "coverage_of",
     "grace_of",
     "link_window_start",
     "lock_province",
@@ -49,6 +52,7 @@ __all__ = [
     "platform_failing",
     "rebuild_heartbeat_aggregates",
     "up_spans",
+    "up_spans_by_node",
 ]
 
 _H = node_heartbeats.c
@@ -73,18 +77,27 @@ _ONE_MORE_BEAT = update(heartbeat_runs).where(_R.id == bindparam("run_id")).valu
 _NEXT_BEAT = select(func.min(_H.received_at)).where(
     _H.province == bindparam("province"), _H.received_at > bindparam("at")
 )
-_STILL_FAILING = select(_F.id, _F.started_at, _F.ended_at).where(
+_STILL_FAILING = select(_F.id, _F.started_at, _F.ended_at, _F.kind).where(
     _F.province == bindparam("province"), _F.ended_at.is_(None), _F.started_at <= bindparam("until")
 )
-_FAILING_UNTIL = select(_F.id, _F.started_at, _F.ended_at).where(
+_FAILING_UNTIL = select(_F.id, _F.started_at, _F.ended_at, _F.kind).where(
     _F.province == bindparam("province"), _F.ended_at >= bindparam("at"), _F.started_at <= bindparam("until")
 )
+FAILING, UNVERIFIED = "failing", "unverified"
 _DAY_UPSERT: dict[str, Any] = {}
 
 
 def grace_of(settings: OpsSettings) -> dt.timedelta:
-    """How long a beat keeps its node up: ``down_after_beats × heartbeat_seconds``."""
+    """The incident grace: beats missed this long (``down_after_beats × heartbeat_seconds``) open an
+    incident. It decides when an incident opens, never what an availability figure counts."""
     return dt.timedelta(seconds=settings.heartbeat_seconds * settings.down_after_beats)
+
+
+def coverage_of(settings: OpsSettings) -> dt.timedelta:
+    """How long one beat shows its node up in the figures: one heartbeat interval plus the delivery
+    allowance. The figures are exact to this resolution: a gap between beats longer than it is down
+    time, less this much (an outage shorter than the incident grace still counts)."""
+    return dt.timedelta(seconds=settings.heartbeat_seconds + settings.heartbeat_allowance_seconds)
 
 
 def link_window_start(since_text: Any, received: dt.datetime) -> dt.datetime:
@@ -116,7 +129,7 @@ def lock_province(connection: Connection, province: str) -> None:
         )
 
 
-def note_heartbeat(connection: Connection, beat: Beat, grace: dt.timedelta) -> None:
+def note_heartbeat(connection: Connection, beat: Beat, coverage: dt.timedelta) -> None:
     """Bring the aggregates up to date with ``beat``, already stored in ``node_heartbeats``.
 
     Call :func:`lock_province` before storing the beat, in the same transaction.
@@ -130,16 +143,16 @@ def note_heartbeat(connection: Connection, beat: Beat, grace: dt.timedelta) -> N
         beat.platform_ok,
         utc(beat.link_since),
     )
-    _extend_runs(connection, beat, grace)
+    _extend_runs(connection, beat, coverage)
     _add_to_day(connection, beat)
     _set_platform_state(connection, beat)
 
 
-def _extend_runs(connection: Connection, beat: Beat, grace: dt.timedelta) -> None:
+def _extend_runs(connection: Connection, beat: Beat, coverage: dt.timedelta) -> None:
     at = beat.received_at
     near = connection.execute(
         _NEAR_RUNS,
-        {"node_id": beat.node_id, "province": beat.province, "low": at - grace, "high": at + grace},
+        {"node_id": beat.node_id, "province": beat.province, "low": at - coverage, "high": at + coverage},
     ).all()
     if len(near) == 1 and utc(near[0].first_at) <= at <= utc(near[0].last_at):
         connection.execute(_ONE_MORE_BEAT, {"run_id": near[0].id})
@@ -202,32 +215,38 @@ def _add_to_day(connection: Connection, beat: Beat) -> None:
 
 
 def _set_platform_state(connection: Connection, beat: Beat) -> None:
-    """The state from this beat until the next later beat of the province is this beat's verdict."""
+    """The state from this beat until the next later beat of the province is this beat's verdict:
+    failing, unverified (no verdict) or neither."""
     at = beat.received_at
     following = connection.execute(_NEXT_BEAT, {"province": beat.province, "at": at}).scalar()
     until = utc(following) if following is not None else _OPEN
     bounds = {"province": beat.province, "at": at, "until": until}
-    touching = [*connection.execute(_STILL_FAILING, bounds), *connection.execute(_FAILING_UNTIL, bounds)]
-    current = [(utc(r.started_at), utc(r.ended_at) if r.ended_at is not None else _OPEN) for r in touching]
-    changed = subtract(current, [(at, until)])
-    if beat.platform_ok is False:
-        changed = merge([*changed, (at, until)])
-    if sorted(current) == changed:
+    touching = {
+        r.id: r
+        for r in [*connection.execute(_STILL_FAILING, bounds), *connection.execute(_FAILING_UNTIL, bounds)]
+    }.values()
+    current: dict[str, list[Interval]] = {FAILING: [], UNVERIFIED: []}
+    for r in touching:
+        current[r.kind].append((utc(r.started_at), utc(r.ended_at) if r.ended_at is not None else _OPEN))
+    changed = {kind: subtract(spans, [(at, until)]) for kind, spans in current.items()}
+    state = FAILING if beat.platform_ok is False else UNVERIFIED if beat.platform_ok is None else None
+    if state is not None:
+        changed[state] = merge([*changed[state], (at, until)])
+    if all(sorted(current[kind]) == changed[kind] for kind in current):
         return
     if touching:
         connection.execute(delete(heartbeat_platform_failing).where(_F.id.in_([r.id for r in touching])))
-    if changed:
-        connection.execute(
-            insert(heartbeat_platform_failing),
-            [
-                {"province": beat.province, "started_at": s, "ended_at": None if e == _OPEN else e}
-                for s, e in changed
-            ],
-        )
+    rows = [
+        {"province": beat.province, "started_at": s, "ended_at": None if e == _OPEN else e, "kind": kind}
+        for kind, spans in changed.items()
+        for s, e in spans
+    ]
+    if rows:
+        connection.execute(insert(heartbeat_platform_failing), rows)
 
 
 def rebuild_heartbeat_aggregates(
-    connection: Connection, grace: dt.timedelta, province: str | None = None
+    connection: Connection, coverage: dt.timedelta, province: str | None = None
 ) -> int:
     """Recompute the aggregates from ``node_heartbeats`` (all, or one province's); the beats read."""
     where = [_H.province == province] if province is not None else []
@@ -250,7 +269,7 @@ def rebuild_heartbeat_aggregates(
     runs: dict[tuple[str, str], list[Any]] = {}  # (node, province) → [first, last, beats, gap]
     run_rows: list[dict[str, Any]] = []
     days: dict[tuple[str, dt.date, str], list[Any]] = {}
-    failing: dict[str, dt.datetime | None] = {}  # province → start of the state still failing
+    failing: dict[str, tuple[str, dt.datetime] | None] = {}  # province → (kind, start) of the state held
     failing_rows: list[dict[str, Any]] = []
     count = 0
 
@@ -265,7 +284,7 @@ def rebuild_heartbeat_aggregates(
         at = utc(row.received_at)
         key = (row.node_id, row.province)
         run = runs.get(key)
-        if run is not None and at - run[1] <= grace:
+        if run is not None and at - run[1] <= coverage:
             run[3] = max(run[3], (at - run[1]).total_seconds())
             run[1] = at
             run[2] += 1
@@ -285,29 +304,43 @@ def rebuild_heartbeat_aggregates(
             sums[2] += int(row.total_attempts)
             sums[3] += int(row.platform_ok is not None)
             sums[4] = min(sums[4], since)
-        started = failing.get(row.province)
-        if row.platform_ok is False:
-            if started is None:
+        kind = FAILING if row.platform_ok is False else UNVERIFIED if row.platform_ok is None else None
+        held = failing.get(row.province)
+        if held is None or held[0] != kind:
+            if held is not None:
+                if at > held[1]:
+                    failing_rows.append(
+                        {"province": row.province, "started_at": held[1], "ended_at": at, "kind": held[0]}
+                    )
+                failing[row.province] = None
+            if kind is not None:
                 last = failing_rows[-1] if failing_rows else None
-                if last is not None and last["province"] == row.province and last["ended_at"] == at:
-                    # Failing again in the same microsecond: one interval, as note_heartbeat keeps it.
-                    failing[row.province] = failing_rows.pop()["started_at"]
+                if last is not None and (last["province"], last["kind"], last["ended_at"]) == (
+                    row.province,
+                    kind,
+                    at,
+                ):
+                    # The same state again in the same microsecond: one interval, as note_heartbeat keeps it.
+                    failing[row.province] = (kind, failing_rows.pop()["started_at"])
                 else:
-                    failing[row.province] = at
-        elif started is not None:
-            if at > started:
-                failing_rows.append({"province": row.province, "started_at": started, "ended_at": at})
-            failing[row.province] = None
+                    failing[row.province] = (kind, at)
     for key, run in runs.items():
         close_run(key, run)
     failing_rows.extend(
-        {"province": p, "started_at": s, "ended_at": None} for p, s in failing.items() if s is not None
+        {"province": p, "started_at": held[1], "ended_at": None, "kind": held[0]}
+        for p, held in failing.items()
+        if held is not None
     )
     day_rows = [
         {"province": p, "day": d, "node_id": n, "beats": s[0], "failed_attempts": s[1],
          "total_attempts": s[2], "platform_beats": s[3], "link_since": s[4]}
         for (p, d, n), s in days.items()
     ]  # fmt: skip
+    if "kind" not in {c["name"] for c in inspect(connection).get_columns("heartbeat_platform_failing")}:
+        # Migration 0007 rebuilds before 0010 added the kind: only failing verdicts were kept then.
+        failing_rows = [
+            {k: v for k, v in row.items() if k != "kind"} for row in failing_rows if row["kind"] == FAILING
+        ]
     for table, batch in (
         (heartbeat_runs, run_rows),
         (heartbeat_days, day_rows),
@@ -318,48 +351,63 @@ def rebuild_heartbeat_aggregates(
     return count
 
 
-def up_spans(connection: Connection, province: str, window: Interval, grace: dt.timedelta) -> list[Interval]:
-    """The union of ``[beat, beat + grace)`` over the province's beats, exact on ``window``.
+def up_spans(
+    connection: Connection, province: str, window: Interval, coverage: dt.timedelta
+) -> list[Interval]:
+    """The union of ``[beat, beat + coverage)`` over the province's beats, exact on ``window``.
 
     Spans reach outside ``window``; clip them.
     """
+    return merge(
+        s for spans in up_spans_by_node(connection, province, window, coverage).values() for s in spans
+    )
+
+
+def up_spans_by_node(
+    connection: Connection, province: str, window: Interval, coverage: dt.timedelta
+) -> dict[str, list[Interval]]:
+    """:func:`up_spans` of each node of the province."""
     low, high = utc(window[0]), utc(window[1])
-    limit = grace.total_seconds()
-    spans: list[Interval] = []
+    limit = coverage.total_seconds()
+    spans: dict[str, list[Interval]] = {}
     for run in connection.execute(
         select(_R.node_id, _R.first_at, _R.last_at, _R.max_gap_seconds).where(
-            _R.province == province, _R.last_at > low - grace, _R.first_at < high
+            _R.province == province, _R.last_at > low - coverage, _R.first_at < high
         )
     ):
         first, last = utc(run.first_at), utc(run.last_at)
+        node = spans.setdefault(run.node_id, [])
         if run.max_gap_seconds <= limit:
-            spans.append((first, last + grace))
+            node.append((first, last + coverage))
             continue
         # Kept under a longer threshold than today's: this run's beats say where its gaps are.
         beats = connection.execute(
             select(_H.received_at).where(
                 _H.node_id == run.node_id,
                 _H.province == province,
-                _H.received_at >= max(first, low - grace),
+                _H.received_at >= max(first, low - coverage),
                 _H.received_at <= min(last, high),
             )
         ).scalars()
-        spans.extend((utc(b), utc(b) + grace) for b in beats)
-    return merge(spans)
+        node.extend((utc(b), utc(b) + coverage) for b in beats)
+    return {node_id: merge(node) for node_id, node in spans.items()}
 
 
-def platform_failing(connection: Connection, province: str, window: Interval) -> list[Interval]:
-    """When the province's latest beat said its platform failed, clipped to ``window``."""
+def platform_failing(
+    connection: Connection, province: str, window: Interval, kind: str = FAILING
+) -> list[Interval]:
+    """When the province's latest beat said its platform failed (or, ``kind="unverified"``, carried no
+    verdict), clipped to ``window``."""
     low, high = utc(window[0]), utc(window[1])
     rows = [
         *connection.execute(
             select(_F.started_at, _F.ended_at).where(
-                _F.province == province, _F.ended_at.is_(None), _F.started_at < high
+                _F.province == province, _F.kind == kind, _F.ended_at.is_(None), _F.started_at < high
             )
         ),
         *connection.execute(
             select(_F.started_at, _F.ended_at).where(
-                _F.province == province, _F.ended_at > low, _F.started_at < high
+                _F.province == province, _F.kind == kind, _F.ended_at > low, _F.started_at < high
             )
         ),
     ]

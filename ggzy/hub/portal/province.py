@@ -1,4 +1,6 @@
-"""The province page: volumes, rates, failing rules with examples, timeliness, repairs, reconciliation,
+"""The province page: volumes, rates, failing rules with examples, timeliness (and the realtime records
+without a publication time), 统一交易标识码 conflicts, repairs, reconciliation (with the records whose
+content differs), the period's node, network and system availability with what made up the down time,
 and the province's nodes' heartbeat and disk history."""
 
 from __future__ import annotations
@@ -15,14 +17,18 @@ from ggzy.hub.models import (
     portal_rejections,
     stats_daily,
 )
+from ggzy.hub.ops.availability import province_availability
+from ggzy.hub.ops.periods import Period
 from ggzy.hub.portal import heartbeats, latency
 from ggzy.hub.portal.scope import Scope
-from ggzy.hub.stats import province_summary
+from ggzy.hub.stats import province_summary, publication_missing
+from ggzy.settings import OpsSettings
 from ggzy.web.portal import SHANGHAI
 
 __all__ = ["EXAMPLES_PER_RULE", "channel_volumes", "province_page", "rule_examples"]
 
 EXAMPLES_PER_RULE = 3
+TOP_RULES = 10
 HISTORY_DAYS = 31  # heartbeat history beyond a month is for the operations pages
 
 
@@ -102,7 +108,9 @@ def _reconciliation(connection: Connection, province: str, start: dt.date, end: 
     where = [m.province == province, m.day >= start, m.day <= end]
     count = int(connection.execute(select(func.count()).where(*where)).scalar_one())
     latest = connection.execute(
-        select(m.id, m.node_id, m.table_name, m.day, m.local_count, m.hub_count, m.reported_at)
+        select(
+            m.id, m.node_id, m.table_name, m.day, m.local_count, m.hub_count, m.content_differs, m.reported_at
+        )
         .where(*where)
         .order_by(m.id.desc())
         .limit(10)
@@ -118,6 +126,8 @@ def _reconciliation(connection: Connection, province: str, start: dt.date, end: 
                 "day": row.day.isoformat(),
                 "local_count": row.local_count,
                 "hub_count": row.hub_count,
+                # records whose content at the hub differs from the node's at the same version (Art. 8)
+                "content_differs": row.content_differs,
                 "reported_at": row.reported_at.isoformat(),
             }
             for row in latest
@@ -125,13 +135,25 @@ def _reconciliation(connection: Connection, province: str, start: dt.date, end: 
     }
 
 
+_DEAL_CODE_RULES = ("E-XR-DEAL-CODE-REUSED", "E-XR-DEAL-CODE-MISMATCH")
+
+
 def province_page(
-    connection: Connection, scope: Scope, province: str, start: dt.date, end: dt.date, now: dt.datetime
+    connection: Connection,
+    scope: Scope,
+    province: str,
+    start: dt.date,
+    end: dt.date,
+    now: dt.datetime,
+    ops: OpsSettings | None = None,
 ) -> dict[str, Any]:
     """Everything the province page shows for ``start``–``end`` (Shanghai days, inclusive)."""
     scope.check(province)
-    summary = province_summary(connection, province, start, end, top_rules=10)
+    summary = province_summary(connection, province, start, end, top_rules=None)
     begin, finish = _utc_bounds(start, end)
+    period = Period(f"{start.isoformat()}~{end.isoformat()}", begin, finish)
+    availability = province_availability(connection, province, period, ops, clock=lambda: now)
+    conflicts = {row.code: row.count for row in summary.rules if row.code in _DEAL_CODE_RULES}
     history_begin = max(begin, finish - dt.timedelta(days=HISTORY_DAYS))
     open_count = connection.execute(
         select(func.count()).where(open_rejections.c.province == province)
@@ -139,7 +161,7 @@ def province_page(
     rules = [
         row.to_dict()
         | {"examples": rule_examples(connection, province, start, end, row.code, EXAMPLES_PER_RULE)}
-        for row in summary.rules
+        for row in summary.rules[:TOP_RULES]
     ]
     node_rows = heartbeats.nodes_of(connection, [province])
     return {
@@ -149,12 +171,15 @@ def province_page(
         "to": end.isoformat(),
         **summary.overall.to_dict(),
         "tables": [row.to_dict() for row in summary.tables],
+        "publication": publication_missing(summary.tables),
         "days": [row.to_dict() for row in summary.days],
         "channels": channel_volumes(connection, province, start, end),
         "rules": rules,
         "timeliness": latency.delay_histogram(connection, [province], begin, finish),
         "open_rejections": int(open_count),
         "reconciliation": _reconciliation(connection, province, start, end),
+        "deal_code_conflicts": {code: conflicts.get(code, 0) for code in _DEAL_CODE_RULES},
+        "availability": availability.to_dict(),
         "nodes": [
             {
                 **heartbeats.node_status(connection, node_id, now),

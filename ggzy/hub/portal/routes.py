@@ -116,7 +116,15 @@ def _province_data(
     request: Request, principal: Principal, province: str, start: dt.date, end: dt.date
 ) -> dict[str, Any]:
     with _engine(request).connect() as connection:
-        return province_page(connection, scope_of(principal), province, start, end, portal_now(request))
+        return province_page(
+            connection,
+            scope_of(principal),
+            province,
+            start,
+            end,
+            portal_now(request),
+            request.app.state.hub.settings.ops,
+        )
 
 
 def _trade_data(request: Request, principal: Principal, q: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from sqlalchemy import ColumnElement, Connection, Table, and_, select
 from ggzy.hub.models import portal_rejections, records
 from ggzy.hub.portal.scope import Scope
 from ggzy.spec import Domain, InfoClass, TableSpec, load_spec
+from ggzy.validation.dealcodes import deal_code_plans, list_items
 
 __all__ = ["MAX_RECORDS", "find_trade"]
 
@@ -248,6 +249,7 @@ def _assemble(
     spec = load_spec()
     searched = {(row.table_name, row.key, row.version) for row in hits}  # carry the deal code searched for
     keys: dict[tuple[str, str], dict[str, Any]] = {}
+    latest: dict[tuple[str, str], dict[str, Any]] = {}  # the data of each key's newest version
     related: list[dict[str, Any]] = []
     for row in sorted(rows, key=lambda row: (row.table_name, row.key, row.version)):
         table = spec.table(row.table_name)
@@ -269,6 +271,7 @@ def _assemble(
         entry["versions"].append(_record_row(row))
         entry["event_time"] = _event(table, row.data) or entry["event_time"]
         entry["deleted"] = row.op == "delete"
+        latest[(table.name, row.key)] = {} if row.op == "delete" else dict(row.data or {})
     for row in sorted(rejections, key=lambda row: row.id):
         found = keys.get((row.table_name, row.key))
         if found is not None:
@@ -309,7 +312,7 @@ def _assemble(
         "domain": stages[0]["domain"] if stages else None,
         "stages": stages,
         "related": related,
-        "anomalies": _anomalies(stages, present),
+        "anomalies": _anomalies(stages, present) + _deal_code_anomalies(latest, keys.values(), query, hits),
     }
 
 
@@ -379,4 +382,86 @@ def _anomalies(stages: Sequence[dict[str, Any]], present: set[str]) -> list[dict
                     f"“{earlier['name_zh']}”({earlier['first_event']})",
                 }
             )
+    return found
+
+
+_DEAL_CODE_RULES = ("E-XR-DEAL-CODE-REUSED", "E-XR-DEAL-CODE-MISMATCH")
+
+
+def _deal_code_anomalies(
+    latest: dict[tuple[str, str], dict[str, Any]],
+    entries: Iterable[dict[str, Any]],
+    query: str,
+    hits: Sequence[Any],
+) -> list[dict[str, Any]]:
+    """Code conflicts (Art. 7) as stage anomalies: accepted records of the trade under another code
+    than their section's (or lot's) registration, list items no registration of the trade holds, the
+    searched code registered for several transactions, and rejections for either rule."""
+    spec = load_spec()
+    plans = deal_code_plans(spec)
+    registered: dict[tuple[str, str], str] = {}
+    for (name, key), data in latest.items():
+        plan = plans.get(name)
+        code = data.get(plan.code_field) if plan is not None and plan.registers and plan.code_field else None
+        if isinstance(code, str) and code:
+            registered[(name, key)] = code
+    found: list[dict[str, Any]] = []
+    trade_codes = set(registered.values())
+    for (name, key), data in sorted(latest.items()):
+        plan = plans.get(name)
+        if plan is None or plan.registers or not data:
+            continue
+        table = spec.tables[name]
+        code = data.get(plan.code_field) if plan.code_field else None
+        names = plan.names
+        named = names.key(data) if names is not None else None
+        if isinstance(code, str) and code and names is not None and named is not None:
+            holder = registered.get((names.table.name, named))
+            if holder is not None and holder != code:
+                found.append(
+                    {
+                        "kind": "deal_code",
+                        "table": name,
+                        "key": key,
+                        "message_zh": f"统一交易标识码冲突：“{table.name_zh}”({key}) 的统一交易标识码“{code}”"
+                        f"与所属{names.table.name_zh}“{named}”登记的“{holder}”不一致",
+                    }
+                )
+        if plan.list_field and trade_codes:
+            strangers = [c for c in list_items(data.get(plan.list_field)) if c not in trade_codes]
+            if strangers:
+                found.append(
+                    {
+                        "kind": "deal_code",
+                        "table": name,
+                        "key": key,
+                        "message_zh": f"统一交易标识码冲突：“{table.name_zh}”({key}) 列出的"
+                        f"“{'、'.join(strangers)}”不是本交易已登记的统一交易标识码",
+                    }
+                )
+    holders = sorted({(row.table_name, row.key) for row in hits if plans.get(row.table_name, None) is not None
+                      and plans[row.table_name].registers and row.deal_code == query})  # fmt: skip
+    # A tender project sharing its section's code is that transaction's container, not another one.
+    separate = [h for h in holders if not any(o != h and o[1].startswith(h[1]) for o in holders)]
+    if len(separate) > 1:
+        holding = "、".join(f"{spec.tables[t].name_zh}“{k}”" for t, k in separate)
+        found.append(
+            {
+                "kind": "deal_code",
+                "table": separate[0][0],
+                "message_zh": f"统一交易标识码“{query}”被多个交易使用：{holding}",
+            }
+        )
+    for entry in entries:
+        for rejection in entry["rejections"]:
+            for finding in rejection["findings"]:
+                if finding.get("code") in _DEAL_CODE_RULES:
+                    found.append(
+                        {
+                            "kind": "deal_code",
+                            "table": entry["table"],
+                            "key": entry["key"],
+                            "message_zh": f"统一交易标识码冲突（已拒收，{finding['code']}）：{finding.get('message_zh', '')}",
+                        }
+                    )
     return found

@@ -7,7 +7,9 @@ Every intake path (push API, drop folder, database pull, the ``ggzy node intake`
 ``held``      stored, but pre-validation found errors and ``hold_invalid`` is on: it waits for a
               correction instead of being sent;
 ``refused``   not stored at all, with a stable code and a Chinese message: not a record envelope,
-              unknown table, a secret (涉密) record, no business key, or the disk guard says full.
+              unknown table, a secret (涉密) record, no business key, a publication time more
+              than ``clock_tolerance_seconds`` ahead of the node's clock or missing on a realtime
+              trade record (as the hub would refuse them, Art. 9), or the disk guard says full.
 
 Per record, in order: read the envelope; refuse secrets; stamp ``acquired_at`` (now, UTC) and
 ``published_at`` (from the source, else from the table's publication-time field, local time of
@@ -52,6 +54,7 @@ from ggzy.store.database import serialise_record
 from ggzy.store.upsert import dialect_insert
 from ggzy.validation.findings import Finding, make_finding
 from ggzy.validation.structure import Envelope, read_envelope
+from ggzy.validation.timeliness import local_time, publication_findings, publication_time
 
 __all__ = [
     "DiskGuard",
@@ -105,7 +108,6 @@ _DOMAIN_TRADE_CLASS = {
     Domain.PROPERTY: "E01",
     Domain.OTHER: "F99",
 }
-_LOCAL_TIME = re.compile(r"\d{14}|\d{8}")
 _CHANNELS = {category.value: category.channel for category in Category}
 
 
@@ -178,24 +180,6 @@ class IntakeSummary:
         )
 
 
-def publication_time(envelope: Envelope) -> dt.datetime | None:
-    """``published_at`` from the source, else the table's publication-time field (Shanghai local time)."""
-    if envelope.published_at is not None:
-        return envelope.published_at
-    name = envelope.table.publish_time
-    return _local_time(envelope.data.get(name)) if name else None
-
-
-def _local_time(value: str | None) -> dt.datetime | None:
-    if not value or not _LOCAL_TIME.fullmatch(value):
-        return None
-    try:
-        moment = dt.datetime.strptime(value, "%Y%m%d%H%M%S" if len(value) == 14 else "%Y%m%d")
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=SHANGHAI)
-
-
 def label_category(
     table: TableSpec,
     data: Mapping[str, str],
@@ -208,9 +192,10 @@ def label_category(
     Published within the window → realtime, earlier → history. Without a publication time the
     time of the stage (the table's event-time field) stands in; a record with neither is treated as
     realtime: it has just reached the node, and holding back a fresh record costs more than sending an
-    old one early. ``test`` is never guessed.
+    old one early (a realtime trade record without a publication time is then refused, as the hub
+    would refuse it). ``test`` is never guessed.
     """
-    moment = published or (_local_time(data.get(table.event_time)) if table.event_time else None)
+    moment = published or (local_time(data.get(table.event_time)) if table.event_time else None)
     if moment is None or now - moment <= dt.timedelta(hours=window_hours):
         return Category.REALTIME.value
     return Category.HISTORY.value
@@ -648,6 +633,17 @@ class Intake:
         category = envelope.category or label_category(
             envelope.table, data, published, now, self.settings.realtime_window_hours
         )
+        # Refused here as the hub would refuse them (Art. 9): the source learns at once.
+        timing = publication_findings(
+            envelope.table,
+            envelope.op,
+            category == Category.REALTIME.value,
+            published,
+            now,
+            dt.timedelta(seconds=self.settings.clock_tolerance_seconds),
+        )
+        if timing:
+            return _refusal(index, item.line, timing[0].code, table_name, timing[0])
         personal = self._personal[envelope.table.name]
         if personal and findings:
             findings = [_without_value(f, envelope.table) if f.field in personal else f for f in findings]

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from ggzy.hub.app import HubState, create_app
+from ggzy.hub.ingest import NodeIdentity, ingest_batch
 from ggzy.hub.registry import NodeRecord, add_node
 from ggzy.protocol import HubClient
 from ggzy.settings import HubSettings
@@ -80,3 +81,25 @@ def province_records(
             error_rate=error_rate,
         )
     ]
+
+
+def ingest(
+    hub: HubFixture, channel: int, batch_id: str, records: list[Any], now: dt.datetime
+) -> dict[str, Any]:
+    """A batch of the fixture's node received at a controlled moment (the API would use the real clock)."""
+    node = NodeIdentity(hub.node.node_id, hub.node.province, frozenset(hub.node.platform_codes))
+    result = ingest_batch(
+        hub.state.engine,
+        hub.state.validator,
+        hub.state.audit,
+        node,
+        channel,
+        batch_id,
+        records,
+        f"digest-{batch_id}",
+        # In UTC, as the API passes it: on SQLite ingest stores a non-UTC moment without its offset
+        # and reads it back as UTC (repair times would come out eight hours short).
+        now=now.astimezone(dt.UTC),
+    )
+    receipt: dict[str, Any] = result.receipt
+    return receipt

@@ -42,8 +42,12 @@ REFS = [
 ]
 
 
+# The columns of the heads as 0008 left them (0010 added deal_code).
+HEAD_COLUMNS = [record_heads.c[name] for name in HEADS[0]]
+
+
 def rows(connection: Connection) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    heads = connection.execute(select(record_heads).order_by(record_heads.c.key)).all()
+    heads = connection.execute(select(*HEAD_COLUMNS).order_by(record_heads.c.key)).all()
     refs = connection.execute(select(record_refs).order_by(record_refs.c.value)).all()
     return [tuple(r) for r in heads], [tuple(r) for r in refs]
 

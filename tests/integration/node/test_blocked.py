@@ -215,7 +215,7 @@ def test_migration_0007_goes_down_and_up_again(node_db_url: str) -> None:
         assert current_revision(engine) == "0006"
         with engine.connect() as connection:
             assert connection.execute(text("SELECT state FROM outbox")).scalar() == "queued"
-        upgrade(engine, MIGRATIONS)
+        upgrade(engine, MIGRATIONS, "0007")
         assert current_revision(engine) == "0007"
     finally:
         engine.dispose()

@@ -13,7 +13,8 @@ from hubfixtures import province_records
 from sqlalchemy import insert, select
 
 from ggzy import __version__
-from ggzy.hub.models import node_heartbeats
+from ggzy.hub.models import network_down, node_heartbeats
+from ggzy.hub.ops.periods import utc
 from ggzy.node.context import NodeContext, build_context
 from ggzy.node.heartbeat import PlatformHealth, last_error, probe_platform, send_heartbeat
 from ggzy.node.models import alerts, link_attempts
@@ -124,6 +125,21 @@ def test_a_failed_beat_is_noted_and_its_window_carried_over(hub: Any, tmp_path: 
     # the window of the lost beat is included: the 2 earlier attempts and the failed beat itself
     assert (row.failed_attempts, row.total_attempts) == (2, 3)
     assert row.platform_ok is None and "ConnectError" in row.last_error
+    # … and when the link was down in it, over time (Art. 18): from each failed attempt to the next
+    # that got through, the last one ended by this beat; the hub keeps them as network down time
+    spans = [[dt.datetime.fromisoformat(t) for t in span] for span in row.payload["link"]["down"]]
+    assert spans[0] == [now - dt.timedelta(seconds=10), now - dt.timedelta(seconds=9)]
+    assert len(spans) == 2 and now < spans[1][0] < now + dt.timedelta(seconds=5) and spans[1][1] == later
+    with hub.state.engine.connect() as connection:
+        kept = connection.execute(
+            select(network_down.c.direction, network_down.c.started_at, network_down.c.ended_at)
+        ).all()
+    # (within the beat's own window at the hub: ``later`` is the node's clock, ahead of the hub's here)
+    received = utc(row.received_at)
+    assert [(d, utc(s), utc(e)) for d, s, e in kept] == [
+        ("node", *spans[0]),
+        ("node", spans[1][0], min(spans[1][1], received)),
+    ]
 
 
 class _SkewedClient:

@@ -28,6 +28,8 @@ from ggzy.settings import NodeSettings
 from ggzy.simulate import simulate
 
 NOW = dt.datetime(2026, 11, 27, 4, 0, tzinfo=dt.UTC)  # 12:00 in Shanghai
+# Simulated trades published in the 30 days before NOW: a publication after the intake clock is refused.
+START = dt.datetime(2026, 10, 27)
 ASSIGNER = "12350100353978936M"  # a valid USCC (a trading system of the sample province)
 
 
@@ -47,7 +49,7 @@ def intake_for(ctx: NodeContext, **settings: Any) -> Intake:
 
 @cache
 def simulated(seed: int) -> tuple[dict[str, Any], ...]:
-    return tuple(s.record for s in simulate("35", seed=seed, transactions=16))
+    return tuple(s.record for s in simulate("35", seed=seed, transactions=16, start=START))
 
 
 def sample(table: str, n: int = 1, seed: int = 1) -> list[dict[str, Any]]:
@@ -130,18 +132,53 @@ def test_times_and_the_category_rule(ctx: NodeContext) -> None:
     assert [(r.category, r.channel) for r in results] == [
         ("realtime", 1),
         ("history", 2),
-        ("realtime", 1),  # nothing to date it: it has just arrived
+        (None, None),  # nothing to date it: realtime, and a realtime trade record needs its publication
         ("test", 2),
         ("realtime", 1),
     ]
+    assert (results[2].outcome, results[2].code) == ("refused", "E-EXCH-PUBLISHED-MISSING")
     stored = rows(ctx)
     assert stored[0].record["published_at"] == "2026-11-27T10:30:00+08:00"  # kept from the source
-    assert stored[4].record["published_at"] == "2026-11-27T11:30:00+08:00"  # from NOTICE_SEND_TIME
-    assert "published_at" not in stored[2].record
+    assert stored[3].record["published_at"] == "2026-11-27T11:30:00+08:00"  # from NOTICE_SEND_TIME
+    assert "published_at" not in stored[2].record  # a test record: not measured, not refused
     assert {r.record["acquired_at"] for r in stored} == {NOW.isoformat()}
-    moment = stored[4].published_at
+    moment = stored[3].published_at
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     assert moment == dt.datetime(2026, 11, 27, 3, 30, tzinfo=dt.UTC)
+
+
+def test_publication_times_the_hub_would_refuse_are_refused_at_intake(ctx: NodeContext) -> None:
+    ahead, within, subject_ahead, silent_subject, silent_trade = (
+        *sample("PROJECT", 2),
+        *sample("LEGAL_PERSON_BASE", 2),
+        sample("PROJECT", seed=2)[0],
+    )
+    ahead["published_at"] = (NOW + dt.timedelta(seconds=301)).isoformat()  # the portal once showed −9216 s
+    within["published_at"] = (NOW + dt.timedelta(seconds=299)).isoformat()
+    subject_ahead["published_at"] = (NOW + dt.timedelta(days=1)).isoformat()
+    silent_subject.pop("published_at")  # not refused: the hub counts it as not on time
+    silent_trade.pop("published_at")
+    for record in (ahead, within, subject_ahead, silent_subject, silent_trade):
+        record["category"] = "realtime"
+    results = intake_for(ctx).accept(
+        [ahead, within, subject_ahead, silent_subject, silent_trade], "push", "t"
+    )
+    assert [(r.outcome, r.code) for r in results] == [
+        ("refused", "E-EXCH-PUBLISHED-FUTURE"),
+        ("accepted", None),
+        ("refused", "E-EXCH-PUBLISHED-FUTURE"),
+        ("accepted", None),
+        ("refused", "E-EXCH-PUBLISHED-MISSING"),
+    ]
+    assert "300秒" in (results[0].message_zh or "") and "2026-11-27T12:05:01+08:00" in (
+        results[0].message_zh or ""
+    )
+    tight = intake_for(ctx, clock_tolerance_seconds=60).accept([within], "push", "t")[0]
+    assert (tight.outcome, tight.code) == ("refused", "E-EXCH-PUBLISHED-FUTURE")
+    assert state(ctx, "intake:refused:") == {
+        "intake:refused:E-EXCH-PUBLISHED-FUTURE": "3",
+        "intake:refused:E-EXCH-PUBLISHED-MISSING": "1",
+    }
 
 
 def test_a_tighter_window_makes_the_same_record_history(ctx: NodeContext) -> None:
@@ -229,7 +266,7 @@ def test_a_call_is_one_transaction(ctx: NodeContext, monkeypatch: pytest.MonkeyP
 
 
 def test_every_call_leaves_one_audit_entry_with_counts(ctx: NodeContext) -> None:
-    records = [s.record for s in simulate("35", seed=2, transactions=2, personal="raw")]
+    records = [s.record for s in simulate("35", seed=2, transactions=2, personal="raw", start=START)]
     intake = intake_for(ctx)
     results = intake.accept(records, "file", "a.jsonl")
     intake.accept([{"table": "PROJECT", "secret": True, "data": {"PROJECT_CODE": "X"}}], "push", "b")
@@ -250,7 +287,7 @@ def test_every_call_leaves_one_audit_entry_with_counts(ctx: NodeContext) -> None
 def test_cli_imports_files_once(
     ctx: NodeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
 ) -> None:
-    records = [s.record for s in simulate("35", seed=3, transactions=2, personal="raw")]
+    records = [s.record for s in simulate("35", seed=3, transactions=2, personal="raw", start=START)]
     for record in records:
         record.pop("category")
     data = tmp_path / "batch.jsonl"
@@ -325,7 +362,8 @@ def test_an_intake_call_of_5000_records_brings_no_collection_under_the_service_t
     """The young generation ``ggzy node run`` sets is larger than what one intake call holds alive:
     the collector never walks a call's records (with 50,000 it walked them about once a call)."""
     records = [
-        item.record for item in simulate("35", seed=5, transactions=600, error_rate=0.05, personal="raw")
+        item.record
+        for item in simulate("35", seed=5, transactions=600, error_rate=0.05, personal="raw", start=START)
     ][:5000]
     assert len(records) == 5000
     intake = intake_for(ctx)

@@ -143,8 +143,8 @@ def test_the_reconciliation_page_shows_each_tables_latest_result(node_world: Nod
     html = node_world.get("/portal/reconcile").text
     row = row_html(html, f'data-day="{DAY}" data-table="PROJECT"')
     numbers = [int(n) for n in re.findall(r'<td class="num">(\d+)</td>', row)]
-    # local 3, hub 2, hub lacks 1, unknown 0, versions 0, in flight 0, re-sent 1
-    assert numbers == [3, 2, 1, 0, 0, 0, 1]
+    # local 3, hub 2, hub lacks 1, unknown 0, versions 0, content 0, in flight 0, re-sent 1
+    assert numbers == [3, 2, 1, 0, 0, 0, 0, 1]
     assert "不一致" in row and "<td>7</td>" in row
     assert html.count("<tr data-day=") == 1
     assert "对账不一致：PROJECT" in html  # the open reconcile alert

@@ -203,3 +203,51 @@ def test_a_daily_run_the_hub_misses_leaves_an_alert(hub: Any, tmp_path: Path) ->
     assert daily_reconcile(ctx, hub.client, DAY + dt.timedelta(days=1)).consistent  # nothing that day
     with ctx.engine.connect() as connection:
         assert connection.execute(select(alerts.c.resolved_at).where(alerts.c.kind == "reconcile")).scalar()
+
+
+def test_content_changed_at_the_hub_at_the_same_version_is_named(hub: Any, tmp_path: Path) -> None:
+    ctx, raws = synced(hub, tmp_path)
+    table, key = _leaf_key(ctx, raws)
+    with writing(hub.state.engine) as connection:  # the stored content changes, its version does not
+        row = connection.execute(
+            select(records.c.id, records.c.version, records.c.data).where(
+                records.c.table_name == table, records.c.key == key
+            )
+        ).one()
+        altered = {**row.data, next(n for n in row.data if n not in ("PLATFORM_CODE",)): "改动"}
+        connection.execute(update(records).where(records.c.id == row.id).values(data=altered))
+
+    result = reconcile_day(ctx, hub.client, DAY)
+    differing = [t for t in result.tables if not t.consistent]
+    assert [t.table for t in differing] == [table]
+    outcome = differing[0]
+    assert outcome.local_count == outcome.hub_count and outcome.local_digest == outcome.hub_digest
+    assert outcome.content_differs == [f"{key}:{row.version}"]
+    assert outcome.missing_at_hub == outcome.unknown_locally == [] and outcome.resent == 0
+    assert "内容不一致1个" in outcome.note()
+    with hub.state.engine.connect() as connection:
+        report = connection.execute(select(mismatch_reports)).one()
+    assert report.content_differs == [f"{key}:{row.version}"]
+
+
+def test_cleaning_accepted_records_leaves_no_false_differences(hub: Any, tmp_path: Path) -> None:
+    """The disk guard removes records the hub accepted; reconciliation still knows their versions."""
+    ctx, raws = synced(hub, tmp_path)
+    assert reconcile_day(ctx, hub.client, DAY).consistent
+    purged = ctx.outbox.purge_accepted(dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    assert purged == len(raws)
+    with ctx.engine.connect() as connection:
+        assert connection.execute(select(outbox)).all() == []
+
+    result = reconcile_day(ctx, hub.client, DAY)
+    assert result.consistent, [(t.table, t.unknown_locally, t.content_differs) for t in result.tables]
+    assert sum(t.local_count for t in result.tables) > 0
+
+    # A key the hub then loses is still found (its record is gone: reported, not re-sent).
+    table, key = _leaf_key(ctx, raws)
+    with writing(hub.state.engine) as connection:
+        for model in (record_heads, records, record_refs):
+            connection.execute(delete(model).where(model.c.table_name == table, model.c.key == key))
+    row = next(t for t in reconcile_day(ctx, hub.client, DAY).tables if t.table == table)
+    assert row.missing_at_hub == [key] and row.resent == 0 and row.purged == [key]
+    assert "本地已清理" in row.note()

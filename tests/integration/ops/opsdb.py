@@ -12,8 +12,9 @@ from sqlalchemy import Engine, insert, update
 from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat
 from ggzy.hub.models import node_heartbeats, nodes
 from ggzy.hub.ops.periods import SHANGHAI
+from ggzy.hub.ops.probes import record_probe
 from ggzy.hub.ops.session import Actor, OpsSession
-from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+from ggzy.hub.ops.uptime import coverage_of, rebuild_heartbeat_aggregates
 from ggzy.hub.registry import add_node
 from ggzy.security.audit import AuditLog
 from ggzy.settings import OpsSettings
@@ -40,7 +41,11 @@ class OpsDb:
     engine: Engine
     audit: AuditLog
     clock: Clock
-    settings: OpsSettings = field(default_factory=lambda: OpsSettings(heartbeat_seconds=600))
+    # A beat every 10 min shows its node up for exactly 10 min (no delivery allowance): figures in
+    # whole minutes, worked out by hand.
+    settings: OpsSettings = field(
+        default_factory=lambda: OpsSettings(heartbeat_seconds=600, heartbeat_allowance_seconds=0)
+    )
 
     def session(self, connection: Any, actor: Actor = NATIONAL) -> OpsSession:
         return OpsSession(connection, self.audit, actor, self.settings, self.clock)
@@ -57,8 +62,14 @@ class OpsDb:
     def beat(self, node_id: str, province: str, at: dt.datetime, **options: Any) -> None:
         with writing(self.engine) as connection:
             record_heartbeat(
-                connection, node_id, province, _report(at, **options), at, grace=grace_of(self.settings)
+                connection, node_id, province, _report(at, **options), at, coverage=coverage_of(self.settings)
             )
+
+    def probe(self, node_id: str, province: str, at: dt.datetime, ok: bool) -> None:
+        """The hub's probe of a node, stored as ``ggzy ops watch`` stores it."""
+        holds = dt.timedelta(seconds=self.settings.probe_seconds)
+        with writing(self.engine) as connection:
+            record_probe(connection, {"node_id": node_id, "province": province, "at": at, "ok": ok}, holds)
 
     def beats(
         self, node_id: str, province: str, start: dt.datetime, end: dt.datetime, **options: Any
@@ -90,7 +101,7 @@ class OpsDb:
             moment += step
         with writing(self.engine) as connection:
             connection.execute(insert(node_heartbeats), rows)
-            rebuild_heartbeat_aggregates(connection, grace_of(self.settings), province)
+            rebuild_heartbeat_aggregates(connection, coverage_of(self.settings), province)
 
 
 def _report(
@@ -99,6 +110,7 @@ def _report(
     failed: int = 0,
     total: int = 0,
     since: dt.datetime | None = None,
+    down: list[tuple[dt.datetime, dt.datetime]] | None = None,
     platform_ok: bool | None = None,
     disk: float | None = None,
     oldest_unsent: dict[str, float | None] | None = None,
@@ -110,7 +122,12 @@ def _report(
             "queues": {"1": {}, "2": {}},
             "oldest_unsent_seconds": oldest_unsent or {},
             "disk": {"used_ratio": disk} if disk is not None else None,
-            "link": {"failed": failed, "total": total, "since": (since or at).isoformat()},
+            "link": {
+                "failed": failed,
+                "total": total,
+                "since": (since or at).isoformat(),
+                "down": [[s.isoformat(), e.isoformat()] for s, e in down or []],
+            },
             "platform": {"configured": platform_ok is not None, "ok": platform_ok},
             **(extra or {}),
         }

@@ -69,10 +69,11 @@ def month(ops_db: OpsDb) -> OpsDb:
     fujian, beijing = Actor("fj", "operator", "35"), Actor("bj", "operator", "11")
     db.add_node("fj-01", "35", shanghai(2026, 10, 1))
     db.add_node("bj-01", "11", shanghai(2026, 10, 1))
-    # Fujian: silent 10:00–12:00 on the 5th (last beat 09:30, down 11:00–12:00 = 60 min)
+    # Fujian: silent 10:00–12:00 on the 5th (last beat 09:30 shows it up to 10:00: down 120 min)
     db.beats("fj-01", "35", shanghai(2026, 10, 31, 23), shanghai(2026, 11, 5, 10), total=10, platform_ok=True)
     db.beats("fj-01", "35", shanghai(2026, 11, 5, 12), shanghai(2026, 12, 1), total=10, platform_ok=True)
-    # Beijing: beats from the 1st 00:00 to the 15th 23:30 (up to the 16th 01:00), one attempt in ten fails
+    # Beijing: beats from the 1st 00:00 to the 15th 23:30 (up to the 16th 00:00), one attempt in ten
+    # fails (attempts are no longer counted: the network is up while the beats arrive), no platform probe
     db.beats("bj-01", "11", shanghai(2026, 11, 1), shanghai(2026, 11, 16), failed=1, total=10)
     _stats(db, "35", received=1000, accepted=970, due=500, timely=490, keys=30, repaired=28)
     _stats(db, "11", received=1000, accepted=900, due=500, timely=450, keys=100, repaired=95)
@@ -165,10 +166,12 @@ def test_a_province_that_does_everything_right(month: OpsDb) -> None:
     assert values["pass_rate"] == (pytest.approx(0.97), True)
     assert values["timely_rate"] == (pytest.approx(0.98), True)
     assert values["repair_rate"] == (pytest.approx(28 / 30), True)
-    assert values["node_availability"] == (pytest.approx((MONTH_MINUTES - 60) / MONTH_MINUTES), True)
-    assert values["network_availability"] == (1.0, True)
-    # the platform was healthy whenever a beat said so; the fault report adds 09:00–10:00 on the 10th
-    assert values["system_availability"] == (pytest.approx((MONTH_MINUTES - 60) / MONTH_MINUTES), True)
+    assert values["node_availability"] == (pytest.approx((MONTH_MINUTES - 120) / MONTH_MINUTES), True)
+    # no beat is no reach: the 120 silent minutes count against the network too
+    assert values["network_availability"] == (pytest.approx((MONTH_MINUTES - 120) / MONTH_MINUTES), True)
+    # healthy whenever a beat said so; no beat for 120 min, and the fault report adds 09:00–10:00 on the 10th
+    assert values["system_availability"] == (pytest.approx((MONTH_MINUTES - 180) / MONTH_MINUTES), True)
+    assert values["system_probe"] == ("已配置", True)
     assert values["backups_verified"][1] is True
     assert values["drill_held"] == ("2026-06-01", True)
     assert values["roster_complete"] == (0, True)
@@ -185,28 +188,35 @@ def test_a_province_that_fails_most_indicators(month: OpsDb) -> None:
     assert values["pass_rate"] == (pytest.approx(0.90), False)
     assert values["timely_rate"] == (pytest.approx(0.90), False)
     assert values["repair_rate"] == (pytest.approx(0.95), True)
-    assert values["node_availability"] == (pytest.approx((15 * 1440 + 60) / MONTH_MINUTES), False)
-    assert values["network_availability"] == (pytest.approx(0.9), False)
-    assert values["system_availability"] == (None, None)  # no probe, no fault report: no verdict
+    assert values["node_availability"] == (pytest.approx(15 * 1440 / MONTH_MINUTES), False)
+    assert values["network_availability"] == (pytest.approx(15 * 1440 / MONTH_MINUTES), False)
+    assert values["system_availability"] == (None, None)  # no probe: no figure …
+    assert values["system_probe"] == ("未配置", False)  # … and the missing probe is a finding
     assert values["backups_verified"] == (None, False)
     assert values["drill_held"] == (None, False)
     assert values["roster_complete"][1] is False
     assert values["incidents_reported"] == (0.0, False)
     assert values["frontend_deployed"] == (15 * 48, True)
-    assert result.score == pytest.approx(2 / 10)  # repair and front-end met, of ten with a verdict
-    assert [v.condition for v in check_article35(result)] == [1, 2, 3, 6, 7]
-    assert "教育培训" in next(v.basis for v in check_article35(result) if v.condition == 6)
+    assert result.score == pytest.approx(2 / 11)  # repair and front-end met, of eleven with a verdict
+    violations = check_article35(result)
+    assert [v.condition for v in violations] == [1, 2, 3, 4, 6, 7]
+    assert "未配置" in next(v.basis for v in violations if v.condition == 4)
+    notes = {i.key: i.note for i in result.indicators}
+    assert "精度：一次心跳 1800 秒" in notes["network_availability"]
+    assert "无心跳 21600.0 分钟" in notes["network_availability"]  # the 16th to the 30th
+    assert "未配置省级平台健康探测" in notes["system_availability"]
+    assert "教育培训" in next(v.basis for v in violations if v.condition == 6)
 
 
 def test_weights_are_configurable(month: OpsDb) -> None:
     month.settings = month.settings.model_copy(update={"weights": {"repair_rate": 3.0}})
-    assert _assess(month, "11").score == pytest.approx((3 + 1) / (3 + 9))
+    assert _assess(month, "11").score == pytest.approx((3 + 1) / (3 + 10))
 
 
 def test_an_order_not_closed_by_its_deadline_goes_on_the_notice_list(month: OpsDb) -> None:
     assessment = _assess(month, "11")
     orders = month.run(lambda s: issue_orders(s, assessment))
-    assert [o["condition"] for o in orders] == [1, 2, 3, 6, 7]
+    assert [o["condition"] for o in orders] == [1, 2, 3, 4, 6, 7]
     assert month.run(lambda s: issue_orders(s, assessment)) == []  # one order per condition and period
     deadline = dt.datetime.fromisoformat(orders[0]["deadline"])
     # issued on Beijing's 2026-12-05: 30 days later is 2027-01-04, due by the end of that day
@@ -221,7 +231,7 @@ def test_an_order_not_closed_by_its_deadline_goes_on_the_notice_list(month: OpsD
     month.clock.now = deadline + dt.timedelta(seconds=1)
     with month.engine.connect() as connection:
         listed = notice_list(connection, month.clock.now)
-    assert sorted(o["condition"] for o in listed) == [1, 3, 6, 7]
+    assert sorted(o["condition"] for o in listed) == [1, 3, 4, 6, 7]
     assert {o["notice_zh"] for o in listed} == {"逾期未改正"}
 
     month.run(lambda s: close_order(s, by_condition[3], "补报完成"))
@@ -251,9 +261,11 @@ def test_assessment_and_notice_list_export_to_xlsx_and_chinese_pdf(month: OpsDb,
     overview = load_workbook(tmp_path / "a.xlsx")["考核总览"]
     rows = list(overview.iter_rows(values_only=True))
     assert rows[2][:3] == ("省份", "名称", "得分")
-    assert [r[0] for r in rows[3:]] == ["35", "11"] and rows[4][2] == "20.00%"
+    assert [r[0] for r in rows[3:]] == ["35", "11"] and rows[4][2] == "18.18%"
     text = "".join(page.extract_text() for page in PdfReader(tmp_path / "a.pdf").pages)
-    assert "省级平台运行考核（2026-11）" in text and "前置机系统可用率" in text and "未达标" in text
+    # an eleventh indicator narrows the overview's columns: its headings wrap
+    flat = text.replace("\n", "")
+    assert "省级平台运行考核（2026-11）" in text and "前置机系统可用率" in flat and "未达标" in flat
 
     orders = month.run(lambda s: issue_orders(s, assessments[1]))
     month.clock.now = dt.datetime.fromisoformat(orders[0]["deadline"]) + dt.timedelta(days=1)

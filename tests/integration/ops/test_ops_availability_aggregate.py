@@ -1,20 +1,20 @@
 """The availability aggregates give the figures a plain computation from the raw beats gives.
 
 Randomised beat sequences (gaps, duplicates, beats arriving out of order and replayed late,
-changing platform verdicts, link windows that start long before their beat, two nodes of one
-province and a neighbour province) are stored one by one through ``record_heartbeat``, which keeps
-the aggregates, or in bulk and then backfilled as the migration does. Every figure of
-``province_availability`` is compared with :func:`reference`, which reads every beat of the period
-(the computation the aggregates replaced) — for days, months and a year, with the clock inside
-the period, with maintenance and late notices, and with a down threshold other than the one the
-aggregates were kept under.
+changing platform verdicts, link windows that start long before their beat and the spans in them
+when the node could not reach the hub, the hub's probes, two nodes of one province and a neighbour
+province) are stored one by one through ``record_heartbeat``, which keeps the aggregates, or in bulk
+and then backfilled as the migration does. Every figure of ``province_availability`` is compared
+with :func:`reference`, which reads every beat and probe of the period (the definitions, computed
+plainly) — for days, months and a year, with the clock inside the period, with maintenance and late
+notices, and with a coverage other than the one the aggregates were kept under.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -32,6 +32,7 @@ from ggzy.hub.models import (
     ops_tables,
 )
 from ggzy.hub.ops.availability import province_availability
+from ggzy.hub.ops.network import NODE, note_down
 from ggzy.hub.ops.outages import OutageKind, list_notices, notify_outage
 from ggzy.hub.ops.periods import (
     Interval,
@@ -47,14 +48,14 @@ from ggzy.hub.ops.periods import (
     year_period,
 )
 from ggzy.hub.ops.session import OpsSession
-from ggzy.hub.ops.uptime import grace_of, rebuild_heartbeat_aggregates
+from ggzy.hub.ops.uptime import coverage_of, rebuild_heartbeat_aggregates
 from ggzy.hub.registry import add_node
 from ggzy.settings import OpsSettings
 from ggzy.store import make_engine
 from ggzy.store.database import writing
 from ggzy.store.migrate import upgrade
 
-STEP = 600  # the ops_db settings: a beat every 10 min, down after 30 min
+STEP = 600  # the ops_db settings: a beat every 10 min, showing its node up for 10 min
 FIRST = shanghai(2026, 11, 30, 1)
 LAST = shanghai(2026, 12, 1, 20)
 
@@ -68,6 +69,7 @@ class Sent:
     total: int
     since: dt.datetime | None
     platform_ok: bool | None
+    down: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
 
 
 def _beats(rng: random.Random, node_id: str, province: str) -> list[Sent]:
@@ -88,7 +90,11 @@ def _beats(rng: random.Random, node_id: str, province: str) -> list[Sent]:
             since = moment - dt.timedelta(hours=rng.randint(1, 30))  # a long window (replayed counts)
         elif rng.random() < 0.05:
             since = None
-        beat = Sent(node_id, province, moment, rng.randint(0, 3), rng.randint(3, 9), since, verdict)
+        down: tuple[tuple[dt.datetime, dt.datetime], ...] = ()
+        if rng.random() < 0.1:  # uploads failed for a while in the window (some spans reach outside it)
+            begin = moment - dt.timedelta(seconds=rng.randrange(2 * STEP))
+            down = ((begin, begin + dt.timedelta(seconds=rng.randrange(1, STEP))),)
+        beat = Sent(node_id, province, moment, rng.randint(0, 3), rng.randint(3, 9), since, verdict, down)
         beats.append(beat)
         if rng.random() < 0.03:
             beats.append(beat)  # the same beat twice
@@ -120,6 +126,7 @@ def _report(beat: Sent) -> HeartbeatReport:
                 "failed": beat.failed,
                 "total": beat.total,
                 "since": beat.since.isoformat() if beat.since else None,
+                "down": [[s.isoformat(), e.isoformat()] for s, e in beat.down],
             },
             "platform": {"configured": beat.platform_ok is not None, "ok": beat.platform_ok},
         }
@@ -137,15 +144,19 @@ def _world(db: OpsDb, seed: int, *, one_by_one: bool) -> None:
         *[b for b in _beats(rng, "gd-01", "44") if b.at < shanghai(2026, 11, 30, 12)],
     ]
     arrival = _arrival_order(rng, beats)
-    grace = grace_of(db.settings)
+    coverage = coverage_of(db.settings)
     if one_by_one:
         for beat in arrival:
             with writing(db.engine) as connection:
-                record_heartbeat(connection, beat.node_id, beat.province, _report(beat), beat.at, grace=grace)
+                record_heartbeat(
+                    connection, beat.node_id, beat.province, _report(beat), beat.at, coverage=coverage
+                )
     else:
         _store_raw(db, arrival)
         with writing(db.engine) as connection:
-            rebuild_heartbeat_aggregates(connection, grace)
+            rebuild_heartbeat_aggregates(connection, coverage)
+            for beat in arrival:  # the node's reported spans are kept as the heartbeat endpoint keeps them
+                record_link_down(connection, beat)
     # Notices: one in time, one late, and in-time ones across the day boundary and the month's end.
     for start, hours, notified in (
         (shanghai(2026, 11, 30, 10), 2, shanghai(2026, 11, 28)),
@@ -155,14 +166,19 @@ def _world(db: OpsDb, seed: int, *, one_by_one: bool) -> None:
     ):
         start += dt.timedelta(minutes=rng.randrange(-60, 60))
         _notice(db, start, start + dt.timedelta(hours=hours), notified)
-    with writing(db.engine) as connection:
-        connection.execute(
-            ops_tables.probes.insert(),
-            [
-                {"node_id": "fj-01", "province": "35", "at": shanghai(2026, 11, 30, 8), "ok": True},
-                {"node_id": "fj-01", "province": "35", "at": shanghai(2026, 12, 1, 8), "ok": False},
-            ],
-        )
+    moment = shanghai(2026, 11, 30, 7)
+    while moment < LAST:  # the hub's probes of the first node, some failing, at an irregular rate
+        node_id = rng.choice(["fj-01", "fj-01", "fj-02"])
+        db.probe(node_id, "35", moment, ok=rng.random() > 0.2)
+        moment += dt.timedelta(seconds=rng.randrange(300, 3600))
+
+
+def record_link_down(connection: Connection, beat: Sent) -> None:
+    if beat.down:
+        since = min(utc(beat.since), beat.at) if beat.since else beat.at
+        spans = clip(beat.down, (since, beat.at))
+        if spans:
+            note_down(connection, beat.node_id, beat.province, NODE, spans)
 
 
 def _store_raw(db: OpsDb, beats: list[Sent]) -> None:
@@ -204,7 +220,8 @@ def _notice(db: OpsDb, start: dt.datetime, end: dt.datetime, notified: dt.dateti
 def reference(
     connection: Connection, province: str, period: Period, settings: OpsSettings, now: dt.datetime
 ) -> dict[str, Any]:
-    grace = dt.timedelta(seconds=settings.heartbeat_seconds * settings.down_after_beats)
+    coverage = dt.timedelta(seconds=settings.heartbeat_seconds + settings.heartbeat_allowance_seconds)
+    holds = dt.timedelta(seconds=settings.probe_seconds)
     registered = (
         connection.execute(
             select(nodes.c.created_at).where(nodes.c.province == province).order_by(nodes.c.created_at)
@@ -222,58 +239,61 @@ def reference(
     counted = subtract([(start, end)], approved)
     beats = connection.execute(
         select(node_heartbeats)
-        .where(
-            node_heartbeats.c.province == province,
-            node_heartbeats.c.received_at > start - grace,
-            node_heartbeats.c.received_at < end,
-        )
+        .where(node_heartbeats.c.province == province, node_heartbeats.c.received_at < end)
         .order_by(node_heartbeats.c.received_at, node_heartbeats.c.id)
     ).all()
     times = [utc(b.received_at) for b in beats]
-    up_all = merge((t, t + grace) for t in times)
+    # Node: each beat shows its node up for one coverage.
+    up_all = merge((t, t + coverage) for t in times)
     up = intersect(up_all, counted)
     down = subtract(counted, up)
 
-    failed = total = 0
-    for beat, received in zip(beats, times, strict=True):
-        if not start <= received < end:
-            continue
-        since_text = beat.payload["link"].get("since")
-        since = utc(dt.datetime.fromisoformat(since_text)) if since_text else received
-        if intersect([(since, received + dt.timedelta(microseconds=1))], approved):
-            continue
-        failed += beat.failed_attempts
-        total += beat.total_attempts
-    probes = (
-        connection.execute(
-            select(ops_tables.probes.c.ok).where(
-                ops_tables.probes.c.province == province,
-                ops_tables.probes.c.at >= start,
-                ops_tables.probes.c.at < end,
-            )
-        )
-        .scalars()
-        .all()
-    )
+    # Network: per node, its beats' coverage less the spans it reported in each beat's window and
+    # less each failed probe until the next probe of the node (at most ``holds``).
+    reach: list[Interval] = []
+    for node_id in sorted({b.node_id for b in beats}):
+        mine = [(b, t) for b, t in zip(beats, times, strict=True) if b.node_id == node_id]
+        covered = merge((t, t + coverage) for _, t in mine)
+        reported: list[Interval] = []
+        for beat, received in mine:
+            since_text = beat.payload["link"].get("since")
+            since = min(utc(dt.datetime.fromisoformat(since_text)), received) if since_text else received
+            spans = [
+                (utc(dt.datetime.fromisoformat(a)), utc(dt.datetime.fromisoformat(b)))
+                for a, b in beat.payload["link"].get("down", [])
+            ]
+            reported.extend(clip(spans, (since, received)))
+        probes = connection.execute(
+            select(ops_tables.probes.c.at, ops_tables.probes.c.ok)
+            .where(ops_tables.probes.c.node_id == node_id)
+            .order_by(ops_tables.probes.c.at, ops_tables.probes.c.id)
+        ).all()
+        unreachable: list[Interval] = []
+        for index, (at, ok) in enumerate(probes):
+            if not ok:
+                following = utc(probes[index + 1].at) if index + 1 < len(probes) else utc(at) + holds
+                unreachable.append((utc(at), min(following, utc(at) + holds)))
+        reach.extend(subtract(covered, [*reported, *unreachable]))
+    network_up = intersect(merge(reach), counted)
 
-    failing: list[Interval] = []
+    # System: healthy while the latest beat (at most one coverage old) said so.
+    healthy: list[Interval] = []
     configured = False
     for index, (beat, received) in enumerate(zip(beats, times, strict=True)):
-        if beat.platform_ok is None:
-            continue
-        configured = True
-        if not beat.platform_ok:
-            following = times[index + 1] if index + 1 < len(times) else received + grace
-            failing.append((received, min(following, received + grace)))
-    system_down = duration(intersect(failing, counted))
+        if beat.platform_ok is not None and received > start - coverage and received < end:
+            configured = True
+        if beat.platform_ok:
+            following = times[index + 1] if index + 1 < len(times) else received + coverage
+            healthy.append((received, min(following, received + coverage)))
+    system_up = intersect(merge(healthy), counted)
     return {
         "measured": (start, end),
         "node": (duration(up), duration(counted)),
         "node_down": down,
         "unnotified": duration(subtract(down, late)),
         "late": duration(intersect(down, late)),
-        "network": (total - failed + probes.count(True), total + len(probes)),
-        "system": (duration(counted) - system_down, duration(counted)) if configured else (0, 0),
+        "network": (duration(network_up), duration(counted)),
+        "system": (duration(system_up), duration(counted)) if configured else (0, 0),
         "configured": configured,
         "heartbeats": sum(1 for t in times if start <= t < end),
         "maintenance": duration(approved),
@@ -344,8 +364,8 @@ def test_backfilled_aggregates_give_the_figures_of_the_raw_beats(ops_db: OpsDb, 
 
 
 @pytest.mark.parametrize("heartbeat_seconds", [250, 1200])
-def test_a_changed_down_threshold_is_still_exact(ops_db: OpsDb, heartbeat_seconds: int) -> None:
-    """Runs kept under a 30 min threshold, read with 12.5 min (runs split) and 60 min (runs merged)."""
+def test_a_changed_coverage_is_still_exact(ops_db: OpsDb, heartbeat_seconds: int) -> None:
+    """Runs kept under a 10 min coverage, read with 4 min 15 s (runs split) and 20 min 5 s (merged)."""
     _world(ops_db, 6, one_by_one=True)
     assert _compare(ops_db, OpsSettings(heartbeat_seconds=heartbeat_seconds)) >= 12
 
@@ -359,8 +379,8 @@ def _aggregate_rows(connection: Connection) -> dict[str, Any]:
         ),
         "days": sorted((*row[:-1], utc(row[-1])) for row in connection.execute(select(heartbeat_days))),
         "failing": sorted(
-            (row.province, utc(row.started_at), utc(row.ended_at) if row.ended_at else None)
-            for row in connection.execute(select(f.province, f.started_at, f.ended_at))
+            (row.province, row.kind, utc(row.started_at), utc(row.ended_at) if row.ended_at else None)
+            for row in connection.execute(select(f.province, f.kind, f.started_at, f.ended_at))
         ),
     }
 
@@ -370,7 +390,7 @@ def test_beats_kept_one_by_one_out_of_order_equal_the_backfill(ops_db: OpsDb) ->
     with ops_db.engine.connect() as connection:
         kept = _aggregate_rows(connection)
     with writing(ops_db.engine) as connection:
-        rebuild_heartbeat_aggregates(connection, grace_of(ops_db.settings))
+        rebuild_heartbeat_aggregates(connection, coverage_of(ops_db.settings))
     with ops_db.engine.connect() as connection:
         rebuilt = _aggregate_rows(connection)
     assert kept["runs"] and kept["failing"] and kept["days"]
@@ -386,7 +406,8 @@ def test_the_migration_fills_the_aggregates_from_stored_beats(db_url: str) -> No
             add_node(connection, "fj-01", "35")
             connection.execute(nodes.update().values(created_at=shanghai(2026, 11, 1)))
         rng = random.Random(8)
-        beats = _beats(rng, "fj-01", "35")
+        # Nodes before migration 0010 reported no spans of failed attempts.
+        beats = [replace(b, down=()) for b in _beats(rng, "fj-01", "35")]
         rows = [
             {"node_id": b.node_id, "province": b.province, "received_at": b.at, "version": "test",
              "queue_depths": {}, "failed_attempts": b.failed, "total_attempts": b.total,
@@ -396,8 +417,8 @@ def test_the_migration_fills_the_aggregates_from_stored_beats(db_url: str) -> No
         with writing(engine) as connection:
             connection.execute(insert(node_heartbeats), rows)
         upgrade(engine, MIGRATIONS)
-        # The migration cut runs at the default threshold (90 s), far below these 10 min beats.
-        settings = OpsSettings(heartbeat_seconds=STEP)
+        # The migrations cut runs at the default coverage (35 s), far below these 10 min beats.
+        settings = OpsSettings(heartbeat_seconds=STEP, heartbeat_allowance_seconds=0)
         with engine.connect() as connection:
             assert connection.execute(select(heartbeat_runs.c.id)).first() is not None
             for period in PERIODS:

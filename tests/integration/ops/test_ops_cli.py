@@ -91,7 +91,7 @@ def test_operators_file_and_export_from_the_command_line(hub_db: str, tmp_path: 
     assert "技术负责人岗位未备案主岗人员" in _run("ops", "roster", "show", "35", "--db", hub_db)
     period = dt.date.today().strftime("%Y-%m")
     assessed = json.loads(_run("ops", "assess", "--period", period, "--format", "json", "--db", hub_db))
-    assert assessed[0]["province"] == "35" and len(assessed[0]["indicators"]) == 11
+    assert assessed[0]["province"] == "35" and len(assessed[0]["indicators"]) == 12
     issued = _run("ops", "orders", "issue", "--period", period, "--db", hub_db)
     assert "未备案" in issued  # condition 1 (no 运行负责人) and 6 (no plan)
     pdf = tmp_path / "orders.pdf"

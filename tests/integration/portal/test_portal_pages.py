@@ -141,6 +141,14 @@ def test_province_page_shows_heartbeat_history_and_repairs(world: World) -> None
     assert node["history"][0]["disk_used_ratio"] is not None
     assert data["rates"]["repair"]["numerator"] > 0  # the world re-sends fixed versions
     assert data["reconciliation"]["status"] == "ok"
+    # the figures a province cannot game, with what they consist of (issue 17)
+    assert set(data["publication"]) == {"untimed", "refused", "counted_late"}
+    assert set(data["deal_code_conflicts"]) == {"E-XR-DEAL-CODE-REUSED", "E-XR-DEAL-CODE-MISMATCH"}
+    availability = data["availability"]
+    assert availability["resolution_seconds"] == 35 and availability["network"]["unit"] == "seconds"
+    page = world.get("/portal/provinces/35")
+    for text in ("缺少发布时间", "统一交易标识码冲突", "网络可用率", "内容不一致的记录", "精度为一次心跳"):
+        assert text in page.text, text
 
 
 def test_a_province_operator_cannot_open_another_province(world: World) -> None:
@@ -294,6 +302,7 @@ def test_operations_page_shows_the_province_availability_from_its_heartbeats(wor
 def test_assessment_is_for_national_operators(world: World) -> None:
     page = world.get("/portal/assessment?province=35&month=2026-10")
     assert page.status_code == 200 and "数据合格率" in page.text and "通报" in page.text
+    assert "省级平台健康探测" in page.text and "精度：一次心跳" in page.text and "缺少发布时间" in page.text
     assert world.get("/portal/assessment", province="44").status_code == 403  # province staff judge no one
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ggzy.simulate import DEFECT_KINDS, simulate
+from ggzy.simulate import CONSEQUENCES, DEFECT_KINDS, simulate
 from ggzy.spec import load_regions
 from ggzy.validation import Validator
 
@@ -44,7 +44,9 @@ def test_every_injected_defect_is_caught_with_its_code_and_field(seed: int, rate
 
 
 def test_every_defect_kind_occurs_and_is_caught_over_a_province() -> None:
-    items = list(simulate("35", seed=11, transactions=300, start=START, error_rate=0.5))
+    # The rarest kind (E-XF-CODE-HIERARCHY: records with both codes and no link) occurs 1-5 times in
+    # a run this size; this seed has at least three of every kind.
+    items = list(simulate("35", seed=13, transactions=300, start=START, error_rate=0.5))
     verdicts = list(VALIDATOR.validate_records([item.record for item in items]))
     caught: Counter[str] = Counter()
     for item, verdict in zip(items, verdicts, strict=True):
@@ -52,4 +54,4 @@ def test_every_defect_kind_occurs_and_is_caught_over_a_province() -> None:
         for expected in item.expected:
             assert (expected.code, expected.field) in found
             caught[expected.code] += 1
-    assert set(caught) == set(DEFECT_KINDS)
+    assert set(caught) == set(DEFECT_KINDS) | {c for codes in CONSEQUENCES.values() for c in codes}
