@@ -272,6 +272,12 @@ class SecuritySettings(BaseModel):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="允许访问管理界面（网页和人员接口）的来源网段 CIDR (management allow-list).",
     )
+    privileged_term_days: int = Field(
+        365,
+        ge=1,
+        le=3 * 366,
+        description="系统管理员、安全审计员账号任期最长天数，到期不能登录，提前30天提醒 (longest term of privileged accounts).",
+    )
 
 
 class NodeSettings(BaseModel):

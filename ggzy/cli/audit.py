@@ -351,3 +351,71 @@ def verify_archive(
         err.print(f"[red]E-AUDIT-ARCHIVE-BROKEN[/] 归档文件校验失败：{problem.message_zh}")
         raise typer.Exit(EXIT_BROKEN)
     out.print(f"[green]归档文件完整，签名有效：{file}[/]")
+
+
+@audit_app.command("approvals")
+@cli_permission(Permission.ACCOUNTS_APPROVE)
+def approvals(db: DbOption = None, config: ConfigOption = None) -> None:
+    """列出等待第二人（另一名安全审计员）批准的账号变更申请。
+
+    示例：ggzy audit approvals --db postgresql+psycopg://ggzy@db/ggzy
+    """
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from ggzy.cli.session import target_for
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    assert principal is not None
+    target = target_for(db, config)
+    try:
+        found = target.service.approvals(principal)
+    finally:
+        target.engine.dispose()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    table = Table(title="账号变更审批申请")
+    for column in ("编号", "账号", "变更", "申请人", "申请时间（北京时间）", "状态"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(
+            str(item.id),
+            item.account,
+            item.label_zh,
+            item.requested_by,
+            f"{item.requested_at.astimezone(shanghai):%Y-%m-%d %H:%M}",
+            {"pending": "待批准", "approved": "已批准，待执行"}.get(item.status, item.status),
+        )
+    out.print(table)
+
+
+@audit_app.command("approve")
+@cli_permission(Permission.ACCOUNTS_APPROVE)
+def approve(
+    request: Annotated[int, typer.Argument(help="申请编号（ggzy audit approvals 列出）", min=1, max=2**62)],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """作为第二人批准一项账号变更申请（不能批准对自己账号的变更）；批准记入审计日志，申请人再次执行后即生效，只能用一次。
+
+    示例：ggzy audit approve 3
+    """
+    from ggzy.cli.session import EXIT_NOPERM, cli_caller, target_for
+    from ggzy.security.accounts import AuthError
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    assert principal is not None
+    target = target_for(db, config)
+    try:
+        approved = target.service.approve(principal, request, cli_caller())
+    except AuthError as error:
+        err.print(f"[red]{error.code}[/] {error.message_zh}")
+        raise typer.Exit(EXIT_NOPERM if error.status in (401, 403) else EXIT_INPUT) from None
+    finally:
+        target.engine.dispose()
+    out.print(
+        f"已批准申请 {approved.id}：{approved.requested_by} 对账号 {approved.account} {approved.label_zh}"
+        f"（{int((approved.expires_at - approved.now).total_seconds() // 3600)} 小时内有效，只能使用一次）。"
+    )

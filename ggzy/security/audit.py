@@ -223,9 +223,11 @@ def append_only_ddl(dialect: str) -> list[str]:
 
 def drop_append_only_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {name}_append_only ON {name}" for name in _APPEND_ONLY_TABLES] + [
-            "DROP FUNCTION IF EXISTS ggzy_audit_append_only()"
-        ]
+        return [
+            f"DROP TRIGGER IF EXISTS {name}_{kind} ON {name}"
+            for name in _APPEND_ONLY_TABLES
+            for kind in ("append_only", "no_truncate")  # no_truncate: hub migration 0011, node 0009
+        ] + ["DROP FUNCTION IF EXISTS ggzy_audit_append_only()"]
     return [
         f"DROP TRIGGER IF EXISTS {name}_{kind}"
         for name in _APPEND_ONLY_TABLES

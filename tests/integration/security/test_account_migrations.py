@@ -32,3 +32,48 @@ def test_migrations_match_models(db_url: str, migrations: Path, metadata: MetaDa
     finally:
         engine.dispose()
     assert differences == []
+
+
+@pytest.mark.parametrize(
+    ("migrations", "revision", "before"),
+    [(HUB_MIGRATIONS, "0011", "0008"), (NODE_MIGRATIONS, "0009", "0006")],
+    ids=["hub", "node"],
+)
+def test_the_second_round_migrates_down_and_up_again(
+    db_url: str, migrations: Path, revision: str, before: str
+) -> None:
+    """Hub 0011 / node 0009 go down and up on both backends; an ID-keyed account keeps its key."""
+    from sqlalchemy import text
+
+    from ggzy.store.migrate import current_revision
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, migrations, before)
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (account, name, role, person_key, status, password_hash, "
+                    "password_changed_at, must_change_password, created_at, created_by, updated_at) VALUES "
+                    "('a1', 'x', 'auditor', 'id:abc', 'active', 'h', :t, true, :t, 'b', :t)"
+                ),
+                {"t": "2026-01-01T00:00:00+00:00"},
+            )
+        upgrade(engine, migrations, revision)
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT id_key FROM accounts")).scalar() == "id:abc"
+        from alembic import command
+
+        from ggzy.store.migrate import _config
+
+        command.downgrade(_config(migrations, engine), before)
+        assert current_revision(engine) == before
+        upgrade(engine, migrations)
+        with engine.connect() as connection:
+            differences = compare_metadata(
+                MigrationContext.configure(connection, opts={"compare_type": True}),
+                hub_metadata if migrations == HUB_MIGRATIONS else node_metadata,
+            )
+    finally:
+        engine.dispose()
+    assert differences == []

@@ -138,5 +138,7 @@ def test_audit_and_backup_commands_declare_permissions() -> None:
         "search": Permission.AUDIT_READ,
         "export": Permission.AUDIT_EXPORT,
         "archive": Permission.AUDIT_ARCHIVE,
+        "approvals": Permission.ACCOUNTS_APPROVE,
+        "approve": Permission.ACCOUNTS_APPROVE,
         "verify_archive": Permission.AUDIT_READ,
     }

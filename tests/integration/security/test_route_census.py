@@ -195,6 +195,7 @@ def test_role_permissions_keep_the_three_roles_apart() -> None:
         Permission.AUDIT_READ,
         Permission.AUDIT_EXPORT,
         Permission.AUDIT_ARCHIVE,
+        Permission.ACCOUNTS_APPROVE,  # the second person of a change of another auditor's account
     }
     assert Permission.ACCOUNTS_MANAGE not in operator | auditor
     assert set(Permission) == sysadmin | operator | auditor  # no permission nobody holds
