@@ -201,6 +201,10 @@ class HubSettings(BaseModel):
     tls_client_ca: Path | None = Field(
         None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="可信反向代理的网段 CIDR：仅来自这些地址的 X-Forwarded-For/-Proto 才被采信；默认不信任任何转发头 (reverse proxies whose forwarding headers are trusted; none by default).",
+    )
     ops: OpsSettings = Field(default_factory=OpsSettings, description="运行管理 (operations management).")
     portal_refresh_seconds: float = Field(
         5.0, description="门户拒收记录投影的刷新间隔秒数 (portal projection catch-up interval)."
@@ -272,6 +276,10 @@ class SecuritySettings(BaseModel):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="允许访问管理界面（网页和人员接口）的来源网段 CIDR (management allow-list).",
     )
+    metrics_token: str | None = Field(
+        None,
+        description="管理网段之外的监控系统读取 /metrics 时使用的令牌（Authorization: Bearer）；不设则只允许管理网段 (token for /metrics outside the management networks).",
+    )
     privileged_term_days: int = Field(
         365,
         ge=1,
@@ -307,6 +315,10 @@ class NodeSettings(BaseModel):
     )
     api_max_body_bytes: int = Field(
         16 * 1024 * 1024, description="本地接收接口请求体最大字节数 (local intake API body limit)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="本地接口前可信反向代理的网段 CIDR：仅来自这些地址的转发头才被采信；默认不信任 (reverse proxies of the local API whose forwarding headers are trusted; none by default).",
     )
     drop_dir: Path | None = Field(Path("var/node/inbox"), description="文件投递目录 (watched drop folder).")
     drop_settle_seconds: float = Field(

@@ -400,16 +400,35 @@ def _recovery_target(db: str | None, config: Path | None) -> Target:
 @cli_permission(Permission.NODES_MANAGE)
 def token_add(
     name: Annotated[str, typer.Argument(help="调用系统名称，如 fj-trading-system")],
+    network: Annotated[
+        list[str] | None,
+        typer.Option("--network", help="该系统推送数据的来源网段 CIDR（可重复；不填则不限来源地址）"),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
-    """为一个省级系统创建接收接口令牌（只显示这一次）。"""
-    from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import create_token
+    """为一个省级系统创建接收接口令牌（只显示这一次），并登记其来源网段（按来源地址控制访问）。
 
+    示例：ggzy admin token add fj-trading-system --network 10.35.8.0/24 --config node.toml
+    """
+    from ggzy.node.models import api_tokens
+    from ggzy.security.api_tokens import create_token, normalise_networks
+
+    try:
+        networks = normalise_networks(network or [])
+    except ValueError as exc:
+        err.print(f"[red]E-INPUT-NETWORK[/] 网段格式错误：{exc}")
+        raise typer.Exit(2) from None
     target = _migrated(None, config, node=True)
     try:
         with writing(target.engine) as connection:
-            token = create_token(connection, api_tokens, name[:64], _actor().account, dt.datetime.now(dt.UTC))
+            token = create_token(
+                connection,
+                api_tokens,
+                name[:64],
+                _actor().account,
+                dt.datetime.now(dt.UTC),
+                networks=networks,
+            )
             _token_audit(target, connection, "token.add", name)
     except Exception as exc:
         from sqlalchemy.exc import IntegrityError
@@ -420,6 +439,8 @@ def token_add(
         raise
     finally:
         target.engine.dispose()
+    if not networks:
+        err.print("[yellow]未登记来源网段：任何地址持此令牌均可推送；建议用 --network 限定[/]")
     out.print(f"系统 {name} 的接收接口令牌（只显示这一次，调用时放在 Authorization: Bearer 后）：")
     out.print(token, markup=False)
 
@@ -455,11 +476,15 @@ def token_list(config: ConfigOption = None) -> None:
     finally:
         target.engine.dispose()
     table = Table(title="接收接口令牌")
-    for column in ("系统", "创建人", "创建时间", "状态"):
+    for column in ("系统", "来源网段", "创建人", "创建时间", "状态"):
         table.add_column(column)
     for t in tokens:
         table.add_row(
-            t.name, t.created_by, f"{t.created_at:%Y-%m-%d %H:%M}", "已吊销" if t.revoked_at else "有效"
+            t.name,
+            "、".join(t.networks) or "不限",
+            t.created_by,
+            f"{t.created_at:%Y-%m-%d %H:%M}",
+            "已吊销" if t.revoked_at else "有效",
         )
     out.print(table)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -96,8 +96,6 @@ def serve(
     横向扩展：每个 CPU 核心启动一个实例（--port 8601、8602 …），共用同一 PostgreSQL 数据库，
     由负载均衡器把节点连接均匀分配到各实例；服务本身不保存状态。
     """
-    import ssl
-
     import uvicorn
 
     settings = _settings(db)
@@ -116,13 +114,24 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        ssl_ca_certs=str(settings.tls_client_ca) if settings.tls_client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
-        proxy_headers=True,
         log_level="warning",
+        **server_options(settings),
     )
+
+
+def server_options(settings: HubSettings) -> dict[str, Any]:
+    """uvicorn's TLS and proxy options for the hub (``hub serve``; the tests serve with the same)."""
+    import ssl
+
+    return {
+        "ssl_certfile": str(settings.tls_cert) if settings.tls_cert else None,
+        "ssl_keyfile": str(settings.tls_key) if settings.tls_key else None,
+        "ssl_ca_certs": str(settings.tls_client_ca) if settings.tls_client_ca else None,
+        "ssl_cert_reqs": ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
+        # Forwarding headers are read by the app itself, and only from hub.trusted_proxies
+        # (ggzy.web.network.trust_proxies); uvicorn's own reading trusts loopback by default.
+        "proxy_headers": False,
+    }
 
 
 @hub_app.command("migrate")

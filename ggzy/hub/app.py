@@ -101,6 +101,8 @@ def create_app(
         version=__version__,
         description="省级交换前置系统向国家平台上传数据、获取反馈与对账的接口。协议说明见 docs/protocol.md。",
         lifespan=lifespan,
+        docs_url=None,  # ggzy.web.api_docs: Swagger UI from the package, not a CDN
+        redoc_url=None,
     )
     app.state.hub = hub
 
@@ -162,6 +164,12 @@ def create_app(
     from ggzy.hub.portal.routes import install as install_portal
 
     install_portal(app)
+    from ggzy.web.api_docs import install_api_docs
+    from ggzy.web.network import guard_operations_paths, trust_proxies
+
+    install_api_docs(app, "国家平台数据交换接口")
+    guard_operations_paths(app, security.management_networks, security.metrics_token)
+    trust_proxies(app, settings.trusted_proxies)  # last: outermost, every part sees the resolved address
     return app
 
 
