@@ -17,6 +17,7 @@ from ggzy.hub.registry import list_nodes
 from ggzy.security.audit import AuditLog
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.audit_pages import AuditSite, audit_router
+from ggzy.web.settings_view import settings_rows
 
 __all__ = ["audit_pages", "router"]
 
@@ -45,21 +46,6 @@ def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLR
 audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page))
 
 
-_HIDDEN = {"key_dir", "tls_key", "smtp_password"}  # where secrets live is not shown either
-
-
-def _settings_rows(settings: Any, prefix: str = "hub") -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for name, value in settings.model_dump().items():
-        if name in _HIDDEN or "password" in name or "secret" in name:
-            continue
-        if isinstance(value, dict) and hasattr(getattr(settings, name), "model_dump"):
-            rows.extend(_settings_rows(getattr(settings, name), f"{prefix}.{name}"))
-        else:
-            rows.append((f"{prefix}.{name}", str(value)))
-    return rows
-
-
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_page(request: Request, principal: Administrator) -> HTMLResponse:
     from ggzy.hub.portal.routes import render
@@ -79,5 +65,5 @@ async def admin_page(request: Request, principal: Administrator) -> HTMLResponse
         principal,
         accounts=accounts,
         nodes=nodes,
-        settings=_settings_rows(hub.settings),
+        settings=settings_rows(hub.settings, "hub"),  # secrets and where they live: hidden
     )

@@ -38,6 +38,7 @@ from ggzy.web.portal import (
     portal_now,
     render_page,
 )
+from ggzy.web.settings_view import settings_rows
 
 __all__ = ["NAV", "install", "router"]
 
@@ -296,22 +297,6 @@ audit_pages = audit_router(
 
 # --- 系统管理 (administrator only) ---
 
-# Where secrets live is not shown, nor a database password; pull sources by name only.
-_HIDDEN = {"key_file", "api_tls_key", "pull"}
-
-
-def settings_rows(settings: Any) -> list[tuple[str, str]]:
-    from ggzy.store import redact_url
-
-    rows: list[tuple[str, str]] = []
-    for name, value in settings.model_dump().items():
-        if name in _HIDDEN or "password" in name or "secret" in name:
-            continue
-        shown = redact_url(value) if name.endswith("_url") and name != "hub_url" and value else value
-        rows.append((f"node.{name}", str(shown)))
-    rows.append(("node.pull", "、".join(source.name for source in settings.pull) or "（未配置）"))
-    return rows
-
 
 @router.get("/admin", response_class=HTMLResponse)
 async def admin_page(request: Request, principal: Administrator) -> HTMLResponse:
@@ -335,7 +320,7 @@ async def admin_page(request: Request, principal: Administrator) -> HTMLResponse
         principal,
         accounts=accounts,
         tokens=tokens,
-        settings=settings_rows(ctx.settings),
+        settings=settings_rows(ctx.settings, "node"),  # secrets and where they live: hidden
     )
 
 
