@@ -3,7 +3,7 @@
 One function for every settings view, so a new setting is redacted wherever it is shown:
 
 - a setting whose name says it is a secret or where one lives (``password``, ``secret``, ``token``,
-  ``key``: ``smtp_password``, ``metrics_token``, ``key_dir``, ``tls_key``) is shown as hidden;
+  ``key``: ``smtp_password``, ``metrics_token``, ``key_dir``, ``tls_key``) is left out;
 - a URL keeps its scheme, host, port and short path segments; the password of its user part, every
   query value and every long path segment (webhook tokens live there) are replaced by ``***``;
 - nested sections are flattened (``hub.ops.webhook_url``), mappings shown key by key, lists of
@@ -68,8 +68,8 @@ def settings_rows(settings: BaseModel, prefix: str) -> list[tuple[str, str]]:
         value = getattr(settings, name)
         dotted = f"{prefix}.{name}"
         if _is_secret(name):
-            rows.append((dotted, HIDDEN if value else "（未配置）"))
-        elif isinstance(value, BaseModel):
+            continue
+        if isinstance(value, BaseModel):
             rows.extend(settings_rows(value, dotted))
         elif isinstance(value, list) and value and all(isinstance(item, BaseModel) for item in value):
             names = [str(getattr(item, "name", type(item).__name__)) for item in value]
