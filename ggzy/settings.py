@@ -140,7 +140,13 @@ class AuditSettings(BaseModel):
         100, ge=1, description="每写入多少条审计记录做一次签名检查点 (entries between signed checkpoints)."
     )
     checkpoint_minutes: float = Field(
-        10.0, gt=0, description="距上次检查点多少分钟后再做一次 (minutes between signed checkpoints)."
+        1.0,
+        gt=0,
+        description="距上次检查点多少分钟后再做一次；服务也按此间隔为末尾做检查点并送往异地锚点，即末尾最多这么久未受保护 (minutes between signed checkpoints; the services seal the tail and anchor it off the host this often).",
+    )
+    anchor_syslog: str | None = Field(
+        None,
+        description="审计检查点另送的 syslog 地址：udp://主机:514、tcp://主机:514 或 /dev/log；不设则只写异地锚点文件 (syslog destination of audit anchors).",
     )
     archive_dir: Path = Field(
         Path("var/audit-archive"), description="审计日志归档文件目录 (directory of signed archive files)."

@@ -144,15 +144,21 @@ def _query(
 @audit_app.command("verify")
 @cli_permission(Permission.AUDIT_READ)
 def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption = None) -> None:
-    """校验审计日志链与签名检查点，报告第一条被篡改、删除、插入或截断的记录。
+    """校验审计日志链、签名检查点和异地锚点，报告第一条被篡改、删除、插入或截断的记录。
+
+    异地锚点：国家平台的检查点写在 backup.offsite_dir 中的只追加文件（及 syslog）；交换前置节点的检查点随心跳
+    送到国家平台保存，校验时取回比对。本地日志比锚点短、或锚点记录的校验值在本地找不到，均判为被破坏。
 
     示例：ggzy audit verify --side node
     """
+    from ggzy.security.audit_anchor import AnchorSet
+
     site = open_site(side, db, config)
     engine = site_engine(site)
     log = site.audit_log()
+    anchors = site.anchors(0) if site.anchors is not None else AnchorSet()
     with engine.connect() as connection:
-        report = log.report(connection)
+        report = log.report(connection, anchors.anchors)
     out.print(
         f"{site.side.label}审计日志：{report.entries} 条在库（第 {report.first_id or '-'}–{report.last_id or '-'} 条）"
     )
@@ -163,6 +169,16 @@ def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption =
         out.print(
             f"  最新检查点 {report.newest_checkpoint_at:%Y-%m-%d %H:%M:%S} UTC；其后 {report.unchecked_tail} 条尚未被检查点覆盖"
         )
+    if anchors.sources:
+        out.print(
+            f"  异地锚点 {report.anchors} 个，覆盖至第 {report.anchored_through} 条（{'；'.join(anchors.sources)}）"
+        )
+    for unavailable in anchors.unavailable:
+        err.print(f"[yellow]E-AUDIT-ANCHOR-UNAVAILABLE[/] 无法取得异地锚点，未与之比对：{unavailable}")
+    if not anchors.sources and not anchors.unavailable:
+        err.print(
+            "[yellow]未配置异地锚点[/]（国家平台：backup.offsite_dir / audit.anchor_syslog）；只校验了本机上的链"
+        )
     problem = report.problem
     record(
         engine,
@@ -170,6 +186,7 @@ def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption =
         "audit.verify",
         f"audit:{site.side.value}",
         "success" if problem is None else "failure",
+        anchors=report.anchors,
         **({"entry": problem.entry_id, "reason": problem.reason} if problem else {}),
     )
     if problem is not None:

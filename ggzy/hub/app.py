@@ -89,11 +89,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from ggzy.hub.anchors import anchor_periodically, hub_sinks
         from ggzy.hub.portal.projection import run_periodically
 
         projection = asyncio.create_task(run_periodically(hub.engine, settings.portal_refresh_seconds))
+        configured = get_settings()
+        anchoring = asyncio.create_task(
+            anchor_periodically(
+                hub, hub_sinks(configured.backup, configured.audit), configured.audit.checkpoint_minutes * 60
+            )
+        )
         yield
         projection.cancel()
+        anchoring.cancel()
         hub.engine.dispose()
 
     app = FastAPI(
@@ -150,7 +158,7 @@ def create_app(
         )
         return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
-    from ggzy.hub.api import exchange, health, heartbeat, ops, people, reconcile, stats
+    from ggzy.hub.api import anchors, exchange, health, heartbeat, ops, people, reconcile, stats
     from ggzy.web import install_people_layer
 
     install_people_layer(app, hub.accounts, security, site="国家平台")
@@ -158,6 +166,7 @@ def create_app(
     app.include_router(exchange.router)
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
+    app.include_router(anchors.router)
     app.include_router(stats.router)
     ops.install(app)
     app.include_router(people.router)

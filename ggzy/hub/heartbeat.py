@@ -21,6 +21,7 @@ from ggzy.hub.ops.uptime import Beat, grace_of, lock_province, note_heartbeat
 from ggzy.settings import OpsSettings
 
 __all__ = [
+    "AuditCheckpointReport",
     "DiskReport",
     "HeartbeatReport",
     "LinkReport",
@@ -55,6 +56,15 @@ class PlatformReport(BaseModel):
     error: str | None = Field(None, max_length=500)
 
 
+class AuditCheckpointReport(BaseModel):
+    """The node's newest audit checkpoint: anchored at the hub (``ggzy.hub.anchors``)."""
+
+    sequence: int = Field(ge=1, le=2**62)
+    entry: int = Field(ge=1, le=2**62)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: dt.datetime
+
+
 class HeartbeatReport(BaseModel):
     """The body of ``POST /api/v1/heartbeat``; unknown fields are kept in the payload, not refused."""
 
@@ -69,6 +79,7 @@ class HeartbeatReport(BaseModel):
     last_error: str | None = Field(None, max_length=2000)
     link: LinkReport
     platform: PlatformReport | None = None
+    audit_checkpoint: AuditCheckpointReport | None = None  # nodes before issue 16 send none
 
     def oldest_unsent(self) -> float | None:
         ages = [age for age in self.oldest_unsent_seconds.values() if age is not None]

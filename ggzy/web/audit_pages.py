@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import Engine
 
 from ggzy.security.audit import AuditLog
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.portal import SHANGHAI, XLSX, download
@@ -44,6 +45,8 @@ class AuditSite:
     record: Callable[[Request, Principal, str, dict[str, Any]], None]  # audit a search or an export
     page: Callable[..., HTMLResponse]  # page(request, principal, **context) renders portal/audit.html
     export_name: Callable[[Request], str] = lambda _request: "audit-log"  # the file name, no suffix
+    # the anchors of the site's chain kept off its host, compared when the chain is verified
+    anchors: Callable[[Request], AnchorSet] | None = None
 
 
 def audit_query(
@@ -82,18 +85,27 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
         filters = {"since": since, "until": until, "account": account, "action": action, "outcome": outcome}
         shown = {k: v for k, v in filters.items() if v}
 
-        def load() -> tuple[Any, Any]:
+        def load() -> tuple[Any, Any, Any, Any]:
             engine, chain = site.store(request)
+            anchors = (site.anchors(request) if site.anchors is not None else AnchorSet()) if verify else None
             with engine.connect() as connection:
                 found = search_audit(connection, chain.table, query, page=page, page_size=PAGE_SIZE)
-                problem = chain.verify(connection) if verify else None
+                report = chain.report(connection, anchors.anchors) if anchors is not None else None
             detail = {k: str(v) for k, v in shown.items()} | ({"verify": True} if verify else {})
             site.record(request, principal, "audit.search", detail)
-            return found, problem
+            return found, report.problem if report else None, report, anchors
 
-        found, problem = await run_in_threadpool(load)
+        found, problem, report, anchors = await run_in_threadpool(load)
         return site.page(
-            request, principal, found=found, columns=COLUMNS, filters=shown, verified=verify, problem=problem
+            request,
+            principal,
+            found=found,
+            columns=COLUMNS,
+            filters=shown,
+            verified=verify,
+            problem=problem,
+            report=report,
+            anchors=anchors,
         )
 
     @router.get("/audit/export")

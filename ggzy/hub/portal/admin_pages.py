@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from ggzy.hub.registry import list_nodes
 from ggzy.security.audit import AuditLog
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.audit_pages import AuditSite, audit_router
 from ggzy.web.settings_view import settings_rows
@@ -43,7 +44,16 @@ def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLR
     return render(request, "audit.html", principal, **context)
 
 
-audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page))
+def _hub_anchors(_request: Request) -> AnchorSet:
+    """The hub's anchors off the host: the append-only file in ``backup.offsite_dir``."""
+    from ggzy.hub.anchors import hub_sinks
+    from ggzy.settings import get_settings
+
+    configured = get_settings()
+    return hub_sinks(configured.backup, configured.audit).anchors()
+
+
+audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page, anchors=_hub_anchors))
 
 
 @router.get("/admin", response_class=HTMLResponse)

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from ggzy.node.context import NodeContext
 from ggzy.node.portal import queries
 from ggzy.security.audit import AuditEntry, AuditLog
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.store.database import writing
 from ggzy.web import caller_of, people_of
@@ -285,12 +287,22 @@ def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLR
     return render_page(request, "portal/audit.html", principal, NAV, **context)
 
 
+def _node_anchors(request: Request) -> AnchorSet:
+    """The anchors the hub keeps of this node's chain (fetched with the node's signed client)."""
+    from ggzy.node.site import hub_anchors
+
+    ctx = _ctx(request)
+    with ctx.hub_client(timeout=httpx.Timeout(10.0)) as client:
+        return hub_anchors(ctx.settings, 0, client)
+
+
 audit_pages = audit_router(
     AuditSite(
         _node_store,
         _record,
         _audit_page,
         export_name=lambda request: f"audit-log-{_ctx(request).settings.node_id}",
+        anchors=_node_anchors,
     )
 )
 

@@ -47,6 +47,7 @@ EXEMPT = {
     "/api/v1/records": "provincial systems' intake (intake token)",
     "/api/v1/ops/node/conditions": "node exchange (node signature)",
     "/api/v1/ops/node/drills": "node exchange (node signature)",
+    "/api/v1/audit/anchors": "node exchange (node signature)",
 }
 # Exempt routes that still refuse an anonymous caller, with the status they answer.
 ANONYMOUS_REFUSED = {
@@ -62,6 +63,7 @@ ANONYMOUS_REFUSED = {
     "/api/v1/records": 401,
     "/api/v1/ops/node/conditions": 401,
     "/api/v1/ops/node/drills": 401,
+    "/api/v1/audit/anchors": 401,
 }
 QUERIES = {
     "/api/v1/people/stats": "?from=2026-11-01&to=2026-11-30",
