@@ -1,5 +1,7 @@
 """审计 (auditor only), the same on the hub's portal and the node's: search the site's own audit log,
-check its chain, export it as xlsx or CSV. Every search and every export is itself audited.
+check its chain against its off-host anchors, export it as xlsx or CSV, and approve, as the second
+person, an administrator's change of another auditor's account. Every search, export and approval
+is itself audited.
 
 A site describes itself with an :class:`AuditSite` (its database and chain, how it records a read,
 how it renders a page) and mounts :func:`audit_router`.
@@ -11,18 +13,19 @@ import datetime as dt
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
 from ggzy.security.audit import AuditLog
 from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.layer import caller_of, people_of
 from ggzy.web.portal import SHANGHAI, XLSX, download
 
 __all__ = ["AuditSite", "audit_query", "audit_router"]
@@ -34,6 +37,7 @@ _MEDIA = {
 }
 
 AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
+Approver = Annotated[Principal, Depends(require(Permission.ACCOUNTS_APPROVE))]
 AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
 Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
 Text = Annotated[str | None, Query(max_length=128)]
@@ -96,6 +100,9 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
             return found, report.problem if report else None, report, anchors
 
         found, problem, report, anchors = await run_in_threadpool(load)
+        approvals = []
+        if principal.may(Permission.ACCOUNTS_APPROVE):
+            approvals = await run_in_threadpool(people_of(request).service.approvals, principal)
         return site.page(
             request,
             principal,
@@ -106,7 +113,17 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
             problem=problem,
             report=report,
             anchors=anchors,
+            approvals=approvals,
         )
+
+    @router.post("/audit/approvals/{approval}/approve")
+    async def approve(
+        request: Request, principal: Approver, approval: Annotated[int, Path(ge=1, le=2**62)]
+    ) -> Response:
+        """The second person: another auditor approves an administrator's change of an auditor's
+        account (the service refuses one's own account, a closed or expired request)."""
+        await run_in_threadpool(people_of(request).service.approve, principal, approval, caller_of(request))
+        return RedirectResponse(f"{prefix}/audit#approvals", status_code=303)
 
     @router.get("/audit/export")
     async def audit_export(
@@ -124,7 +141,7 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
         def build() -> bytes:
             engine, chain = site.store(request)
             with tempfile.TemporaryDirectory() as folder, engine.connect() as connection:
-                path = Path(folder) / f"audit.{fmt.value}"
+                path = FilePath(folder) / f"audit.{fmt.value}"
                 count = export_audit(connection, chain.table, query, path, fmt)
                 content = path.read_bytes()
             site.record(request, principal, "audit.export", {"format": fmt.value, "rows": count})

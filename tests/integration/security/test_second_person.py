@@ -207,3 +207,36 @@ def test_the_last_administrator_is_recovered_only_offline(service: AccountServic
     password = service.recover("admin", "reset-totp", operator="root", caller=CALLER)
     assert password is None
     assert service.info("admin").totp_enrolled is False  # type: ignore[union-attr]
+
+
+def test_the_second_auditor_approves_on_the_audit_page(tmp_path: Path, first_sign_in: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from ggzy.hub.app import create_app
+    from ggzy.settings import HubSettings
+
+    app = create_app(HubSettings(db_url=f"sqlite:///{tmp_path / 'hub.db'}", key_dir=tmp_path / "keys"))
+    accounts = app.state.hub.accounts
+    try:
+        accounts.bootstrap(
+            NewAccount("admin", "管理员", Role.SYSADMIN, id_number=id_number(21)),
+            NewAccount("audit", "审计员甲", Role.AUDITOR, id_number=id_number(22)),
+            CALLER,
+        )
+        second = accounts.create(
+            ADMIN, NewAccount("audit-b", "审计员乙", Role.AUDITOR, id_number=id_number(23)), CALLER
+        )
+        token = first_sign_in(accounts, "audit-b", second)
+        with pytest.raises(AuthError):
+            accounts.reset_totp(ADMIN, "audit", CALLER)
+        (request,) = accounts.approvals(AUDITOR_B)
+        page = TestClient(app, client=("127.0.0.1", 5000), headers={"Authorization": f"Bearer {token}"})
+        listed = page.get("/portal/audit")
+        assert listed.status_code == 200 and f"/portal/audit/approvals/{request.id}/approve" in listed.text
+        approved = page.post(f"/portal/audit/approvals/{request.id}/approve", follow_redirects=False)
+        assert approved.status_code == 303, approved.text
+        accounts.reset_totp(ADMIN, "audit", CALLER)  # goes through now, once
+        again = page.post(f"/portal/audit/approvals/{request.id}/approve")
+        assert again.status_code == 409 and again.json()["error"]["code"] == "E-AUTH-APPROVAL-CLOSED"
+    finally:
+        app.state.hub.engine.dispose()
