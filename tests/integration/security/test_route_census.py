@@ -84,6 +84,7 @@ PATH_VALUES = {
     "order_id": "1",
     "post": "security",
     "rank": "primary",
+    "approval": "999999",
 }
 _counter = itertools.count()
 
