@@ -25,6 +25,7 @@ from ggzy.security.audit import AuditLog
 from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY
 from ggzy.web.layer import caller_of, people_of
 from ggzy.web.portal import SHANGHAI, XLSX, download
 
@@ -39,7 +40,7 @@ _MEDIA = {
 AuditReader = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
 Approver = Annotated[Principal, Depends(require(Permission.ACCOUNTS_APPROVE))]
 AuditExporter = Annotated[Principal, Depends(require(Permission.AUDIT_EXPORT))]
-Day = Annotated[dt.date | None, Query(description="北京时间日期 YYYY-MM-DD")]
+Day = Annotated[dt.date | None, Query(ge=FIRST_DAY, le=LAST_DAY, description="北京时间日期 YYYY-MM-DD")]
 Text = Annotated[str | None, Query(max_length=128)]
 
 
@@ -59,11 +60,19 @@ def audit_query(
     """The filters of the page as a query: days are Beijing calendar days, both ends included."""
 
     def moment(day: dt.date | None) -> dt.datetime | None:
-        return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC) if day else None
+        """Midnight of a Beijing day in UTC; None (no bound) at the ends of the calendar, which
+        0001-01-01 and 9999-12-31 reach (nothing in the log is older or newer than either)."""
+        if day is None:
+            return None
+        try:
+            return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
+        except OverflowError:
+            return None
 
+    following = until + dt.timedelta(days=1) if until is not None and until < dt.date.max else None
     return AuditQuery(
         since=moment(since),
-        until=moment(until + dt.timedelta(days=1)) if until else None,
+        until=moment(following),
         account=account or None,
         action=action or None,
         outcome=outcome or None,

@@ -32,6 +32,7 @@ from ggzy.hub.models import nodes
 from ggzy.hub.ops.periods import SHANGHAI, Period, parse_period
 from ggzy.hub.ops.session import Actor, OpsError, OpsSession
 from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, principal_of, require
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY, Count, Day, IdPath, Moment, RowId, Seconds
 
 __all__ = ["install", "router"]
 
@@ -176,8 +177,8 @@ async def read_availability(
 )
 async def read_stats(
     request: Request,
-    start: Annotated[dt.date, Query(alias="from")],
-    end: Annotated[dt.date, Query(alias="to")],
+    start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
+    end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)],
     province: Province = None,
 ) -> dict[str, Any]:
     from ggzy.hub.stats import StatsRangeError, province_summary
@@ -210,8 +211,8 @@ async def read_backups(request: Request, province: Province = None) -> dict[str,
 class OutageIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     kind: Literal["power", "relocation", "cutover", "maintenance"]
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: Moment
+    ends_at: Moment
     impact: str = Field(min_length=1, max_length=2000)
 
 
@@ -238,7 +239,7 @@ async def create_outage(request: Request, body: OutageIn) -> dict[str, Any]:
 
 
 @router.post("/outages/{notice_id}/withdraw", dependencies=WRITE, summary="撤回停用通知")
-async def withdraw_outage(request: Request, notice_id: int) -> dict[str, Any]:
+async def withdraw_outage(request: Request, notice_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.outages import withdraw_notice
 
     return {"ok": True, **(await _write(request, lambda s: withdraw_notice(s, notice_id))).to_dict()}
@@ -251,14 +252,14 @@ class FaultReportIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     title: str = Field(min_length=1, max_length=300)
     classification: Literal["power", "link", "equipment", "software", "security", "other"]
-    started_at: dt.datetime
-    ended_at: dt.datetime | None = None
+    started_at: Moment
+    ended_at: Moment | None = None
     impact: str = Field("", max_length=5000)
     cause: str = Field("", max_length=5000)
     handling: str = Field("", max_length=5000)
     lessons: str = Field("", max_length=5000)
     corrective_actions: str = Field("", max_length=5000)
-    incident_id: int | None = Field(None, description="为已自动立案的事件补报故障报告时填写")
+    incident_id: RowId | None = Field(None, description="为已自动立案的事件补报故障报告时填写")
 
 
 class StatusIn(BaseModel):
@@ -301,7 +302,7 @@ async def create_fault_report(request: Request, body: FaultReportIn) -> dict[str
 @router.post(
     "/incidents/{incident_id}/status", dependencies=WRITE, summary="事件流程：处置中、已恢复、已关闭"
 )
-async def update_incident_status(request: Request, incident_id: int, body: StatusIn) -> dict[str, Any]:
+async def update_incident_status(request: Request, incident_id: IdPath, body: StatusIn) -> dict[str, Any]:
     from ggzy.hub.ops.incidents import advance_incident
 
     return {
@@ -319,18 +320,18 @@ class PlanIn(BaseModel):
     activation_procedure: str = Field(min_length=1)
     closing_procedure: str = Field(min_length=1)
     content: str = ""
-    effective_on: dt.date | None = None
+    effective_on: Day | None = None
 
 
 class DrillIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
-    held_on: dt.date
+    held_on: Day
     scenario: str = Field(min_length=1, max_length=300)
     participants: list[str] = Field(default_factory=list, max_length=200)
-    recovery_seconds: float | None = Field(None, ge=0)
-    data_loss_records: int | None = Field(None, ge=0)
+    recovery_seconds: Seconds | None = None
+    data_loss_records: Count | None = None
     findings: str = ""
-    plan_id: int | None = None
+    plan_id: RowId | None = None
 
 
 @router.get("/plans", dependencies=READ, summary="应急预案（含历史版本）")
@@ -362,12 +363,12 @@ async def create_plan(request: Request, body: PlanIn) -> dict[str, Any]:
 
 
 class ActivationIn(BaseModel):
-    incident_id: int | None = Field(None, description="启动预案所应对的事件")
+    incident_id: RowId | None = Field(None, description="启动预案所应对的事件")
     note: str = Field("", max_length=5000)
 
 
 @router.post("/plans/{plan_id}/activate", dependencies=WRITE, status_code=201, summary="按启动程序启动预案")
-async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[str, Any]:
+async def activate(request: Request, plan_id: IdPath, body: ActivationIn) -> dict[str, Any]:
     from ggzy.hub.ops.preparedness import activate_plan
 
     activation_id = await _write(request, lambda s: activate_plan(s, plan_id, body.incident_id, body.note))
@@ -375,7 +376,9 @@ async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[s
 
 
 @router.post("/plans/activations/{activation_id}/close", dependencies=WRITE, summary="按关闭程序关闭预案")
-async def close_plan_activation(request: Request, activation_id: int, body: ActivationIn) -> dict[str, Any]:
+async def close_plan_activation(
+    request: Request, activation_id: IdPath, body: ActivationIn
+) -> dict[str, Any]:
     from ggzy.hub.ops.preparedness import close_activation
 
     await _write(request, lambda s: close_activation(s, activation_id, body.note))
@@ -525,14 +528,14 @@ async def create_register_entry(request: Request, province: str, body: RegisterI
 class InspectionIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     kind: Literal["scheduled", "spot"]
-    planned_on: dt.date
+    planned_on: Day
 
 
 class InspectionResultIn(BaseModel):
     checklist: dict[str, dict[str, str]]
     findings: str = ""
     follow_up: str = ""
-    follow_up_due: dt.date | None = None
+    follow_up_due: Day | None = None
 
 
 class NoteIn(BaseModel):
@@ -559,7 +562,9 @@ async def create_inspection(request: Request, body: InspectionIn) -> dict[str, A
 
 
 @router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
-async def update_inspection(request: Request, inspection_id: int, body: InspectionResultIn) -> dict[str, Any]:
+async def update_inspection(
+    request: Request, inspection_id: IdPath, body: InspectionResultIn
+) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import perform_inspection
 
     done = await _write(
@@ -577,7 +582,7 @@ async def update_inspection(request: Request, inspection_id: int, body: Inspecti
 
 
 @router.post("/inspections/{inspection_id}/follow-up", dependencies=ASSESS, summary="登记整改跟踪")
-async def follow_up_inspection(request: Request, inspection_id: int, body: NoteIn) -> dict[str, Any]:
+async def follow_up_inspection(request: Request, inspection_id: IdPath, body: NoteIn) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import follow_up
 
     return {"ok": True, **await _write(request, lambda s: follow_up(s, inspection_id, body.note))}
@@ -696,7 +701,7 @@ async def issue_orders_for_period(request: Request, period: PeriodQuery) -> dict
 
 
 @router.post("/rectifications/{order_id}/close", dependencies=ASSESS, summary="确认整改完成，关闭通知")
-async def close_rectification(request: Request, order_id: int, body: NoteIn) -> dict[str, Any]:
+async def close_rectification(request: Request, order_id: IdPath, body: NoteIn) -> dict[str, Any]:
     from ggzy.hub.ops.rectification import close_order
 
     return {"ok": True, **await _write(request, lambda s: close_order(s, order_id, body.note))}
@@ -719,11 +724,11 @@ async def read_notices(request: Request, format: Format = "json") -> Any:
 
 
 class NodeDrillIn(BaseModel):
-    held_on: dt.date
+    held_on: Day
     scenario: str = Field(min_length=1, max_length=300)
     participants: list[str] = Field(default_factory=list, max_length=200)
-    recovery_seconds: float | None = Field(None, ge=0)
-    data_loss_records: int | None = Field(None, ge=0)
+    recovery_seconds: Seconds | None = None
+    data_loss_records: Count | None = None
     findings: str = Field("", max_length=5000)
     detail: dict[str, Any] = Field(default_factory=dict)
 

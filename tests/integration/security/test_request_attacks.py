@@ -99,3 +99,18 @@ def test_a_metrics_token_opens_metrics_only(hub_people: Any, tmp_path: Any) -> N
         assert wrong.get("/metrics").status_code == 403
     finally:
         app.state.hub.engine.dispose()
+
+
+def test_edge_input_on_the_pages_gets_an_answer_not_a_server_error(hub_people: Any) -> None:
+    """The issue's cases (500 before): the audit page and export until 9999-12-31, and U+10FFFF as the
+    last character of a trade search (the SQLite prefix range computed chr(0x110000))."""
+    auditor = hub_people.client("auditor")
+    for path in ("/portal/audit", "/portal/audit/export"):
+        for day in ("9999-12-31", "0001-01-01"):
+            answer = auditor.get(path, params={"until": day, "since": day})
+            assert answer.status_code < 500 and answer.status_code in (200, 422), (path, day, answer.text[:200])
+    operator = hub_people.client("operator")
+    for query in ("\U0010ffff", "35\U0010ffff", "\U0010ffff\U0010ffff"):
+        for path in ("/portal/trade", "/portal/api/trade"):
+            found = operator.get(path, params={"q": query})
+            assert found.status_code == 200, (path, found.text[:200])

@@ -118,3 +118,16 @@ def test_the_audit_csv_export_covers_tab_and_carriage_return(tmp_path: Path) -> 
         csv.writer(handle).writerow([_cell("object", a) for a in ATTACKS])
     with path.open(newline="", encoding="utf-8") as handle:
         assert all(value.startswith("'") for value in next(csv.reader(handle)))
+
+
+def test_characters_a_workbook_cannot_hold_are_replaced(tmp_path: Path) -> None:
+    """An audit entry with a control character made the whole xlsx export fail (found by the fuzz run)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(safe_row(["a\x00b\x1fc", "\x07=cmd"]))
+    book.save(tmp_path / "c.xlsx")
+    assert [c.value for c in load_workbook(tmp_path / "c.xlsx").active[1]] == [
+        "a\ufffdb\ufffdc",
+        "\ufffd=cmd",
+    ]
