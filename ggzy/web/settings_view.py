@@ -18,9 +18,9 @@ from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
-__all__ = ["HIDDEN", "redact_url", "settings_rows"]
+__all__ = ["redact_url", "settings_rows"]
 
-HIDDEN = "（已隐藏）"
+_HIDDEN = "（已隐藏）"
 _SECRET_WORDS = ("password", "secret", "token", "key")
 _MASK = "***"
 _LONG_SEGMENT = 16  # a path segment this long is a token more likely than a name
@@ -75,7 +75,7 @@ def settings_rows(settings: BaseModel, prefix: str) -> list[tuple[str, str]]:
             names = [str(getattr(item, "name", type(item).__name__)) for item in value]
             rows.append((dotted, "、".join(names)))
         elif isinstance(value, Mapping):
-            shown = {str(k): HIDDEN if _is_secret(str(k)) else _shown(v) for k, v in value.items()}
+            shown = {str(k): _HIDDEN if _is_secret(str(k)) else _shown(v) for k, v in value.items()}
             rows.append((dotted, "；".join(f"{k}: {v}" for k, v in shown.items()) or "（未配置）"))
         else:
             rows.append((dotted, _shown(value) if value is not None else "（未配置）"))
