@@ -291,6 +291,7 @@ def test_a_correction_is_redacted_like_intake_and_finds_its_pseudonymised_key(
     assert row.key == held.key and "ID_CARD" in row.redacted and "PHONE_NUMBER" in row.redacted
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the workbook, not the store, is tested
 def test_rejects_export_writes_a_formula_in_a_record_as_text(db_url: str, tmp_path: Path) -> None:
     """``node rejects export``: a provincial value such as ``=HYPERLINK(…)`` must not run when an
     official opens the workbook (before, it was written as a formula)."""

@@ -165,6 +165,7 @@ def test_health_and_the_caller_seam(ctx: NodeContext) -> None:
         )
 
 
+@pytest.mark.parametrize("node_db_url", ["sqlite"], indirect=True)  # storage of tokens: both, above
 def test_a_token_pushes_only_from_its_registered_networks(ctx: NodeContext) -> None:
     """Art. 15: a stolen token used from another address is refused (and audited), like a hub node's
     networks; before, any address with the token was taken."""

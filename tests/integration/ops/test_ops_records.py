@@ -152,6 +152,7 @@ def test_an_inspection_answers_every_item_then_is_followed_up(ops_db: OpsDb) -> 
     assert provincial.value.code == "E-OPS-NATIONAL"
 
 
+@pytest.mark.parametrize("hub_db_url", ["sqlite"], indirect=True)  # the checks are in Python, not SQL
 def test_a_province_names_only_its_own_plans_and_incidents(ops_db: OpsDb) -> None:
     """Before: a province recorded a drill against another province's plan, and activated its plan
     for another province's incident, and ids that do not exist were stored as they came."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from auditdb import drop_triggers, fill, make_log, migrated
 from sqlalchemy import Engine, delete, select, update
 
@@ -19,6 +20,12 @@ from ggzy.hub.models import audit_log, audit_tables
 from ggzy.security.audit import GENESIS, AuditLog
 from ggzy.security.audit_anchor import Anchor, AnchorFile, AnchorSinks, newest_anchor
 from ggzy.store.database import writing
+
+
+@pytest.fixture
+def sqlite_url(sqlite_templates: object, tmp_path: Path) -> str:
+    """The attacks below on SQLite; emptying the log runs on PostgreSQL too (its triggers differ)."""
+    return sqlite_templates.copy("hub", tmp_path / "hub.db")  # type: ignore[attr-defined]
 
 
 def _anchored(engine: Engine, log: AuditLog, folder: Path) -> tuple[AnchorSinks, list[Anchor]]:
@@ -46,8 +53,8 @@ def test_emptying_the_log_and_its_checkpoints_is_found(hub_db_url: str, tmp_path
     assert _check(engine, log, anchors) == "anchor-truncated"
 
 
-def test_deleting_the_tail_after_the_newest_checkpoint_is_found(hub_db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(hub_db_url), make_log(every=5)
+def test_deleting_the_tail_after_the_newest_checkpoint_is_found(sqlite_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(sqlite_url), make_log(every=5)
     fill(engine, log, 13)  # checkpoints at 1, 6, 11; 12 and 13 after the newest
     _sinks, anchors = _anchored(engine, log, tmp_path)  # the service seals 13 and anchors it
     drop_triggers(engine)
@@ -60,8 +67,8 @@ def test_deleting_the_tail_after_the_newest_checkpoint_is_found(hub_db_url: str,
     assert _check(engine, log, anchors) == "anchor-truncated"
 
 
-def test_deleting_the_newest_checkpoint_and_what_follows_is_found(hub_db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(hub_db_url), make_log(every=5)
+def test_deleting_the_newest_checkpoint_and_what_follows_is_found(sqlite_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(sqlite_url), make_log(every=5)
     fill(engine, log, 13)
     _sinks, anchors = _anchored(engine, log, tmp_path)
     drop_triggers(engine)
@@ -79,8 +86,8 @@ def test_deleting_the_newest_checkpoint_and_what_follows_is_found(hub_db_url: st
     assert _check(engine, log, anchors) == "anchor-truncated"
 
 
-def test_rewriting_an_entry_and_signing_again_is_found(hub_db_url: str, tmp_path: Path) -> None:
-    engine, log = migrated(hub_db_url), make_log(every=5)
+def test_rewriting_an_entry_and_signing_again_is_found(sqlite_url: str, tmp_path: Path) -> None:
+    engine, log = migrated(sqlite_url), make_log(every=5)
     fill(engine, log, 13)
     _sinks, anchors = _anchored(engine, log, tmp_path)
     drop_triggers(engine)
@@ -111,11 +118,11 @@ def _rewrite(engine: Engine, log: AuditLog, entry: int, account: str) -> None:
 
 
 def test_the_anchor_file_is_appended_once_per_checkpoint_and_kept_private(
-    tmp_path: Path, hub_db_url: str
+    tmp_path: Path, sqlite_url: str
 ) -> None:
     import stat
 
-    engine, log = migrated(hub_db_url), make_log(every=100)
+    engine, log = migrated(sqlite_url), make_log(every=100)
     fill(engine, log, 3)
     sinks = AnchorSinks("hub", AnchorFile(tmp_path / "a.jsonl"))
     first = sinks.seal_and_export(engine, log)
@@ -128,14 +135,14 @@ def test_the_anchor_file_is_appended_once_per_checkpoint_and_kept_private(
     assert [a.entry_id for a in sinks.anchors().anchors] == [3, 5]
 
 
-def test_anchors_go_to_syslog_too(tmp_path: Path, hub_db_url: str) -> None:
+def test_anchors_go_to_syslog_too(tmp_path: Path, sqlite_url: str) -> None:
     import socket
 
     receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     receiver.bind(("127.0.0.1", 0))
     receiver.settimeout(5)
     try:
-        engine, log = migrated(hub_db_url), make_log(every=100)
+        engine, log = migrated(sqlite_url), make_log(every=100)
         fill(engine, log, 2)
         port = receiver.getsockname()[1]
         AnchorSinks("hub", None, f"udp://127.0.0.1:{port}").seal_and_export(engine, log)
@@ -145,8 +152,8 @@ def test_anchors_go_to_syslog_too(tmp_path: Path, hub_db_url: str) -> None:
     assert "ggzy-audit-anchor" in message and '"entry": 2' in message
 
 
-def test_newest_anchor_is_the_newest_checkpoint(hub_db_url: str) -> None:
-    engine, log = migrated(hub_db_url), make_log(every=5)
+def test_newest_anchor_is_the_newest_checkpoint(sqlite_url: str) -> None:
+    engine, log = migrated(sqlite_url), make_log(every=5)
     fill(engine, log, 7)
     with engine.connect() as connection:
         anchor = newest_anchor(connection, log)

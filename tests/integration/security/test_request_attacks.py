@@ -108,7 +108,11 @@ def test_edge_input_on_the_pages_gets_an_answer_not_a_server_error(hub_people: A
     for path in ("/portal/audit", "/portal/audit/export"):
         for day in ("9999-12-31", "0001-01-01"):
             answer = auditor.get(path, params={"until": day, "since": day})
-            assert answer.status_code < 500 and answer.status_code in (200, 422), (path, day, answer.text[:200])
+            assert answer.status_code < 500 and answer.status_code in (200, 422), (
+                path,
+                day,
+                answer.text[:200],
+            )
     operator = hub_people.client("operator")
     for query in ("\U0010ffff", "35\U0010ffff", "\U0010ffff\U0010ffff"):
         for path in ("/portal/trade", "/portal/api/trade"):

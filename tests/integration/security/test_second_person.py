@@ -31,7 +31,8 @@ ADMIN = Principal("admin", Role.SYSADMIN)
 AUDITOR_B = Principal("audit-b", Role.AUDITOR)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# SQLite; the approval flow runs on PostgreSQL too (test_another_auditors_approval_…).
+@pytest.fixture(params=["sqlite"])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccountService]:
     if request.param == "sqlite":
         url = request.getfixturevalue("sqlite_templates").copy("hub", tmp_path / "hub.db")
@@ -91,6 +92,9 @@ def test_the_administrator_alone_cannot_touch_an_auditors_credentials_or_role(
     assert len(service.approvals(AUDITOR_B)) == 1
 
 
+@pytest.mark.parametrize(
+    "service", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_another_auditors_approval_lets_the_change_through_once(service: AccountService) -> None:
     with pytest.raises(AuthError):
         service.reset_password(ADMIN, "audit", CALLER)
