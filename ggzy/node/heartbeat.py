@@ -31,7 +31,7 @@ from ggzy.node.models import alerts, batches, link_attempts, node_samples, state
 from ggzy.node.status import UsageFunction, aware, disk_usage, used_ratio
 from ggzy.node.uploader import open_alerts, raise_alert, record_link_attempt, resolve_alerts
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
-from ggzy.security.audit_anchor import newest_anchor
+from ggzy.security.audit_anchor import seal_tail
 from ggzy.store.database import writing
 from ggzy.store.upsert import upsert
 
@@ -233,10 +233,7 @@ def build_payload(
 def audit_anchor_payload(ctx: NodeContext) -> dict[str, Any]:
     """Seal the tail of the node's audit chain and report its newest checkpoint, which the hub keeps
     off this host (Art. 24; ``ggzy.security.audit_anchor``): the tail unanchored is at most one beat."""
-    with writing(ctx.engine) as connection:
-        ctx.audit.seal_tail(connection)
-    with ctx.engine.connect() as connection:
-        anchor = newest_anchor(connection, ctx.audit)
+    anchor = seal_tail(ctx.engine, ctx.audit)
     return {"audit_checkpoint": anchor.to_dict()} if anchor is not None else {}
 
 

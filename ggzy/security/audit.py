@@ -327,6 +327,14 @@ class AuditLog:
                 self._write_checkpoint(connection, next_id, row["entry_hash"], newest, now)
         return next_id
 
+    def unsealed(self, connection: Connection) -> bool:
+        """Whether entries were written after the newest checkpoint (a read: no write lock taken)."""
+        if not self._sealing:
+            return False
+        last_id, _hash = self._tail(connection)
+        newest = self._newest_checkpoint(connection)
+        return last_id > 0 and (newest is None or newest.last_entry_id < last_id)
+
     def seal_tail(self, connection: Connection) -> int | None:
         """A checkpoint of the tail when entries were written after the newest one (run by the
         services every ``checkpoint_minutes`` and by each node heartbeat); its id, or None."""

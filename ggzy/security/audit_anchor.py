@@ -47,6 +47,7 @@ __all__ = [
     "anchor_dicts",
     "anchors_of",
     "newest_anchor",
+    "seal_tail",
     "syslog_handler",
 ]
 
@@ -95,6 +96,20 @@ class AnchorSet:
         return AnchorSet(
             self.anchors + other.anchors, self.sources + other.sources, self.unavailable + other.unavailable
         )
+
+
+def seal_tail(engine: Any, chain: AuditLog) -> Anchor | None:
+    """Seal the unsealed tail of ``chain`` (the write lock only when there is one) and return its
+    newest checkpoint as an anchor."""
+    from ggzy.store.database import writing
+
+    with engine.connect() as connection:
+        unsealed = chain.unsealed(connection)
+    if unsealed:
+        with writing(engine) as connection:
+            chain.seal_tail(connection)
+    with engine.connect() as connection:
+        return newest_anchor(connection, chain)
 
 
 def newest_anchor(connection: Connection, chain: AuditLog) -> Anchor | None:
@@ -206,12 +221,7 @@ class AnchorSinks:
 
     def seal_and_export(self, engine: Any, chain: AuditLog) -> Anchor | None:
         """Seal the unsealed tail of ``chain`` and send its newest checkpoint to every sink."""
-        from ggzy.store.database import writing
-
-        with writing(engine) as connection:
-            chain.seal_tail(connection)
-        with engine.connect() as connection:
-            anchor = newest_anchor(connection, chain)
+        anchor = seal_tail(engine, chain)
         if anchor is not None and self.configured:
             self.export(anchor)
         return anchor
