@@ -7,6 +7,7 @@ statement trigger refusing TRUNCATE (row triggers never see it).
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +32,15 @@ def upgrade_accounts(op: Any) -> None:
         batch_op.create_unique_constraint(op.f("uq_accounts_id_key"), ["id_key"])
     # an account made with an ID number already names its person by the keyed hash
     op.execute("UPDATE accounts SET id_key = person_key WHERE person_key LIKE 'id:%'")
+    # privileged accounts carry an end date from now on: the longest default term, counted from the
+    # upgrade (an older start would lock out today's administrators at once)
+    op.get_bind().execute(
+        sa.text(
+            "UPDATE accounts SET valid_until = :until "
+            "WHERE role IN ('sysadmin', 'auditor') AND valid_until IS NULL"
+        ),
+        {"until": dt.datetime.now(dt.UTC) + dt.timedelta(days=365)},
+    )
     op.create_table(
         "sign_in_unknown_names",
         sa.Column("name", sa.String(length=64), nullable=False),
