@@ -8,18 +8,22 @@ STAMP := $(VENV)/.installed
 # without internet loads nothing from a CDN.
 VENDOR := ggzy/web/static/vendor
 ECHARTS := $(VENDOR)/echarts.min.js
+# Swagger UI for /docs, the same way (npm package swagger-ui-dist): an intranet has no CDN either.
+SWAGGER := $(VENDOR)/swagger-ui/swagger-ui-bundle.js
 
 .PHONY: run test lint typecheck unit bench docs clean assets
 
-assets: $(ECHARTS)
+assets: $(ECHARTS) $(SWAGGER)
 
-$(ECHARTS): web/package.json web/package-lock.json
+$(ECHARTS) $(SWAGGER) &: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund --ignore-scripts
-	mkdir -p $(VENDOR)
+	mkdir -p $(VENDOR)/swagger-ui
 	cp web/node_modules/echarts/dist/echarts.min.js $(ECHARTS)
 	cp web/node_modules/echarts/LICENSE $(VENDOR)/echarts.LICENSE
+	cp web/node_modules/swagger-ui-dist/swagger-ui-bundle.js web/node_modules/swagger-ui-dist/swagger-ui.css \
+	   web/node_modules/swagger-ui-dist/LICENSE $(VENDOR)/swagger-ui/
 
-$(STAMP): pyproject.toml $(ECHARTS)
+$(STAMP): pyproject.toml $(ECHARTS) $(SWAGGER)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -47,4 +51,4 @@ docs: $(STAMP)
 	$(BIN)/python tools/gen_docs.py
 
 clean:
-	rm -rf $(VENV) web/node_modules $(ECHARTS) $(VENDOR)/echarts.LICENSE var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) web/node_modules $(ECHARTS) $(VENDOR)/echarts.LICENSE $(VENDOR)/swagger-ui var .pytest_cache .mypy_cache .ruff_cache

@@ -151,7 +151,13 @@ class AuditSettings(BaseModel):
         100, ge=1, description="每写入多少条审计记录做一次签名检查点 (entries between signed checkpoints)."
     )
     checkpoint_minutes: float = Field(
-        10.0, gt=0, description="距上次检查点多少分钟后再做一次 (minutes between signed checkpoints)."
+        1.0,
+        gt=0,
+        description="距上次检查点多少分钟后再做一次；服务也按此间隔为末尾做检查点并送往异地锚点，即末尾最多这么久未受保护 (minutes between signed checkpoints; the services seal the tail and anchor it off the host this often).",
+    )
+    anchor_syslog: str | None = Field(
+        None,
+        description="审计检查点另送的 syslog 地址：udp://主机:514、tcp://主机:514 或 /dev/log；不设则只写异地锚点文件 (syslog destination of audit anchors).",
     )
     archive_dir: Path = Field(
         Path("var/audit-archive"), description="审计日志归档文件目录 (directory of signed archive files)."
@@ -216,6 +222,10 @@ class HubSettings(BaseModel):
     tls_key: Path | None = Field(None, description="TLS 私钥文件 (server key, PEM).")
     tls_client_ca: Path | None = Field(
         None, description="验证客户端证书的 CA，启用双向 TLS (client CA for mutual TLS)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="可信反向代理的网段 CIDR：仅来自这些地址的 X-Forwarded-For/-Proto 才被采信；默认不信任任何转发头 (reverse proxies whose forwarding headers are trusted; none by default).",
     )
     ops: OpsSettings = Field(default_factory=OpsSettings, description="运行管理 (operations management).")
     portal_refresh_seconds: float = Field(
@@ -292,6 +302,16 @@ class SecuritySettings(BaseModel):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="允许访问管理界面（网页和人员接口）的来源网段 CIDR (management allow-list).",
     )
+    metrics_token: str | None = Field(
+        None,
+        description="管理网段之外的监控系统读取 /metrics 时使用的令牌（Authorization: Bearer）；不设则只允许管理网段 (token for /metrics outside the management networks).",
+    )
+    privileged_term_days: int = Field(
+        365,
+        ge=1,
+        le=3 * 366,
+        description="系统管理员、安全审计员账号任期最长天数，到期不能登录，提前30天提醒 (longest term of privileged accounts).",
+    )
 
 
 class NodeSettings(BaseModel):
@@ -321,6 +341,10 @@ class NodeSettings(BaseModel):
     )
     api_max_body_bytes: int = Field(
         16 * 1024 * 1024, description="本地接收接口请求体最大字节数 (local intake API body limit)."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="本地接口前可信反向代理的网段 CIDR：仅来自这些地址的转发头才被采信；默认不信任 (reverse proxies of the local API whose forwarding headers are trusted; none by default).",
     )
     drop_dir: Path | None = Field(Path("var/node/inbox"), description="文件投递目录 (watched drop folder).")
     drop_settle_seconds: float = Field(

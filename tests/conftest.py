@@ -277,13 +277,12 @@ def complete_sign_in(service: Any, account: str, one_time_password: str, *, kind
     caller = Caller(source="127.0.0.1", request_id="test")
     started = service.sign_in(account, one_time_password, caller, kind=kind)
     assert started.stage == "password", started.stage
-    assert service.change_password(started.token, one_time_password, STRONG_PASSWORD, caller) == "enrol"
-    enrolment = service.begin_enrolment(started.token)
-    assert (
-        service.confirm_enrolment(started.token, pyotp.TOTP(enrolment.secret).at(service.clock()), caller)
-        == "full"
-    )
-    token: str = started.token
+    changed = service.change_password(started.token, one_time_password, STRONG_PASSWORD, caller)
+    assert changed.stage == "enrol"
+    enrolment = service.begin_enrolment(changed.token)
+    done = service.confirm_enrolment(changed.token, pyotp.TOTP(enrolment.secret).at(service.clock()), caller)
+    assert done.stage == "full"
+    token: str = done.token  # each step renewed the session's token
     return token
 
 
@@ -322,8 +321,8 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
             if service.count() == 0:
                 passwords.update(
                     service.bootstrap(
-                        NewAccount("t-admin", "测试管理员", Role.SYSADMIN, staff_number="T1"),
-                        NewAccount("t-audit", "测试审计员", Role.AUDITOR, staff_number="T2"),
+                        NewAccount("t-admin", "测试管理员", Role.SYSADMIN, id_number=id_number(901)),
+                        NewAccount("t-audit", "测试审计员", Role.AUDITOR, id_number=id_number(902)),
                         caller,
                     )
                 )
@@ -351,3 +350,13 @@ def cli_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
 def first_sign_in() -> Callable[..., str]:
     """:func:`complete_sign_in` for tests: ``first_sign_in(service, account, one_time_password)``."""
     return complete_sign_in
+
+
+def id_number(n: int) -> str:
+    """A well-formed resident ID number (GB 11643) for test person ``n``: privileged accounts need one."""
+    import datetime as dt
+    import random
+
+    from ggzy.identifiers.id_number import make_id_number
+
+    return make_id_number(random.Random(n), "110105", dt.date(1980, 1, 1) + dt.timedelta(days=n))

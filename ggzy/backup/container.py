@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 from ggzy.security.cipher import Cipher
 from ggzy.security.crypto import TAG_SIZE, Digest, InvalidTag
 
-__all__ = ["CHUNK", "BackupDamaged", "file_checksum", "read_container", "write_container"]
+__all__ = ["CHUNK", "BackupDamaged", "file_checksum", "private_file", "read_container", "write_container"]
 
 MAGIC = b"GGZYBAK1"
 CHUNK = 1 << 20
@@ -49,6 +49,14 @@ def _sm3() -> Any:
     return hashes.Hash(hashes.SM3())
 
 
+def private_file(path: Path) -> BinaryIO:
+    """``path`` opened for writing, readable and writable by its owner only (0600), whatever the
+    umask: a backup, its manifest and their off-host copies hold the whole database."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # a file left by an earlier, interrupted run keeps its old mode
+    return os.fdopen(descriptor, "wb")
+
+
 def write_container(path: Path, header: dict[str, Any], payload: Iterable[bytes], cipher: Cipher) -> str:
     """Write ``payload`` (raw bytes, any chunking) to ``path`` durably; returns the file's SM3."""
     prefix = os.urandom(_PREFIX)
@@ -62,7 +70,7 @@ def write_container(path: Path, header: dict[str, Any], payload: Iterable[bytes]
     aad = bytes.fromhex(Digest.SM3.hash_hex(header_bytes))
     checksum = _sm3()
     temporary = path.with_name(path.name + ".part")
-    with temporary.open("wb") as handle:
+    with private_file(temporary) as handle:
 
         def emit(data: bytes) -> None:
             handle.write(data)

@@ -23,7 +23,14 @@ from typing import Any
 from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from ggzy.backup.container import BackupDamaged, file_checksum, read_container, read_header, write_container
+from ggzy.backup.container import (
+    BackupDamaged,
+    file_checksum,
+    private_file,
+    read_container,
+    read_header,
+    write_container,
+)
 from ggzy.backup.dump import BackupToolError, count_rows, load_snapshot, take_snapshot
 from ggzy.backup.site import Site
 from ggzy.security.audit import AuditEntry
@@ -135,7 +142,8 @@ def _info(manifest: dict[str, Any], path: Path) -> BackupInfo:
 
 def _write_json(path: Path, value: dict[str, Any]) -> None:
     temporary = path.with_name(path.name + ".part")
-    temporary.write_text(json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    with private_file(temporary) as handle:
+        handle.write(json.dumps(value, ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
     temporary.replace(path)
 
 
@@ -151,7 +159,7 @@ def create_backup(
     actor = actor or Actor()
     cipher = backup_cipher(settings)
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    settings.dir.mkdir(parents=True, exist_ok=True)
+    settings.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     name = f"ggzy-{site.side.value}-{now:%Y%m%dT%H%M%S%fZ}-{kind}{SUFFIX}"
     path = settings.dir / name
     engine = make_engine(site.db_url)
@@ -178,7 +186,7 @@ def create_backup(
             manifest["offsite"] = str(_copy_offsite(path, settings.offsite_dir, checksum))
         _write_json(_manifest_path(path), manifest)
         if settings.offsite_dir is not None:
-            shutil.copyfile(_manifest_path(path), settings.offsite_dir / _manifest_path(path).name)
+            _write_json(settings.offsite_dir / _manifest_path(path).name, manifest)
         _register(engine, site, manifest)
         _audit(
             engine,
@@ -197,12 +205,13 @@ def create_backup(
 
 
 def _copy_offsite(path: Path, folder: Path, checksum: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     target = folder / path.name
     temporary = target.with_name(target.name + ".part")
-    shutil.copyfile(path, temporary)
-    with temporary.open("rb") as handle:
-        os.fsync(handle.fileno())
+    with path.open("rb") as source, private_file(temporary) as copy:
+        shutil.copyfileobj(source, copy)
+        copy.flush()
+        os.fsync(copy.fileno())
     if file_checksum(temporary) != checksum:
         temporary.unlink()
         raise BackupError("E-BACKUP-OFFSITE", f"异地副本校验和不符：{target}")

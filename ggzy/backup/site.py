@@ -7,6 +7,7 @@ the rest of the code never asks which one it is. Each deployable builds its own 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ from sqlalchemy import MetaData
 
 from ggzy.backup.models import BackupTables
 from ggzy.security.audit import AuditLog, AuditTables, open_audit_log
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.crypto import Digest
 from ggzy.settings import AuditSettings
 
@@ -41,6 +43,9 @@ class Site:
     key_dir: Path
     digest: Digest
     audit_settings: AuditSettings
+    # the anchors of this site's chain kept off its host (ggzy.security.audit_anchor); ``after``: the
+    # newest entry already archived (anchors below it need no comparison)
+    anchors: Callable[[int], AnchorSet] | None = None
 
     def audit_log(self) -> AuditLog:
         return open_audit_log(self.audit_tables, self.key_dir, self.digest, self.audit_settings)

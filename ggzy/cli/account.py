@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, SessionFile, Target, cli_caller, target_for
-from ggzy.security.accounts import AuthError
-from ggzy.security.permissions import Permission, cli_exempt, cli_permission, cli_principal
+from ggzy.security.accounts import AuthError, SignIn
+from ggzy.security.permissions import Permission, Principal, cli_exempt, cli_permission, cli_principal
 
 account_app = typer.Typer(help="本人账号：修改口令。", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml（登录节点时用）")
@@ -38,27 +40,41 @@ def _new_password(account: str) -> str:
         err.print("[yellow]两次输入不一致，请重新输入[/]")
 
 
-def _finish_stages(target: Target, token: str, stage: str, account: str, current: str) -> None:
+def _finish_stages(target: Target, step: SignIn, current: str) -> SignIn:
+    """Walk the remaining steps of a sign-in; each step's session comes under a new token."""
     caller = cli_caller()
     service = target.service
-    while stage != "full":
-        if stage == "totp":
-            stage = service.verify_totp(token, typer.prompt("动态口令"), caller)
-        elif stage == "password":
+    while step.stage != "full":
+        if step.stage == "totp":
+            step = service.verify_totp(step.token, typer.prompt("动态口令"), caller)
+        elif step.stage == "password":
             out.print("首次登录或口令已到期，请设置新口令（至少8位，含大写、小写、数字、符号中的3类）。")
-            new = _new_password(account)
-            stage = service.change_password(token, current, new, caller)
+            new = _new_password(step.account)
+            step = service.change_password(step.token, current, new, caller)
             current = new
-        elif stage == "enrol":
-            enrolment = service.begin_enrolment(token)
+        elif step.stage == "enrol":
+            enrolment = service.begin_enrolment(step.token, caller)
             out.print("请用身份验证器应用扫描二维码绑定动态口令（或手工输入密钥）：")
             import segno
 
             segno.make(enrolment.uri, error="m").terminal(compact=True)
             out.print(f"密钥：{enrolment.secret}")
-            stage = service.confirm_enrolment(token, typer.prompt("应用中显示的6位数字"), caller)
+            step = service.confirm_enrolment(step.token, typer.prompt("应用中显示的6位数字"), caller)
         else:
-            raise AuthError(409, "E-AUTH-STAGE", "登录步骤不符，请重新登录", f"unexpected stage {stage}")
+            raise AuthError(409, "E-AUTH-STAGE", "登录步骤不符，请重新登录", f"unexpected stage {step.stage}")
+    return step
+
+
+def _tell(target: Target, step: SignIn) -> None:
+    """The security notices the person has not read yet (an auditor is told of offline recoveries)."""
+    person = Principal(step.account, step.role)
+    notices = target.service.notices(person)
+    if not notices:
+        return
+    out.print("[yellow]安全通知（请核实）：[/]")
+    for notice in notices:
+        out.print(f"  {notice.at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}  {notice.message}", markup=False)
+    target.service.acknowledge_notices(person, cli_caller())
 
 
 @app.command("login")
@@ -79,13 +95,17 @@ def login(
         name = account or typer.prompt("账号")
         password = typer.prompt("口令", hide_input=True)
         started = target.service.sign_in(name, password, cli_caller(), kind="cli")
-        _finish_stages(target, started.token, started.stage, started.account, password)
-        SessionFile().save(target.name, started.token, started.account)
+        done = _finish_stages(target, started, password)
+        SessionFile().save(target.name, done.token, done.account)
+        _tell(target, done)
+        warning = target.service.term_warning(done.account)
     except AuthError as error:
         raise _fail(error) from None
     finally:
         target.engine.dispose()
-    out.print(f"已登录 {started.account}（{started.role.label}）：{target.name}")
+    out.print(f"已登录 {done.account}（{done.role.label}）：{target.name}")
+    if warning:
+        out.print(f"[yellow]{warning}[/]")
 
 
 @app.command("logout")
@@ -120,12 +140,14 @@ def change_password(db: DbOption = None, config: ConfigOption = None) -> None:
     """修改本人口令（其他会话随之结束）。"""
     target = target_for(db, config)
     try:
-        token = SessionFile().token(target.name) or ""
+        sessions = SessionFile()
+        token = sessions.token(target.name) or ""
         current = typer.prompt("当前口令", hide_input=True)
         principal = cli_principal()
-        target.service.change_password(
+        step = target.service.change_password(
             token, current, _new_password(principal.account if principal else ""), cli_caller()
         )
+        sessions.save(target.name, step.token, step.account)
     except AuthError as error:
         raise _fail(error) from None
     finally:

@@ -144,15 +144,21 @@ def _query(
 @audit_app.command("verify")
 @cli_permission(Permission.AUDIT_READ)
 def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption = None) -> None:
-    """校验审计日志链与签名检查点，报告第一条被篡改、删除、插入或截断的记录。
+    """校验审计日志链、签名检查点和异地锚点，报告第一条被篡改、删除、插入或截断的记录。
+
+    异地锚点：国家平台的检查点写在 backup.offsite_dir 中的只追加文件（及 syslog）；交换前置节点的检查点随心跳
+    送到国家平台保存，校验时取回比对。本地日志比锚点短、或锚点记录的校验值在本地找不到，均判为被破坏。
 
     示例：ggzy audit verify --side node
     """
+    from ggzy.security.audit_anchor import AnchorSet
+
     site = open_site(side, db, config)
     engine = site_engine(site)
     log = site.audit_log()
+    anchors = site.anchors(0) if site.anchors is not None else AnchorSet()
     with engine.connect() as connection:
-        report = log.report(connection)
+        report = log.report(connection, anchors.anchors)
     out.print(
         f"{site.side.label}审计日志：{report.entries} 条在库（第 {report.first_id or '-'}–{report.last_id or '-'} 条）"
     )
@@ -163,6 +169,16 @@ def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption =
         out.print(
             f"  最新检查点 {report.newest_checkpoint_at:%Y-%m-%d %H:%M:%S} UTC；其后 {report.unchecked_tail} 条尚未被检查点覆盖"
         )
+    if anchors.sources:
+        out.print(
+            f"  异地锚点 {report.anchors} 个，覆盖至第 {report.anchored_through} 条（{'；'.join(anchors.sources)}）"
+        )
+    for unavailable in anchors.unavailable:
+        err.print(f"[yellow]E-AUDIT-ANCHOR-UNAVAILABLE[/] 无法取得异地锚点，未与之比对：{unavailable}")
+    if not anchors.sources and not anchors.unavailable:
+        err.print(
+            "[yellow]未配置异地锚点[/]（国家平台：backup.offsite_dir / audit.anchor_syslog）；只校验了本机上的链"
+        )
     problem = report.problem
     record(
         engine,
@@ -170,6 +186,7 @@ def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption =
         "audit.verify",
         f"audit:{site.side.value}",
         "success" if problem is None else "failure",
+        anchors=report.anchors,
         **({"entry": problem.entry_id, "reason": problem.reason} if problem else {}),
     )
     if problem is not None:
@@ -183,12 +200,23 @@ def verify(side: SideOption = "hub", db: DbOption = None, config: ConfigOption =
 @audit_app.command("checkpoint")
 @cli_permission(Permission.AUDIT_READ)
 def checkpoint(side: SideOption = "hub", db: DbOption = None, config: ConfigOption = None) -> None:
-    """立即为审计日志末尾做一个签名检查点（可由定时器每 10 分钟运行，空闲时也能发现末尾截断）。"""
+    """立即为审计日志末尾做一个签名检查点，国家平台并送往异地锚点（服务本身每分钟做一次）。"""
+    from ggzy.backup.site import Side
+
     site = open_site(side, db, config)
     engine = site_engine(site)
+    log = site.audit_log()
     with writing(engine) as connection:
-        number = site.audit_log().checkpoint(connection)
+        number = log.checkpoint(connection)
     out.print(f"已写入检查点 {number}。" if number else "审计日志为空，无需检查点。")
+    if number and site.side is Side.HUB:  # the hub's anchors off the host (a node's go with its heartbeat)
+        from ggzy.hub.anchors import hub_sinks
+        from ggzy.settings import Settings
+
+        sinks = hub_sinks(Settings().backup, site.audit_settings)  # as open_site read them
+        if sinks.configured:
+            sinks.seal_and_export(engine, log)
+            out.print("已送往异地锚点。")
 
 
 @audit_app.command("search")
@@ -351,3 +379,71 @@ def verify_archive(
         err.print(f"[red]E-AUDIT-ARCHIVE-BROKEN[/] 归档文件校验失败：{problem.message_zh}")
         raise typer.Exit(EXIT_BROKEN)
     out.print(f"[green]归档文件完整，签名有效：{file}[/]")
+
+
+@audit_app.command("approvals")
+@cli_permission(Permission.ACCOUNTS_APPROVE)
+def approvals(db: DbOption = None, config: ConfigOption = None) -> None:
+    """列出等待第二人（另一名安全审计员）批准的账号变更申请。
+
+    示例：ggzy audit approvals --db postgresql+psycopg://ggzy@db/ggzy
+    """
+    from zoneinfo import ZoneInfo
+
+    from rich.table import Table
+
+    from ggzy.cli.session import target_for
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    assert principal is not None
+    target = target_for(db, config)
+    try:
+        found = target.service.approvals(principal)
+    finally:
+        target.engine.dispose()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    table = Table(title="账号变更审批申请")
+    for column in ("编号", "账号", "变更", "申请人", "申请时间（北京时间）", "状态"):
+        table.add_column(column)
+    for item in found:
+        table.add_row(
+            str(item.id),
+            item.account,
+            item.label_zh,
+            item.requested_by,
+            f"{item.requested_at.astimezone(shanghai):%Y-%m-%d %H:%M}",
+            {"pending": "待批准", "approved": "已批准，待执行"}.get(item.status, item.status),
+        )
+    out.print(table)
+
+
+@audit_app.command("approve")
+@cli_permission(Permission.ACCOUNTS_APPROVE)
+def approve(
+    request: Annotated[int, typer.Argument(help="申请编号（ggzy audit approvals 列出）", min=1, max=2**62)],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """作为第二人批准一项账号变更申请（不能批准对自己账号的变更）；批准记入审计日志，申请人再次执行后即生效，只能用一次。
+
+    示例：ggzy audit approve 3
+    """
+    from ggzy.cli.session import EXIT_NOPERM, cli_caller, target_for
+    from ggzy.security.accounts import AuthError
+    from ggzy.security.permissions import cli_principal
+
+    principal = cli_principal()
+    assert principal is not None
+    target = target_for(db, config)
+    try:
+        approved = target.service.approve(principal, request, cli_caller())
+    except AuthError as error:
+        err.print(f"[red]{error.code}[/] {error.message_zh}")
+        raise typer.Exit(EXIT_NOPERM if error.status in (401, 403) else EXIT_INPUT) from None
+    finally:
+        target.engine.dispose()
+    out.print(
+        f"已批准申请 {approved.id}：{approved.requested_by} 对账号 {approved.account} {approved.label_zh}"
+        f"（{int((approved.expires_at - approved.now).total_seconds() // 3600)} 小时内有效，只能使用一次）。"
+    )

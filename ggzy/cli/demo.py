@@ -53,7 +53,9 @@ def _start_hub(workdir: Path, province: str, seed: int, port: int) -> tuple[Any,
             platform_codes=list(province_systems(province, seed).platform_codes),
         )
     server = uvicorn.Server(
-        uvicorn.Config(hub_app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            hub_app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False
+        )
     )
     thread = threading.Thread(target=server.run, name="hub", daemon=True)
     thread.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -61,6 +61,8 @@ def _settings(db: str | None) -> HubSettings:
 
 
 def _engine(settings: HubSettings) -> Engine:
+    from sqlalchemy.exc import ProgrammingError
+
     from ggzy.hub.app import MIGRATIONS
     from ggzy.store.migrate import upgrade
 
@@ -70,7 +72,14 @@ def _engine(settings: HubSettings) -> Engine:
     except DurabilityError as exc:
         err.print(f"[red]{exc.code}[/] 数据库持久性设置不安全，拒绝启动：{exc}")
         raise typer.Exit(2) from exc
-    upgrade(engine, MIGRATIONS)
+    try:
+        upgrade(engine, MIGRATIONS)
+    except ProgrammingError as exc:  # the service role may not change the schema: that is the point
+        err.print(
+            "[red]E-DB-MIGRATE-PRIVILEGE[/] 数据库结构不是最新，而当前数据库角色无权修改结构；"
+            f"请先以表的所有者运行 ggzy hub migrate --db <所有者连接> --service-role <服务角色>（{exc.orig}）"
+        )
+        raise typer.Exit(2) from exc
     return engine
 
 
@@ -96,8 +105,6 @@ def serve(
     横向扩展：每个 CPU 核心启动一个实例（--port 8601、8602 …），共用同一 PostgreSQL 数据库，
     由负载均衡器把节点连接均匀分配到各实例；服务本身不保存状态。
     """
-    import ssl
-
     import uvicorn
 
     settings = _settings(db)
@@ -116,22 +123,62 @@ def serve(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        ssl_ca_certs=str(settings.tls_client_ca) if settings.tls_client_ca else None,
-        ssl_cert_reqs=ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
-        proxy_headers=True,
         log_level="warning",
+        **server_options(settings),
     )
+
+
+def server_options(settings: HubSettings) -> dict[str, Any]:
+    """uvicorn's TLS and proxy options for the hub (``hub serve``; the tests serve with the same)."""
+    import ssl
+
+    return {
+        "ssl_certfile": str(settings.tls_cert) if settings.tls_cert else None,
+        "ssl_keyfile": str(settings.tls_key) if settings.tls_key else None,
+        "ssl_ca_certs": str(settings.tls_client_ca) if settings.tls_client_ca else None,
+        "ssl_cert_reqs": ssl.CERT_REQUIRED if settings.tls_client_ca else ssl.CERT_NONE,
+        # Forwarding headers are read by the app itself, and only from hub.trusted_proxies
+        # (ggzy.web.network.trust_proxies); uvicorn's own reading trusts loopback by default.
+        "proxy_headers": False,
+    }
 
 
 @hub_app.command("migrate")
 @cli_exempt(INSTALL)
-def migrate(db: DbOption = None) -> None:
-    """把数据库结构升级到最新版本（Alembic）。"""
+def migrate(
+    db: DbOption = None,
+    service_role: Annotated[
+        str | None,
+        typer.Option(
+            "--service-role",
+            help="PostgreSQL：以表的所有者迁移后，授予服务运行所用角色所需的最小权限（审计表只能读和追加）",
+        ),
+    ] = None,
+) -> None:
+    """把数据库结构升级到最新版本（Alembic）。
+
+    生产环境（PostgreSQL）用两个角色：表的所有者只用于本命令，服务以另一个不拥有表的角色运行，
+    这样服务角色删不掉审计日志的只追加触发器，也改不了审计记录。
+
+    示例：ggzy hub migrate --db postgresql+psycopg://ggzy_owner@db/ggzy --service-role ggzy_service
+    """
+    from ggzy.store.roles import RoleError, grant_service_role
+
     settings = _settings(db)
-    _engine(settings).dispose()
+    engine = _engine(settings)
+    try:
+        if service_role:
+            if engine.dialect.name != "postgresql":
+                err.print("[yellow]SQLite 没有数据库角色：--service-role 不起作用[/]")
+            grant_service_role(engine, service_role)
+    except RoleError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
     out.print(f"数据库已是最新结构：{redact_url(settings.db_url)}")
+    if service_role:
+        out.print(f"已授予服务角色 {service_role} 运行所需的最小权限（审计表只能读和追加）。")
 
 
 @node_app.command("add")

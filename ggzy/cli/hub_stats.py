@@ -267,13 +267,15 @@ def _sheet(book: Any, title: str, headers: list[str], rows: list[list[Any]], per
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    from ggzy.interchange.spreadsheet import safe_row
+
     sheet = book.create_sheet(title)
     sheet.append(headers)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
     for values in rows:
-        sheet.append(values)
+        sheet.append(safe_row(values))  # table names and filters come from callers: never a formula
         for column in percent:
             cell = sheet.cell(row=sheet.max_row, column=column + 1)
             if isinstance(cell.value, float):  # a count or a label in a percentage column stays as it is

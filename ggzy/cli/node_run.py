@@ -26,7 +26,7 @@ import typer
 
 from ggzy.cli.console import err, out
 from ggzy.cli.node import ConfigOption, load_node_settings, node_app
-from ggzy.security.permissions import SERVICE_EXEMPTION, cli_exempt
+from ggzy.security.permissions import INSTALL_EXEMPTION, SERVICE_EXEMPTION, cli_exempt
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -177,3 +177,37 @@ def run(
 
 
 __all__ = ["PLUGINS", "plug_parts", "run"]
+
+
+@node_app.command("migrate")
+@cli_exempt(INSTALL_EXEMPTION)
+def migrate(
+    config: ConfigOption = None,
+    service_role: Annotated[
+        str | None,
+        typer.Option(
+            "--service-role", help="PostgreSQL：迁移后授予服务运行所用角色最小权限（审计表只能读和追加）"
+        ),
+    ] = None,
+) -> None:
+    """把节点本地库的结构升级到最新版本；PostgreSQL 时以表的所有者运行，并授予服务角色最小权限。
+
+    示例：ggzy node migrate --config node.toml --service-role ggzy_node_service
+    """
+    from ggzy.node.context import MIGRATIONS
+    from ggzy.store import make_engine, redact_url
+    from ggzy.store.migrate import upgrade
+    from ggzy.store.roles import RoleError, grant_service_role
+
+    settings = load_node_settings(config)
+    engine = make_engine(settings.db_url)
+    try:
+        upgrade(engine, MIGRATIONS)
+        if service_role:
+            grant_service_role(engine, service_role)
+    except RoleError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(EXIT_CONFIG) from None
+    finally:
+        engine.dispose()
+    out.print(f"节点本地库已是最新结构：{redact_url(settings.db_url)}")

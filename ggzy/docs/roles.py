@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from ggzy.security.permissions import CLI_EXEMPTIONS, CLI_PERMISSIONS, ROLE_PERMISSIONS, Permission, Role
+from ggzy.security.permissions import (
+    CLI_EXEMPTIONS,
+    CLI_PERMISSIONS,
+    PERMISSION_MEANING,
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+)
 
 __all__ = ["render_roles"]
 
@@ -14,6 +21,40 @@ def _command(qualified: str) -> str:
     return f"`{module.removeprefix('ggzy.cli.')}.{function}`"
 
 
+def _can_and_cannot() -> str:
+    """Per role: what it may do and, as plainly, what it may not (the permissions it lacks)."""
+    lines = ["\n## What each role can and cannot do\n\n"]
+    for role in Role:
+        held = ROLE_PERMISSIONS[role]
+        lines.append(f"**{role.label} `{role.value}`** can: ")
+        lines.append("; ".join(PERMISSION_MEANING[p] for p in Permission if p in held) + ".  \n")
+        lines.append("Cannot: " + ", ".join(f"`{p.value}`" for p in Permission if p not in held) + ".\n\n")
+    return "".join(lines)
+
+
+def _second_person() -> str:
+    from ggzy.security.accounts.service import PRIVILEGED_ROLES, RECOVERY_ACTIONS, SECOND_PERSON_ACTIONS
+
+    privileged = " and ".join(f"{r.label} `{r.value}`" for r in Role if r in PRIVILEGED_ROLES)
+    return (
+        "## The second-person rule\n\n"
+        "No one role can act as another. The 系统管理员 creates, disables and enables accounts, but "
+        f"these changes of an auditor's account — {', '.join(f'`{a}`' for a in SECOND_PERSON_ACTIONS)} "
+        "(a role change to or from auditor included) — and of the last active administrator's, wait for "
+        "an approval by another 安全审计员 (`ggzy audit approve`, or the approvals on the 审计 page), "
+        "recorded in the audit log, valid 24 hours and used once; nobody approves a change of their own "
+        "account. When no second person can act (the only auditor, the last administrator), only the "
+        "offline recovery `ggzy admin recover` "
+        f"({', '.join(f'`{a}`' for a in RECOVERY_ACTIONS)}) can do it: on the host, with the accounts key "
+        "file that matches the database, audited (`account.recover`), and reported to every auditor at "
+        "their next sign-in.\n\n"
+        f"{privileged} accounts are tied to the person's ID number (its keyed hash; a staff number alone "
+        "is refused), so an invented staff number cannot make a second account for one person; they carry "
+        "an end date (任期, `security.privileged_term_days`, 365 days by default): sign-in is refused after "
+        "it and every page warns 30 days before. Every auditor is told of each new privileged account.\n"
+    )
+
+
 def render_roles() -> str:
     import ggzy.cli  # noqa: F401  (registers every command's declaration)
 
@@ -23,12 +64,14 @@ def render_roles() -> str:
         "Source of truth: `ROLE_PERMISSIONS` in `ggzy/security/permissions.py`. One account holds one role; "
         "one person (staff number or keyed hash of the ID number) holds one account. An operator limited "
         "to a province loses `ops:assess` and sees only that province.\n\n",
-        "| permission | " + " | ".join(f"{r.label} `{r.value}`" for r in Role) + " |\n",
-        "|---|" + "---|" * len(Role) + "\n",
+        "| permission | what it allows | " + " | ".join(f"{r.label} `{r.value}`" for r in Role) + " |\n",
+        "|---|---|" + "---|" * len(Role) + "\n",
     ]
     for permission in Permission:
         marks = " | ".join("✔" if permission in ROLE_PERMISSIONS[r] else "" for r in Role)
-        lines.append(f"| `{permission.value}` | {marks} |\n")
+        lines.append(f"| `{permission.value}` | {PERMISSION_MEANING[permission]} | {marks} |\n")
+    lines.append(_can_and_cannot())
+    lines.append(_second_person())
     lines.append(
         "\n## Command line\n\nEvery command checks the signed-in person (`ggzy login`) before it runs.\n\n"
     )

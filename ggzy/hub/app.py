@@ -89,11 +89,19 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from ggzy.hub.anchors import anchor_periodically, hub_sinks
         from ggzy.hub.portal.projection import run_periodically
 
         projection = asyncio.create_task(run_periodically(hub.engine, settings.portal_refresh_seconds))
+        configured = get_settings()
+        anchoring = asyncio.create_task(
+            anchor_periodically(
+                hub, hub_sinks(configured.backup, configured.audit), configured.audit.checkpoint_minutes * 60
+            )
+        )
         yield
         projection.cancel()
+        anchoring.cancel()
         hub.engine.dispose()
 
     app = FastAPI(
@@ -101,6 +109,8 @@ def create_app(
         version=__version__,
         description="省级交换前置系统向国家平台上传数据、获取反馈与对账的接口。协议说明见 docs/protocol.md。",
         lifespan=lifespan,
+        docs_url=None,  # ggzy.web.api_docs: Swagger UI from the package, not a CDN
+        redoc_url=None,
     )
     app.state.hub = hub
 
@@ -148,7 +158,7 @@ def create_app(
         )
         return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id})
 
-    from ggzy.hub.api import exchange, health, heartbeat, ops, people, reconcile, stats
+    from ggzy.hub.api import anchors, exchange, health, heartbeat, ops, people, reconcile, stats
     from ggzy.web import install_people_layer
 
     install_people_layer(app, hub.accounts, security, site="国家平台")
@@ -156,12 +166,19 @@ def create_app(
     app.include_router(exchange.router)
     app.include_router(reconcile.router)
     app.include_router(heartbeat.router)
+    app.include_router(anchors.router)
     app.include_router(stats.router)
     ops.install(app)
     app.include_router(people.router)
     from ggzy.hub.portal.routes import install as install_portal
 
     install_portal(app)
+    from ggzy.web.api_docs import install_api_docs
+    from ggzy.web.network import guard_operations_paths, trust_proxies
+
+    install_api_docs(app, "国家平台数据交换接口")
+    guard_operations_paths(app, security.management_networks, security.metrics_token)
+    trust_proxies(app, settings.trusted_proxies)  # last: outermost, every part sees the resolved address
     return app
 
 

@@ -24,6 +24,7 @@ from ggzy.hub.ops.versions import note_versions
 from ggzy.settings import OpsSettings
 
 __all__ = [
+    "AuditCheckpointReport",
     "DiskReport",
     "HeartbeatReport",
     "LinkReport",
@@ -70,6 +71,15 @@ class VersionsReport(BaseModel):
     database: str = Field("", max_length=200)
 
 
+class AuditCheckpointReport(BaseModel):
+    """The node's newest audit checkpoint: anchored at the hub (``ggzy.hub.anchors``)."""
+
+    sequence: int = Field(ge=1, le=2**62)
+    entry: int = Field(ge=1, le=2**62)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: dt.datetime
+
+
 class HeartbeatReport(BaseModel):
     """The body of ``POST /api/v1/heartbeat``; unknown fields are kept in the payload, not refused."""
 
@@ -85,6 +95,7 @@ class HeartbeatReport(BaseModel):
     link: LinkReport
     platform: PlatformReport | None = None
     versions: VersionsReport | None = None  # absent from nodes older than this field
+    audit_checkpoint: AuditCheckpointReport | None = None  # nodes before issue 16 send none
 
     def oldest_unsent(self) -> float | None:
         ages = [age for age in self.oldest_unsent_seconds.values() if age is not None]

@@ -324,6 +324,20 @@ network_down = Table(
     Index("ix_network_down_province_ended", "province", "ended_at"),
 )
 
+# The newest audit checkpoint of each node, as its heartbeats report it: the node's chain anchored
+# off its host (Art. 24, ggzy.security.audit_anchor). Append-only per (node, sequence); older days
+# are thinned to one anchor per node and day (ggzy.hub.anchors).
+audit_anchors = Table(
+    "audit_anchors",
+    metadata,
+    Column("node_id", String(64), primary_key=True),
+    Column("sequence", BigInteger, primary_key=True),
+    Column("entry_id", BigInteger, nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+    Column("checkpoint_at", Timestamp, nullable=False),
+    Column("received_at", Timestamp, nullable=False),
+)
+
 audit_tables = define_audit_tables(metadata)  # the chain, signed checkpoints, archive records
 audit_log = audit_tables.log
 backup_tables = define_backup_tables(metadata)  # backups made and their restore checks

@@ -12,6 +12,9 @@ __all__ = ["hub_site"]
 
 
 def hub_site(settings: Settings, db_url: str | None = None) -> Site:
+    from ggzy.hub.anchors import hub_sinks
+
+    sinks = hub_sinks(settings.backup, settings.audit)
     return Site(
         side=Side.HUB,
         db_url=db_url or settings.hub.db_url,
@@ -22,4 +25,5 @@ def hub_site(settings: Settings, db_url: str | None = None) -> Site:
         key_dir=settings.hub.key_dir,
         digest=settings.hub.audit_digest,
         audit_settings=settings.audit,
+        anchors=lambda _after: sinks.anchors(),
     )

@@ -174,6 +174,8 @@ def export_rejects_xlsx(engine: Engine, flt: RejectFilter, path: Path) -> int:
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    from ggzy.interchange.spreadsheet import safe_row
+
     workbook = Workbook(write_only=False)
     sheet = workbook.active
     sheet.title = "拒收与暂存"
@@ -188,21 +190,23 @@ def export_rejects_xlsx(engine: Engine, flt: RejectFilter, path: Path) -> int:
             if flt.rule and str(finding.get("code", "")).upper() != flt.rule.upper():
                 continue
             sheet.append(
-                [
-                    at,
-                    row.state_zh,
-                    row.table,
-                    row.key,
-                    row.op,
-                    row.channel,
-                    finding.get("code", ""),
-                    finding.get("severity", ""),
-                    finding.get("field") or "",
-                    finding.get("value") or "",
-                    finding.get("message_zh", ""),
-                    finding.get("message_en", ""),
-                    row.id,
-                ]
+                safe_row(  # provincial text: no cell may become a formula
+                    [
+                        at,
+                        row.state_zh,
+                        row.table,
+                        row.key,
+                        row.op,
+                        row.channel,
+                        finding.get("code", ""),
+                        finding.get("severity", ""),
+                        finding.get("field") or "",
+                        finding.get("value") or "",
+                        finding.get("message_zh", ""),
+                        finding.get("message_en", ""),
+                        row.id,
+                    ]
+                )
             )
             written += 1
     sheet.freeze_panes = "A2"

@@ -4,8 +4,9 @@ One beat carries the node's version and the versions of its OS, Python and datab
 the national side manages them), its queue depths per channel and state, the age of the oldest
 unsent record, disk usage, the last error, the failed and total link attempts since the previous
 beat that reached the hub and when the link was down in that window (so no attempt is counted twice
-or lost when a beat fails), and the
-health of the provincial platform when a probe URL is configured. The hub answers with its clock;
+or lost when a beat fails), the health of the provincial platform when a probe URL is configured,
+and the newest checkpoint of the node's audit chain (sealed just before), which the hub keeps as its
+off-host anchor. The hub answers with its clock;
 a node whose clock drifts raises an alert long before the hub starts refusing its signatures.
 
 ``send_heartbeat(ctx, client)`` sends one beat and never raises for a hub problem; the service
@@ -33,6 +34,7 @@ from ggzy.node.models import alerts, batches, link_attempts, node_samples, state
 from ggzy.node.status import UsageFunction, aware, disk_usage, used_ratio
 from ggzy.node.uploader import open_alerts, raise_alert, record_link_attempt, resolve_alerts
 from ggzy.protocol import HubClient, HubRefused, HubUnavailable
+from ggzy.security.audit_anchor import seal_tail
 from ggzy.store.database import writing
 from ggzy.store.upsert import upsert
 
@@ -270,6 +272,7 @@ def build_payload(
     with ctx.engine.connect() as connection:
         backup_verified_at = _read_state(connection, BACKUP_VERIFIED_AT)
     return {
+        **audit_anchor_payload(ctx),
         "version": __version__,
         "sent_at": now.isoformat(),
         "backup_verified_at": backup_verified_at,
@@ -281,6 +284,13 @@ def build_payload(
         "platform": platform_health,
         "versions": software_versions(ctx.engine),
     }
+
+
+def audit_anchor_payload(ctx: NodeContext) -> dict[str, Any]:
+    """Seal the tail of the node's audit chain and report its newest checkpoint, which the hub keeps
+    off this host (Art. 24; ``ggzy.security.audit_anchor``): the tail unanchored is at most one beat."""
+    anchor = seal_tail(ctx.engine, ctx.audit)
+    return {"audit_checkpoint": anchor.to_dict()} if anchor is not None else {}
 
 
 def _check_clock(ctx: NodeContext, skew: float, now: dt.datetime) -> None:

@@ -144,6 +144,11 @@ class HubClient:
         ).json()
         return result
 
+    def audit_anchors(self, after: int = 0) -> dict[str, Any]:
+        """The anchors the hub keeps of this node's audit chain (``GET /api/v1/audit/anchors``)."""
+        result: dict[str, Any] = self._call("GET", "/api/v1/audit/anchors", params={"after": after}).json()
+        return result
+
     def ops_conditions(self) -> dict[str, Any]:
         """What the hub holds against the node's province (assessment, incidents, orders)."""
         result: dict[str, Any] = self._call("GET", "/api/v1/ops/node/conditions").json()

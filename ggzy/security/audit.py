@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,6 +48,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from ggzy.security.crypto import Digest, constant_time_equal
 
 if TYPE_CHECKING:
+    from ggzy.security.audit_anchor import Anchor
     from ggzy.settings import AuditSettings
 
 __all__ = [
@@ -103,7 +104,8 @@ class AuditEntry:
 @dataclass(frozen=True, slots=True)
 class ChainBreak:
     """Where verification first failed. ``reason``: altered | removed | removed-or-inserted | truncated
-    | checkpoint-altered | checkpoint-removed | archive-altered | archive-missing."""
+    | checkpoint-altered | checkpoint-removed | archive-altered | archive-missing | anchor-truncated
+    | anchor-mismatch (the last two against anchors kept off the host, ``ggzy.security.audit_anchor``)."""
 
     entry_id: int
     reason: str
@@ -121,6 +123,8 @@ class ChainBreak:
             "checkpoint-removed": f"记录到第 {n} 条的检查点之前有检查点被删除",
             "archive-altered": f"归档到第 {n} 条的归档记录签名无效（被篡改）",
             "archive-missing": f"第 {n} 条之前的审计记录既不在库中也无归档记录（被删除）",
+            "anchor-truncated": f"异地锚点记录到第 {n} 条，本地审计日志已没有这一条（末尾或整个日志被删除）",
+            "anchor-mismatch": f"第 {n} 条与异地锚点记录的校验值不符（记录被改写后重新签名）",
         }.get(self.reason, f"第 {n} 条：{self.reason}")
 
 
@@ -137,6 +141,8 @@ class AuditReport:
     problem: ChainBreak | None
     newest_checkpoint_at: dt.datetime | None = None
     unchecked_tail: int = 0  # entries after the newest checkpoint: not yet protected against truncation
+    anchors: int = 0  # anchors kept off the host that were compared
+    anchored_through: int = 0  # the newest entry an anchor vouches for
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,9 +229,11 @@ def append_only_ddl(dialect: str) -> list[str]:
 
 def drop_append_only_ddl(dialect: str) -> list[str]:
     if dialect == "postgresql":
-        return [f"DROP TRIGGER IF EXISTS {name}_append_only ON {name}" for name in _APPEND_ONLY_TABLES] + [
-            "DROP FUNCTION IF EXISTS ggzy_audit_append_only()"
-        ]
+        return [
+            f"DROP TRIGGER IF EXISTS {name}_{kind} ON {name}"
+            for name in _APPEND_ONLY_TABLES
+            for kind in ("append_only", "no_truncate")  # no_truncate: hub migration 0011, node 0009
+        ] + ["DROP FUNCTION IF EXISTS ggzy_audit_append_only()"]
     return [
         f"DROP TRIGGER IF EXISTS {name}_{kind}"
         for name in _APPEND_ONLY_TABLES
@@ -319,6 +327,27 @@ class AuditLog:
                 self._write_checkpoint(connection, next_id, row["entry_hash"], newest, now)
         return next_id
 
+    def unsealed(self, connection: Connection) -> bool:
+        """Whether entries were written after the newest checkpoint (a read: no write lock taken)."""
+        if not self._sealing:
+            return False
+        last_id, _hash = self._tail(connection)
+        newest = self._newest_checkpoint(connection)
+        return last_id > 0 and (newest is None or newest.last_entry_id < last_id)
+
+    def seal_tail(self, connection: Connection) -> int | None:
+        """A checkpoint of the tail when entries were written after the newest one (run by the
+        services every ``checkpoint_minutes`` and by each node heartbeat); its id, or None."""
+        if not self._sealing:
+            return None
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ADVISORY_LOCK})
+        last_id, last_hash = self._tail(connection)
+        newest = self._newest_checkpoint(connection)
+        if last_id == 0 or (newest is not None and newest.last_entry_id >= last_id):
+            return None
+        return self._write_checkpoint(connection, last_id, last_hash, newest, dt.datetime.now(dt.UTC))
+
     def checkpoint(self, connection: Connection) -> int | None:
         """Seal the current tail now (run on a timer, so an idle log is sealed too); the checkpoint id."""
         if not self._sealing:
@@ -396,12 +425,16 @@ class AuditLog:
             row["file_digest"],
         )
 
-    def verify(self, connection: Connection) -> ChainBreak | None:
+    def verify(self, connection: Connection, anchors: Sequence[Anchor] = ()) -> ChainBreak | None:
         """The first entry that was altered, removed or inserted, or None when the chain is whole."""
-        return self.report(connection).problem
+        return self.report(connection, anchors).problem
 
-    def report(self, connection: Connection) -> AuditReport:
-        """Read the whole chain, its archives and checkpoints; the first break, by entry id."""
+    def report(self, connection: Connection, anchors: Sequence[Anchor] = ()) -> AuditReport:
+        """Read the whole chain, its archives and checkpoints; the first break, by entry id.
+
+        ``anchors`` (checkpoints kept off the host) must each still be in the chain: a log shorter
+        than an anchor, or an anchored entry with another hash, is broken however well it is signed.
+        """
         problems: list[ChainBreak] = []
         prev_id, prev_hash = 0, GENESIS
         archives: list[Any] = []
@@ -436,8 +469,12 @@ class AuditLog:
                 expected[int(checkpoint.last_entry_id)] = str(checkpoint.last_entry_hash)
         entries, first_id = 0, None
         chain_ok = True
+        anchored = {a.entry_id for a in anchors}
+        present: dict[int, str] = {}
         for row in connection.execute(select(self.table).order_by(self.table.c.id)).mappings():
             entries += 1
+            if row["id"] in anchored:
+                present[int(row["id"])] = str(row["entry_hash"])
             first_id = first_id if first_id is not None else int(row["id"])
             if not chain_ok:
                 prev_id = int(row["id"])
@@ -462,6 +499,13 @@ class AuditLog:
         sealed_through = max(expected, default=0)
         if sealed_through > prev_id:
             problems.append(ChainBreak(prev_id + 1, "truncated", f"checkpoint covers entry {sealed_through}"))
+        for anchor in anchors:
+            if anchor.entry_id <= archived_through:
+                continue  # archived away: the signed archive record vouches for it
+            if anchor.entry_id > prev_id or anchor.entry_id not in present:
+                problems.append(ChainBreak(anchor.entry_id, "anchor-truncated", f"anchor {anchor.sequence}"))
+            elif not constant_time_equal(present[anchor.entry_id], anchor.entry_hash):
+                problems.append(ChainBreak(anchor.entry_id, "anchor-mismatch", f"anchor {anchor.sequence}"))
         newest = checkpoints[-1] if checkpoints else None
         return AuditReport(
             entries=entries,
@@ -473,6 +517,8 @@ class AuditLog:
             problem=min(problems, key=lambda p: p.entry_id) if problems else None,
             newest_checkpoint_at=_aware(newest.at) if newest is not None else None,
             unchecked_tail=max(0, prev_id - max(sealed_through, archived_through)),
+            anchors=len(anchors),
+            anchored_through=max((a.entry_id for a in anchors), default=0),
         )
 
 

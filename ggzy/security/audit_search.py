@@ -17,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, Table, func, select
 
+from ggzy.interchange.spreadsheet import safe_cell
+
 __all__ = ["COLUMNS", "AuditPage", "AuditQuery", "ExportFormat", "export_audit", "search_audit"]
 
 # (column, Chinese heading) in the order shown and exported.
@@ -111,9 +113,7 @@ def _cell(name: str, value: Any) -> Any:
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if name == "detail":
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and name != "at":
-        return "'" + value  # a cell starting with these would be run as a formula by spreadsheet programs
-    return value
+    return safe_cell(value)  # a cell starting with = + - @ tab CR would run as a formula
 
 
 def export_audit(

@@ -10,6 +10,7 @@ also when disguised with the usual substitutions (``P@ssw0rd2024!`` is ``passwor
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,6 +23,7 @@ __all__ = [
     "PasswordProblem",
     "common_passwords",
     "configure_hasher",
+    "dummy_hash",
     "hash_password",
     "needs_rehash",
     "verify_password",
@@ -125,6 +127,19 @@ class PasswordPolicy:
 
 def hash_password(password: str) -> str:
     return _HASHER[0].hash(password)
+
+
+_DUMMY: dict[int, str] = {}
+
+
+def dummy_hash() -> str:
+    """A hash at the current cost that nothing is meant to match: a sign-in with an unknown name
+    verifies against it, so it costs exactly what a known name costs."""
+    hasher = _HASHER[0]
+    if id(hasher) not in _DUMMY:
+        _DUMMY.clear()
+        _DUMMY[id(hasher)] = hasher.hash(secrets.token_urlsafe(24))
+    return _DUMMY[id(hasher)]
 
 
 def verify_password(stored_hash: str, password: str) -> bool:

@@ -3,8 +3,10 @@
 Three roles for people, mutually exclusive on an account and on a person: the 系统管理员 manages
 accounts, configuration, node credentials and backups but reads no business data and no audit
 log; the 系统操作员 works with the data (records, corrections, statistics, operations management);
-the 安全审计员 reads and exports the audit log only. No role holds ``accounts:manage`` and a role
-at the same time as a grant over itself, so none can raise its own privileges.
+the 安全审计员 reads and exports the audit log and is the second person who approves a change of
+another auditor's (or the last administrator's) credentials or role. No role holds
+``accounts:manage`` and a role at the same time as a grant over itself, so none can raise its own
+privileges.
 
 Every HTTP route declares its permission with ``dependencies=[Depends(require(Permission.X))]``
 and every CLI command with ``@cli_permission(Permission.X)``. Who the caller is comes from the
@@ -29,6 +31,8 @@ __all__ = [
     "DEMO_EXEMPTION",
     "INSTALL_EXEMPTION",
     "OFFLINE_EXEMPTION",
+    "PERMISSION_MEANING",
+    "RECOVERY_EXEMPTION",
     "ROLE_PERMISSIONS",
     "SERVICE_EXEMPTION",
     "Authenticator",
@@ -72,8 +76,34 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"  # search the audit log, verify the chain
     AUDIT_EXPORT = "audit:export"  # export the audit log
     AUDIT_ARCHIVE = "audit:archive"  # archive entries past the retention period
+    # be the second person: approve an administrator's change of an auditor's (or the last
+    # administrator's) credentials or role
+    ACCOUNTS_APPROVE = "accounts:approve"
     SELF_SERVICE = "self:service"  # own password, second factor, sign-out
 
+
+# What a permission lets a person do (docs/roles.md is generated from this and ROLE_PERMISSIONS).
+PERMISSION_MEANING: Mapping[Permission, str] = {
+    Permission.ACCOUNTS_MANAGE: "create, disable, enable, unlock accounts; reset operators' and other "
+    "administrators' passwords and second factors; change roles; set end dates (a change of an auditor's "
+    "credentials or role needs a second person)",
+    Permission.CONFIG_MANAGE: "settings, allow-lists, security parameters (secrets are never shown)",
+    Permission.NODES_MANAGE: "node registry and credentials, intake tokens and their source networks",
+    Permission.BACKUP_MANAGE: "create, verify, restore and prune backups",
+    Permission.DATA_READ: "business records, verdicts, rejected records, transactions",
+    Permission.DATA_CORRECT: "corrections, re-upload (补传), reconciliation",
+    Permission.STATS_READ: "pass, timeliness and repair rates",
+    Permission.REPORTS_EXPORT: "xlsx/PDF exports of business data and reports",
+    Permission.OPS_READ: "availability, incidents, outages, plans, drills, roster, register",
+    Permission.OPS_WRITE: "fault reports, outage notices, drills, roster, register (own province only)",
+    Permission.OPS_ASSESS: "inspections, assessments, rectification orders (national scope only)",
+    Permission.AUDIT_READ: "search the audit log, verify the chain and its off-host anchors",
+    Permission.AUDIT_EXPORT: "export the audit log",
+    Permission.AUDIT_ARCHIVE: "archive entries past the retention period (never earlier)",
+    Permission.ACCOUNTS_APPROVE: "be the second person: approve an administrator's change of another "
+    "auditor's (or the last administrator's) credentials or role",
+    Permission.SELF_SERVICE: "own password, second factor, sign-out, own security notices",
+}
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.SYSADMIN: frozenset(
@@ -102,6 +132,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.AUDIT_READ,
             Permission.AUDIT_EXPORT,
             Permission.AUDIT_ARCHIVE,
+            Permission.ACCOUNTS_APPROVE,
             Permission.SELF_SERVICE,
         }
     ),
@@ -190,6 +221,10 @@ INSTALL_EXEMPTION = (
 DEMO_EXEMPTION = "runs a throw-away demonstration on its own fresh SQLite files"
 OFFLINE_EXEMPTION = (
     "works only on files the caller names and on the bundled specification; no system database"
+)
+RECOVERY_EXEMPTION = (
+    "offline recovery when no second person can approve: needs the accounts key file on the host, "
+    "is audited and is reported to every auditor at their next sign-in"
 )
 
 # The guard resolves the caller of a command from its options (which database it acts on) and the

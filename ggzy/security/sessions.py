@@ -29,6 +29,7 @@ __all__ = [
     "hash_token",
     "new_token",
     "open_session",
+    "renew_session",
     "resolve_session",
     "set_stage",
 ]
@@ -132,6 +133,32 @@ def resolve_session(
 
 def set_stage(connection: Connection, sessions: Table, token_hash: str, stage: str) -> None:
     connection.execute(update(sessions).where(sessions.c.token_hash == token_hash).values(stage=stage))
+
+
+def renew_session(
+    connection: Connection, sessions: Table, found: SessionRow, stage: str, now: dt.datetime
+) -> str:
+    """Replace the session's token after a step of the sign-in; the old token is dead from now on.
+
+    The new session keeps the old one's start, so the absolute limit still counts from the sign-in:
+    a token seen before a step (a shared screen, a proxy log) cannot ride on the step's success.
+    """
+    token = new_token()
+    connection.execute(
+        insert(sessions).values(
+            token_hash=hash_token(token),
+            account=found.account,
+            role=found.role,
+            province=found.province,
+            stage=stage,
+            kind=found.kind,
+            source=found.source[:64],
+            created_at=found.created_at,
+            last_seen_at=now,
+        )
+    )
+    end_session(connection, sessions, found.token_hash, "renewed", now)
+    return token
 
 
 def end_session(

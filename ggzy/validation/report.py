@@ -133,6 +133,8 @@ def write_xlsx(path: Path, report: Report, verdicts: list[RecordVerdict]) -> Non
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
 
+    from ggzy.interchange.spreadsheet import safe_row
+
     book = Workbook()
     bold = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="DDEBF7")
@@ -160,14 +162,16 @@ def write_xlsx(path: Path, report: Report, verdicts: list[RecordVerdict]) -> Non
     )
     for name, tally in sorted(report.tables.items()):
         rate = tally.passed / tally.records if tally.records else 1.0
-        tables.append([name, tally.records, tally.passed, tally.errors, tally.warnings, round(rate, 4)])
+        tables.append(
+            safe_row([name, tally.records, tally.passed, tally.errors, tally.warnings, round(rate, 4)])
+        )
         tables.cell(row=tables.max_row, column=6).number_format = "0.00%"
 
     rules = book.create_sheet("按规则")
     header(rules, ["规则代码 code", "级别 severity", "规则 rule", "次数 count", "示例 example"])
     for rule in report.top_rules():
         example = rule.examples[0].message_zh if rule.examples else ""
-        rules.append([rule.code, rule.severity.value, rule.title_zh, rule.count, example])
+        rules.append(safe_row([rule.code, rule.severity.value, rule.title_zh, rule.count, example]))
 
     detail = book.create_sheet("明细")
     header(
@@ -187,17 +191,19 @@ def write_xlsx(path: Path, report: Report, verdicts: list[RecordVerdict]) -> Non
     for verdict in verdicts:
         for finding in verdict.findings:
             detail.append(
-                [
-                    verdict.source,
-                    verdict.line,
-                    verdict.table,
-                    verdict.key,
-                    finding.code,
-                    finding.severity.value,
-                    finding.field,
-                    finding.value,
-                    finding.message_zh,
-                ]
+                safe_row(  # the checked file's own values: never a formula
+                    [
+                        verdict.source,
+                        verdict.line,
+                        verdict.table,
+                        verdict.key,
+                        finding.code,
+                        finding.severity.value,
+                        finding.field,
+                        finding.value,
+                        finding.message_zh,
+                    ]
+                )
             )
     for sheet in (tables, rules, detail):
         sheet.auto_filter.ref = sheet.dimensions

@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from ggzy.security.accounts import AuthError
+from ggzy.security.accounts import AuthError, SignIn
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.csrf import PRE_COOKIE, SESSION_COOKIE
 from ggzy.web.layer import caller_of, people_of
@@ -58,11 +58,17 @@ def _signed_in(request: Request, stage: str, target: str | None) -> Response:
     return response
 
 
-def _continue(request: Request, stage: str) -> Response:
-    """The next stage's page, or, once signed in, the page first asked for."""
-    response = RedirectResponse(_after(stage, request.cookies.get(NEXT_COOKIE)), status_code=303)
-    if stage not in STAGE_PAGES and NEXT_COOKIE in request.cookies:
-        people_of(request).clear_cookie(request, response, NEXT_COOKIE)
+def _continue(request: Request, step: SignIn) -> Response:
+    """The next stage's page under the step's new session token, or, once signed in, the page first
+    asked for (the account page first when the person has security notices to read)."""
+    people = people_of(request)
+    target = _after(step.stage, request.cookies.get(NEXT_COOKIE))
+    if step.stage == "full" and people.service.notices(Principal(step.account, step.role)):
+        target = HOME
+    response = RedirectResponse(target, status_code=303)
+    people.set_cookie(request, response, SESSION_COOKIE, step.token)
+    if step.stage not in STAGE_PAGES and NEXT_COOKIE in request.cookies:
+        people.clear_cookie(request, response, NEXT_COOKIE)
     return response
 
 
@@ -106,12 +112,12 @@ def totp_page(request: Request) -> Response:
 async def totp_form(request: Request, code: Annotated[str, Form(max_length=16)]) -> Response:
     people = people_of(request)
     try:
-        stage = await run_in_threadpool(
+        step = await run_in_threadpool(
             people.service.verify_totp, _session_token(request), code, caller_of(request)
         )
     except AuthError as error:
         return people.render(request, "totp.html", {"error": error}, status=error.status)
-    return _continue(request, stage)
+    return _continue(request, step)
 
 
 @router.get("/password", summary="修改口令页面", include_in_schema=False)
@@ -134,18 +140,23 @@ async def password_form(
             raise AuthError(
                 400, "E-AUTH-PASSWORD-MISMATCH", "两次输入的新口令不一致", "the new passwords differ"
             )
-        stage = await run_in_threadpool(
+        step = await run_in_threadpool(
             people.service.change_password, _session_token(request), current, new, caller_of(request)
         )
     except AuthError as error:
         return people.render(request, "password.html", {"error": error}, status=error.status)
-    return _continue(request, stage)
+    return _continue(request, step)
 
 
 @router.get("/enrol", summary="绑定动态口令页面", include_in_schema=False)
 async def enrol_page(request: Request) -> Response:
     people = people_of(request)
-    enrolment = await run_in_threadpool(people.service.begin_enrolment, _session_token(request))
+    try:
+        enrolment = await run_in_threadpool(
+            people.service.begin_enrolment, _session_token(request), caller_of(request)
+        )
+    except AuthError as error:
+        return people.render(request, "enrol_failed.html", {"error": error}, status=error.status)
     return people.render(request, "enrol.html", {"enrolment": enrolment})
 
 
@@ -153,12 +164,12 @@ async def enrol_page(request: Request) -> Response:
 async def enrol_form(request: Request, code: Annotated[str, Form(max_length=16)]) -> Response:
     people = people_of(request)
     try:
-        stage = await run_in_threadpool(
+        step = await run_in_threadpool(
             people.service.confirm_enrolment, _session_token(request), code, caller_of(request)
         )
     except AuthError as error:
         return people.render(request, "enrol_failed.html", {"error": error}, status=error.status)
-    return _continue(request, stage)
+    return _continue(request, step)
 
 
 @router.post("/sign-out", summary="退出登录", include_in_schema=False)
@@ -178,7 +189,17 @@ def account_page(
 ) -> Response:
     people = people_of(request)
     info = people.service.info(principal.account)
-    return people.render(request, "account.html", {"info": info})
+    notices = people.service.notices(principal)
+    return people.render(request, "account.html", {"info": info, "notices": notices})
+
+
+@router.post("/notices/read", summary="确认已读安全通知", include_in_schema=False)
+async def notices_read(
+    request: Request, principal: Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
+) -> Response:
+    people = people_of(request)
+    await run_in_threadpool(people.service.acknowledge_notices, principal, caller_of(request))
+    return RedirectResponse(HOME, status_code=303)
 
 
 # -- JSON API -----------------------------------------------------------------------------------
@@ -211,54 +232,64 @@ def _me(request: Request, principal: Principal) -> dict[str, Any]:
     }
 
 
+def _step_answer(request: Request, step: SignIn) -> Response:
+    """A step's JSON answer under its new session token: a cookie for a browser, the ``token`` field
+    for a caller that sent its token as ``Authorization: Bearer`` (the old token is dead either way)."""
+    from fastapi.responses import JSONResponse
+
+    from ggzy.security.sessions import hash_token
+
+    people = people_of(request)
+    answer: dict[str, Any] = {
+        "ok": True,
+        "account": step.account,
+        "role": step.role.value,
+        "stage": step.stage,
+        "csrf_token": people.service.secrets.csrf_token("s:" + hash_token(step.token)),
+    }
+    bearer = request.headers.get("authorization", "")[:7].lower() == "bearer "
+    if bearer:
+        answer["token"] = step.token
+    response = JSONResponse(answer)
+    if not bearer:
+        people.set_cookie(request, response, SESSION_COOKIE, step.token)
+    return response
+
+
 @router.post("/api/sign-in", summary="登录（JSON）：口令，需要时连同动态口令 (sign in)")
 async def sign_in_api(request: Request, body: SignInBody) -> Response:
     people = people_of(request)
     caller = caller_of(request)
-    started = await run_in_threadpool(people.service.sign_in, body.account, body.password, caller)
-    stage = started.stage
-    if stage == "totp" and body.totp:
+    step = await run_in_threadpool(people.service.sign_in, body.account, body.password, caller)
+    if step.stage == "totp" and body.totp:
         try:
-            stage = await run_in_threadpool(people.service.verify_totp, started.token, body.totp, caller)
+            step = await run_in_threadpool(people.service.verify_totp, step.token, body.totp, caller)
         except AuthError:
-            await run_in_threadpool(people.service.sign_out, started.token, caller)
+            await run_in_threadpool(people.service.sign_out, step.token, caller)
             raise
-    from ggzy.security.sessions import hash_token
-
-    answer = {
-        "ok": True,
-        "account": started.account,
-        "role": started.role.value,
-        "stage": stage,
-        "csrf_token": people.service.secrets.csrf_token("s:" + hash_token(started.token)),
-    }
-    from fastapi.responses import JSONResponse
-
-    response = JSONResponse(answer)
-    people.set_cookie(request, response, SESSION_COOKIE, started.token)
-    return response
+    return _step_answer(request, step)
 
 
 @router.post("/api/totp", summary="提交动态口令（JSON）(second factor)")
-async def totp_api(request: Request, body: CodeBody) -> dict[str, Any]:
+async def totp_api(request: Request, body: CodeBody) -> Response:
     people = people_of(request)
-    stage = await run_in_threadpool(
-        people.service.verify_totp, _session_token(request), body.code, caller_of(request)
+    step = await run_in_threadpool(
+        people.service.verify_totp, people.token_of(request) or "", body.code, caller_of(request)
     )
-    return {"ok": True, "stage": stage}
+    return _step_answer(request, step)
 
 
 @router.post("/api/password", summary="修改口令（JSON）(change password)")
-async def password_api(request: Request, body: PasswordBody) -> dict[str, Any]:
+async def password_api(request: Request, body: PasswordBody) -> Response:
     people = people_of(request)
-    stage = await run_in_threadpool(
+    step = await run_in_threadpool(
         people.service.change_password,
         people.token_of(request) or "",
         body.current,
         body.new,
         caller_of(request),
     )
-    return {"ok": True, "stage": stage}
+    return _step_answer(request, step)
 
 
 @router.post("/api/sign-out", summary="退出登录（JSON）(sign out)")

@@ -6,7 +6,10 @@ The token is an HMAC (key outside the database) of what the browser proves it ho
 
 Which requests are checked (a pure ASGI middleware, before any route runs):
 
-- unsafe methods (not GET/HEAD/OPTIONS) that carry the session cookie: always;
+- unsafe methods (not GET/HEAD/OPTIONS) that carry the session cookie: always. The cookies are read
+  once, with the parser the session layer itself uses (Starlette's ``cookie_parser`` over the
+  request's first Cookie header, as ``Request.cookies`` does): a malformed cookie beside the session
+  cannot hide the session from this check while it still signs the caller in;
 - form submissions (urlencoded or multipart) without it: against the pre-session cookie, so
   that a sign-in form cannot be submitted from another site (login CSRF);
 - anything else (no cookie, a JSON or XML body: node signatures, intake tokens, bearer tokens)
@@ -17,14 +20,23 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ggzy.security.sessions import hash_token
 
-__all__ = ["CSRF_FIELD", "CSRF_HEADER", "PRE_COOKIE", "SESSION_COOKIE", "CsrfMiddleware", "binding_of"]
+__all__ = [
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "PRE_COOKIE",
+    "SESSION_COOKIE",
+    "CsrfMiddleware",
+    "binding_of",
+    "request_cookies",
+]
 
 SESSION_COOKIE = "ggzy_session"
 PRE_COOKIE = "ggzy_pre"
@@ -35,15 +47,11 @@ _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 MAX_FORM_BYTES = 1024 * 1024
 
 
-def _cookies(scope: Scope) -> dict[str, str]:
-    jar: SimpleCookie = SimpleCookie()
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header proves nothing
-                return {}
-    return {key: morsel.value for key, morsel in jar.items()}
+def request_cookies(scope: Scope) -> dict[str, str]:
+    """The request's cookies exactly as ``starlette.requests.Request.cookies`` reads them, which is
+    where the session layer finds the session: one parser, so both see the same session."""
+    header = Headers(scope=scope).get("cookie")
+    return cookie_parser(header) if header else {}
 
 
 def binding_of(session_token: str | None, pre_token: str | None) -> str | None:
@@ -70,7 +78,7 @@ class CsrfMiddleware:
         headers = {name.lower(): value for name, value in scope.get("headers", [])}
         content_type = headers.get(b"content-type", b"").decode("latin-1").lower()
         is_form = content_type.startswith(_FORMS)
-        cookies = _cookies(scope) if b"cookie" in headers else {}
+        cookies = request_cookies(scope)
         session = cookies.get(SESSION_COOKIE)
         if not session and not is_form:
             await self.app(scope, receive, send)

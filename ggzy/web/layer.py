@@ -118,6 +118,8 @@ class PeopleWeb:
             "site": self.site,
             "principal": principal,
             "csrf_token": self.csrf_token(request),
+            # 任期: every page warns a person whose term ends within 30 days
+            "term_warning": self.service.term_warning(principal.account) if principal else None,
             **(context or {}),
         }
         response = HTMLResponse(self.env.get_template(template).render(values), status_code=status)

@@ -23,6 +23,7 @@ from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY
 
 __all__ = [
     "ECHARTS",
@@ -57,8 +58,14 @@ DataReader = Annotated[Principal, Depends(require(Permission.DATA_READ))]
 Exporter = Annotated[Principal, Depends(require(Permission.REPORTS_EXPORT))]
 Anyone = Annotated[Principal, Depends(require(Permission.SELF_SERVICE))]
 
-DateQuery = Annotated[dt.date | None, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含）")]
-EndQuery = Annotated[dt.date | None, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含）")]
+DateQuery = Annotated[
+    dt.date | None,
+    Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="起始日期 YYYY-MM-DD（北京时间，含）"),
+]
+EndQuery = Annotated[
+    dt.date | None,
+    Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="截止日期 YYYY-MM-DD（北京时间，含）"),
+]
 RuleQuery = Annotated[str | None, Query(max_length=48, description="规则代码，如 E-FIELD-REQUIRED")]
 PageQuery = Annotated[int, Query(ge=1, le=100_000, description="页码")]
 

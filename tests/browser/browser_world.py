@@ -86,11 +86,11 @@ def enrol(service: object, account: str, one_time: str) -> Person:
     service.clock = lambda: utc_now() - dt.timedelta(seconds=90)  # type: ignore[attr-defined]
     try:
         started = service.sign_in(account, one_time, caller)  # type: ignore[attr-defined]
-        service.change_password(started.token, one_time, PASSWORD, caller)  # type: ignore[attr-defined]
-        enrolment = service.begin_enrolment(started.token)  # type: ignore[attr-defined]
+        changed = service.change_password(started.token, one_time, PASSWORD, caller)  # type: ignore[attr-defined]
+        enrolment = service.begin_enrolment(changed.token)  # type: ignore[attr-defined]
         code = pyotp.TOTP(enrolment.secret).at(service.clock())  # type: ignore[attr-defined]
-        service.confirm_enrolment(started.token, code, caller)  # type: ignore[attr-defined]
-        service.sign_out(started.token, caller)  # type: ignore[attr-defined]
+        done = service.confirm_enrolment(changed.token, code, caller)  # type: ignore[attr-defined]
+        service.sign_out(done.token, caller)  # type: ignore[attr-defined]
     finally:
         service.clock = real_clock  # type: ignore[attr-defined]
     return Person(account, PASSWORD, enrolment.secret)
@@ -100,8 +100,8 @@ def _accounts(world: World) -> dict[str, Person]:
     service = world.state.accounts
     caller = Caller(source="127.0.0.1", request_id="browser-test")
     passwords = service.bootstrap(
-        NewAccount("admin", "系统管理员甲", Role.SYSADMIN, staff_number="B1"),
-        NewAccount("audit", "安全审计员乙", Role.AUDITOR, staff_number="B2"),
+        NewAccount("admin", "系统管理员甲", Role.SYSADMIN, id_number=id_number(801)),
+        NewAccount("audit", "安全审计员乙", Role.AUDITOR, id_number=id_number(802)),
         caller,
     )
     admin = Principal("admin", Role.SYSADMIN)
@@ -179,3 +179,13 @@ def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+def id_number(n: int) -> str:
+    """A well-formed resident ID number for test person ``n`` (privileged accounts need one)."""
+    import datetime as _dt
+    import random as _random
+
+    from ggzy.identifiers.id_number import make_id_number
+
+    return make_id_number(_random.Random(n), "110105", _dt.date(1980, 1, 1) + _dt.timedelta(days=n))

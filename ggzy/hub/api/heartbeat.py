@@ -8,12 +8,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
+from sqlalchemy import Connection
 
+from ggzy.hub.anchors import record_anchor
 from ggzy.hub.api.common import hub_of, read_body, signed_node
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError
-from ggzy.hub.heartbeat import HeartbeatReport, record_heartbeat, update_metrics
+from ggzy.hub.heartbeat import AuditCheckpointReport, HeartbeatReport, record_heartbeat, update_metrics
 from ggzy.hub.ops.uptime import coverage_of
+from ggzy.security.audit import AuditEntry
+from ggzy.security.audit_anchor import Anchor
+from ggzy.web.network import source_of
 
 router = APIRouter(prefix="/api/v1/heartbeat", tags=["heartbeat"])
 
@@ -44,7 +49,7 @@ async def heartbeat(request: Request) -> dict[str, Any]:
         with hub.engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
-                return record_heartbeat(
+                heartbeat_id = record_heartbeat(
                     connection,
                     node.node_id,
                     node.province,
@@ -52,6 +57,27 @@ async def heartbeat(request: Request) -> dict[str, Any]:
                     received_at,
                     coverage=coverage_of(hub.settings.ops),
                 )
+                if report.audit_checkpoint is not None:
+                    _anchor(connection, report.audit_checkpoint)
+                return heartbeat_id
+
+    def _anchor(connection: Connection, checkpoint: AuditCheckpointReport) -> None:
+        """Keep the node's newest audit checkpoint off its host; a rewritten one is refused and audited."""
+        anchor = Anchor(checkpoint.sequence, checkpoint.entry, checkpoint.hash, checkpoint.at)
+        if record_anchor(connection, node.node_id, anchor, received_at) == "conflict":
+            hub.audit.append(
+                connection,
+                AuditEntry(
+                    action="audit.anchor-conflict",
+                    object=f"node:{node.node_id}",
+                    outcome="refused",
+                    account=f"node:{node.node_id}",
+                    role="node",
+                    source=source_of(request),
+                    request_id=getattr(request.state, "request_id", "-"),
+                    detail={"sequence": anchor.sequence, "entry": anchor.entry_id, "hash": anchor.entry_hash},
+                ),
+            )
 
     heartbeat_id = await run_in_threadpool(store)
     update_metrics(hub.metrics, node.node_id, report)

@@ -32,6 +32,7 @@ from ggzy.hub.models import nodes
 from ggzy.hub.ops.periods import SHANGHAI, Period, parse_period
 from ggzy.hub.ops.session import Actor, OpsError, OpsSession
 from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, principal_of, require
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY, MAX_ID, Count, Day, IdPath, Moment, RowId, Seconds
 
 __all__ = ["install", "router"]
 
@@ -184,8 +185,8 @@ async def read_availability(
 )
 async def read_stats(
     request: Request,
-    start: Annotated[dt.date, Query(alias="from")],
-    end: Annotated[dt.date, Query(alias="to")],
+    start: Annotated[dt.date, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)],
+    end: Annotated[dt.date, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)],
     province: Province = None,
 ) -> dict[str, Any]:
     from ggzy.hub.stats import StatsRangeError, province_summary
@@ -218,8 +219,8 @@ async def read_backups(request: Request, province: Province = None) -> dict[str,
 class OutageIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     kind: Literal["power", "relocation", "cutover", "maintenance"]
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: Moment
+    ends_at: Moment
     impact: str = Field(min_length=1, max_length=2000)
 
 
@@ -246,7 +247,7 @@ async def create_outage(request: Request, body: OutageIn) -> dict[str, Any]:
 
 
 @router.post("/outages/{notice_id}/withdraw", dependencies=WRITE, summary="撤回停用通知")
-async def withdraw_outage(request: Request, notice_id: int) -> dict[str, Any]:
+async def withdraw_outage(request: Request, notice_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.outages import withdraw_notice
 
     return {"ok": True, **(await _write(request, lambda s: withdraw_notice(s, notice_id))).to_dict()}
@@ -259,14 +260,14 @@ class FaultReportIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     title: str = Field(min_length=1, max_length=300)
     classification: Literal["power", "link", "equipment", "software", "security", "other"]
-    started_at: dt.datetime
-    ended_at: dt.datetime | None = None
+    started_at: Moment
+    ended_at: Moment | None = None
     impact: str = Field("", max_length=5000)
     cause: str = Field("", max_length=5000)
     handling: str = Field("", max_length=5000)
     lessons: str = Field("", max_length=5000)
     corrective_actions: str = Field("", max_length=5000)
-    incident_id: int | None = Field(None, description="为已自动立案的事件补报故障报告时填写")
+    incident_id: RowId | None = Field(None, description="为已自动立案的事件补报故障报告时填写")
 
 
 class StatusIn(BaseModel):
@@ -309,7 +310,7 @@ async def create_fault_report(request: Request, body: FaultReportIn) -> dict[str
 @router.post(
     "/incidents/{incident_id}/status", dependencies=WRITE, summary="事件流程：处置中、已恢复、已关闭"
 )
-async def update_incident_status(request: Request, incident_id: int, body: StatusIn) -> dict[str, Any]:
+async def update_incident_status(request: Request, incident_id: IdPath, body: StatusIn) -> dict[str, Any]:
     from ggzy.hub.ops.incidents import advance_incident
 
     return {
@@ -327,18 +328,18 @@ class PlanIn(BaseModel):
     activation_procedure: str = Field(min_length=1)
     closing_procedure: str = Field(min_length=1)
     content: str = ""
-    effective_on: dt.date | None = None
+    effective_on: Day | None = None
 
 
 class DrillIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
-    held_on: dt.date
+    held_on: Day
     scenario: str = Field(min_length=1, max_length=300)
     participants: list[str] = Field(default_factory=list, max_length=200)
-    recovery_seconds: float | None = Field(None, ge=0)
-    data_loss_records: int | None = Field(None, ge=0)
+    recovery_seconds: Seconds | None = None
+    data_loss_records: Count | None = None
     findings: str = ""
-    plan_id: int | None = None
+    plan_id: RowId | None = None
 
 
 @router.get("/plans", dependencies=READ, summary="应急预案（含历史版本）")
@@ -370,12 +371,12 @@ async def create_plan(request: Request, body: PlanIn) -> dict[str, Any]:
 
 
 class ActivationIn(BaseModel):
-    incident_id: int | None = Field(None, description="启动预案所应对的事件")
+    incident_id: RowId | None = Field(None, description="启动预案所应对的事件")
     note: str = Field("", max_length=5000)
 
 
 @router.post("/plans/{plan_id}/activate", dependencies=WRITE, status_code=201, summary="按启动程序启动预案")
-async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[str, Any]:
+async def activate(request: Request, plan_id: IdPath, body: ActivationIn) -> dict[str, Any]:
     from ggzy.hub.ops.preparedness import activate_plan
 
     activation_id = await _write(request, lambda s: activate_plan(s, plan_id, body.incident_id, body.note))
@@ -383,7 +384,9 @@ async def activate(request: Request, plan_id: int, body: ActivationIn) -> dict[s
 
 
 @router.post("/plans/activations/{activation_id}/close", dependencies=WRITE, summary="按关闭程序关闭预案")
-async def close_plan_activation(request: Request, activation_id: int, body: ActivationIn) -> dict[str, Any]:
+async def close_plan_activation(
+    request: Request, activation_id: IdPath, body: ActivationIn
+) -> dict[str, Any]:
     from ggzy.hub.ops.preparedness import close_activation
 
     await _write(request, lambda s: close_activation(s, activation_id, body.note))
@@ -459,7 +462,7 @@ async def read_roster_gaps(
     request: Request,
     province: str,
     at: Annotated[
-        dt.datetime | None, Query(description="时刻（ISO 8601），默认现在；外出按北京时间日期计")
+        Moment | None, Query(description="时刻（ISO 8601），默认现在；外出按北京时间日期计")
     ] = None,
 ) -> dict[str, Any]:
     from ggzy.hub.ops.roster import roster_gaps
@@ -507,13 +510,13 @@ async def delete_roster(request: Request, province: str, post: str, rank: str) -
 
 class AbsenceIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    starts_on: dt.date
-    ends_on: dt.date
+    starts_on: Day
+    ends_on: Day
     reason: str = Field("", max_length=2000)
 
 
 class TrainingIn(BaseModel):
-    held_on: dt.date
+    held_on: Day
     subject: str = Field(min_length=1, max_length=300)
     topic: Literal["security", "sharing", "operations", "emergency"]
     participants: list[str] = Field(min_length=1, max_length=500)
@@ -545,7 +548,7 @@ async def create_absence(request: Request, province: str, body: AbsenceIn) -> di
 
 
 @router.post("/roster/absences/{absence_id}/cancel", dependencies=WRITE, summary="撤销外出登记")
-async def cancel_absence_route(request: Request, absence_id: int) -> dict[str, Any]:
+async def cancel_absence_route(request: Request, absence_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.roster import cancel_absence
 
     return {"ok": True, **await _write(request, lambda s: cancel_absence(s, absence_id))}
@@ -615,14 +618,14 @@ async def create_register_entry(request: Request, province: str, body: RegisterI
 class InspectionIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
     kind: Literal["scheduled", "spot"]
-    planned_on: dt.date
+    planned_on: Day
 
 
 class InspectionResultIn(BaseModel):
     checklist: dict[str, dict[str, str]]
     findings: str = ""
     follow_up: str = ""
-    follow_up_due: dt.date | None = None
+    follow_up_due: Day | None = None
 
 
 class NoteIn(BaseModel):
@@ -641,7 +644,7 @@ async def read_inspections(request: Request, province: Province = None) -> dict[
 @router.get(
     "/inspections/{inspection_id}", dependencies=READ, summary="一次检查的检查表、发现与所下达的整改通知"
 )
-async def read_inspection(request: Request, inspection_id: int) -> dict[str, Any]:
+async def read_inspection(request: Request, inspection_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import get_inspection
     from ggzy.hub.ops.rectification import list_orders
 
@@ -670,7 +673,7 @@ async def create_inspection(request: Request, body: InspectionIn) -> dict[str, A
 
 @router.post("/inspections/{inspection_id}/result", dependencies=ASSESS, summary="登记检查结果（逐项）")
 async def update_inspection(
-    request: Request, inspection_id: int, body: InspectionResultIn, tasks: BackgroundTasks
+    request: Request, inspection_id: IdPath, body: InspectionResultIn, tasks: BackgroundTasks
 ) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import perform_inspection
 
@@ -690,7 +693,7 @@ async def update_inspection(
 
 
 @router.post("/inspections/{inspection_id}/follow-up", dependencies=ASSESS, summary="登记整改跟踪")
-async def follow_up_inspection(request: Request, inspection_id: int, body: NoteIn) -> dict[str, Any]:
+async def follow_up_inspection(request: Request, inspection_id: IdPath, body: NoteIn) -> dict[str, Any]:
     from ggzy.hub.ops.inspections import follow_up
 
     return {"ok": True, **await _write(request, lambda s: follow_up(s, inspection_id, body.note))}
@@ -815,7 +818,7 @@ async def issue_orders_for_period(
 
 
 @router.post("/rectifications/{order_id}/close", dependencies=ASSESS, summary="确认整改完成，关闭通知")
-async def close_rectification(request: Request, order_id: int, body: NoteIn) -> dict[str, Any]:
+async def close_rectification(request: Request, order_id: IdPath, body: NoteIn) -> dict[str, Any]:
     from ggzy.hub.ops.rectification import close_order
 
     return {"ok": True, **await _write(request, lambda s: close_order(s, order_id, body.note))}
@@ -849,7 +852,7 @@ class UpgradeIn(BaseModel):
     to_version: str = Field(min_length=1, max_length=200)
     from_version: str = Field("", max_length=200)
     note: str = Field("", max_length=2000)
-    change_id: int | None = Field(None, description="所依据的已批准变更申请")
+    change_id: RowId | None = Field(None, description="所依据的已批准变更申请")
 
 
 @router.get(
@@ -893,7 +896,7 @@ async def create_approval(request: Request, body: ApprovalIn) -> dict[str, Any]:
 
 
 @router.post("/versions/approved/{approval_id}/withdraw", dependencies=ASSESS, summary="撤销版本审批")
-async def withdraw_version_approval(request: Request, approval_id: int) -> dict[str, Any]:
+async def withdraw_version_approval(request: Request, approval_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.versions import withdraw_approval
 
     return {"ok": True, **await _write(request, lambda s: withdraw_approval(s, approval_id))}
@@ -923,7 +926,7 @@ async def create_upgrade(request: Request, body: UpgradeIn) -> dict[str, Any]:
 
 class SelfCheckScheduleIn(BaseModel):
     province: str = Field(min_length=2, max_length=2)
-    first_due: dt.date
+    first_due: Day
     every_months: int = Field(3, ge=1, le=12)
     count: int = Field(4, ge=1, le=24)
 
@@ -932,7 +935,7 @@ class SelfCheckResultIn(BaseModel):
     province: str | None = Field(None, min_length=2, max_length=2, description="不定期自查时填写省份")
     items: dict[str, dict[str, str]]
     findings: str = Field("", max_length=5000)
-    performed_on: dt.date | None = None
+    performed_on: Day | None = None
 
 
 @router.get("/self-checks", dependencies=READ, summary="安全自查计划与结果（逾期标记）")
@@ -959,7 +962,7 @@ async def create_self_check_schedule(request: Request, body: SelfCheckScheduleIn
 @router.post(
     "/self-checks/{check_id}/result", dependencies=WRITE, summary="登记一次计划内安全自查的结果（逐项）"
 )
-async def update_self_check(request: Request, check_id: int, body: SelfCheckResultIn) -> dict[str, Any]:
+async def update_self_check(request: Request, check_id: IdPath, body: SelfCheckResultIn) -> dict[str, Any]:
     from ggzy.hub.ops.selfchecks import record_self_check
 
     done = await _write(
@@ -1072,14 +1075,14 @@ async def create_change(request: Request, body: ChangeIn) -> dict[str, Any]:
 
 
 @router.post("/changes/{change_id}/check", dependencies=WRITE, summary="登记上线前安全检查（逐项）")
-async def check_change(request: Request, change_id: int, body: ChangeCheckIn) -> dict[str, Any]:
+async def check_change(request: Request, change_id: IdPath, body: ChangeCheckIn) -> dict[str, Any]:
     from ggzy.hub.ops.changes import record_prelaunch_check
 
     return {"ok": True, **await _write(request, lambda s: record_prelaunch_check(s, change_id, body.items))}
 
 
 @router.post("/changes/{change_id}/approve", dependencies=WRITE, summary="审核通过（须由申请人以外的人员）")
-async def approve(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+async def approve(request: Request, change_id: IdPath, body: DecisionIn) -> dict[str, Any]:
     from ggzy.hub.ops.changes import approve_change
 
     return {"ok": True, **await _write(request, lambda s: approve_change(s, change_id, body.note))}
@@ -1088,14 +1091,14 @@ async def approve(request: Request, change_id: int, body: DecisionIn) -> dict[st
 @router.post(
     "/changes/{change_id}/reject", dependencies=WRITE, summary="驳回（须由申请人以外的人员，写明理由）"
 )
-async def reject(request: Request, change_id: int, body: DecisionIn) -> dict[str, Any]:
+async def reject(request: Request, change_id: IdPath, body: DecisionIn) -> dict[str, Any]:
     from ggzy.hub.ops.changes import reject_change
 
     return {"ok": True, **await _write(request, lambda s: reject_change(s, change_id, body.note))}
 
 
 @router.post("/changes/{change_id}/result", dependencies=WRITE, summary="登记实施结果")
-async def change_result(request: Request, change_id: int, body: ChangeResultIn) -> dict[str, Any]:
+async def change_result(request: Request, change_id: IdPath, body: ChangeResultIn) -> dict[str, Any]:
     from ggzy.hub.ops.changes import record_result
 
     return {
@@ -1116,8 +1119,8 @@ class MessageIn(BaseModel):
 
 
 class NationalOutageIn(BaseModel):
-    starts_at: dt.datetime
-    ends_at: dt.datetime
+    starts_at: Moment
+    ends_at: Moment
     impact: str = Field(min_length=1, max_length=2000)
     provinces: list[str] | None = Field(None, max_length=40, description="不填即通知所有省份")
 
@@ -1129,7 +1132,7 @@ async def read_province_notices(
     request: Request,
     province: Province = None,
     unread: bool = False,
-    before: Annotated[int | None, Query(ge=1, description="上一页最后一条的编号")] = None,
+    before: Annotated[int | None, Query(ge=1, le=MAX_ID, description="上一页最后一条的编号")] = None,
 ) -> dict[str, Any]:
     from ggzy.hub.ops.notices import list_notices, unread_count
 
@@ -1144,7 +1147,7 @@ async def read_province_notices(
 
 
 @router.post("/province-notices/{notice_id}/read", dependencies=WRITE, summary="本省人员将通知标为已读")
-async def read_province_notice(request: Request, notice_id: int) -> dict[str, Any]:
+async def read_province_notice(request: Request, notice_id: IdPath) -> dict[str, Any]:
     from ggzy.hub.ops.notices import mark_read
 
     return {"ok": True, **(await _write(request, lambda s: mark_read(s, notice_id))).to_dict()}
@@ -1214,11 +1217,11 @@ async def publish_assessment(request: Request, period: PeriodQuery, tasks: Backg
 
 
 class NodeDrillIn(BaseModel):
-    held_on: dt.date
+    held_on: Day
     scenario: str = Field(min_length=1, max_length=300)
     participants: list[str] = Field(default_factory=list, max_length=200)
-    recovery_seconds: float | None = Field(None, ge=0)
-    data_loss_records: int | None = Field(None, ge=0)
+    recovery_seconds: Seconds | None = None
+    data_loss_records: Count | None = None
     findings: str = Field("", max_length=5000)
     detail: dict[str, Any] = Field(default_factory=dict)
 

@@ -24,6 +24,7 @@ from ggzy.security.accounts import AuthError
 from ggzy.security.audit import AuditEntry
 from ggzy.security.crypto import Digest
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY
 from ggzy.web.layer import caller_of
 from ggzy.web.routing import PeopleRoute
 
@@ -89,8 +90,14 @@ async def _scoped(
 async def read_stats(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.STATS_READ))],
-    start: Annotated[dt.date, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含）")],
-    end: Annotated[dt.date, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含）")],
+    start: Annotated[
+        dt.date,
+        Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="起始日期 YYYY-MM-DD（北京时间，含）"),
+    ],
+    end: Annotated[
+        dt.date,
+        Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="截止日期 YYYY-MM-DD（北京时间，含）"),
+    ],
     province: Province = None,
     table: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
@@ -118,7 +125,7 @@ async def read_stats(
 async def read_reconcile(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.DATA_READ))],
-    day: Annotated[dt.date, Query(description="YYYY-MM-DD（北京时间）")],
+    day: Annotated[dt.date, Query(ge=FIRST_DAY, le=LAST_DAY, description="YYYY-MM-DD（北京时间）")],
     province: Province = None,
 ) -> dict[str, Any]:
     scope = await _scoped(request, principal, "reconcile.read", province, required=True)

@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from ggzy.hub.api.common import hub_of, read_body, signed_node
 from ggzy.hub.errors import HubError
 from ggzy.hub.stats import StatsRangeError, check_range, province_summary
+from ggzy.web.bounds import FIRST_DAY, LAST_DAY
 
 router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
@@ -26,8 +27,14 @@ router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 )
 async def own_statistics(
     request: Request,
-    start: Annotated[dt.date, Query(alias="from", description="起始日期 YYYY-MM-DD（北京时间，含当日）")],
-    end: Annotated[dt.date, Query(alias="to", description="截止日期 YYYY-MM-DD（北京时间，含当日）")],
+    start: Annotated[
+        dt.date,
+        Query(alias="from", ge=FIRST_DAY, le=LAST_DAY, description="起始日期 YYYY-MM-DD（北京时间，含当日）"),
+    ],
+    end: Annotated[
+        dt.date,
+        Query(alias="to", ge=FIRST_DAY, le=LAST_DAY, description="截止日期 YYYY-MM-DD（北京时间，含当日）"),
+    ],
     table: Annotated[str | None, Query(max_length=64, description="只看一张数据表（表名或 DATA_NO）")] = None,
     top: Annotated[int, Query(ge=1, le=200, description="返回的规则条数上限")] = 10,
 ) -> dict[str, Any]:

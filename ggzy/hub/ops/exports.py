@@ -115,6 +115,8 @@ def write_xlsx(report: Report, path: Path) -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    from ggzy.interchange.spreadsheet import safe_row
+
     book = Workbook()
     book.remove(book.active)
     used: set[str] = set()
@@ -130,8 +132,8 @@ def write_xlsx(report: Report, path: Path) -> None:
         sheet.append(section.headers)
         for cell in sheet[3]:
             cell.font = Font(bold=True)
-        for row in section.rows:
-            sheet.append([str(v) if isinstance(v, list | dict) else v for v in row])
+        for row in section.rows:  # provinces' own text (findings, notes): never a formula
+            sheet.append(safe_row(str(v) if isinstance(v, list | dict) else v for v in row))
     book.save(path)
 
 

@@ -96,7 +96,7 @@ def parse_period(text: str) -> Period:
             return month_period(numbers[0], numbers[1])
         if len(numbers) == 3:
             return day_period(dt.date(*numbers))
-    except ValueError:
+    except (ValueError, OverflowError):  # 0001-01 and 9999-12 fall off the calendar in UTC
         pass
     raise ValueError(f"期间“{text}”应为 YYYY、YYYY-MM 或 YYYY-MM-DD (a year, month or day)")
 

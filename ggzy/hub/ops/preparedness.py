@@ -167,11 +167,36 @@ def list_plans(connection: Connection, province: str | None = None) -> list[Plan
     return [_plan(r) for r in connection.execute(select(P).where(*where).order_by(P.c.province, P.c.version))]
 
 
-def activate_plan(session: OpsSession, plan_id: int, incident_id: int | None = None, note: str = "") -> int:
+def _plan_of(session: OpsSession, plan_id: int, province: str | None = None) -> Any:
+    """The plan ``plan_id``: it exists, the actor may act for its province, and (when given) it is
+    ``province``'s own — a province never names another province's plan."""
     row = session.connection.execute(select(P).where(P.c.id == plan_id)).first()
     if row is None:
         raise OpsError("E-OPS-NOT-FOUND", f"预案 {plan_id} 不存在", f"no plan {plan_id}", 404)
     session.actor.check_province(row.province)
+    if province is not None and row.province != province:
+        raise OpsError(
+            "E-OPS-SCOPE",
+            f"预案 {plan_id} 属于省份 {row.province}，不能用于省份 {province} 的记录",
+            "the plan is another province's",
+            403,
+        )
+    return row
+
+
+def activate_plan(session: OpsSession, plan_id: int, incident_id: int | None = None, note: str = "") -> int:
+    row = _plan_of(session, plan_id)
+    if incident_id is not None:
+        from ggzy.hub.ops.incidents import get_incident
+
+        incident = get_incident(session.connection, incident_id)  # 404 when there is none
+        if incident.province != row.province:
+            raise OpsError(
+                "E-OPS-SCOPE",
+                f"事件 {incident_id} 属于省份 {incident.province}，不能用于省份 {row.province} 的预案启动",
+                "the incident is another province's",
+                403,
+            )
     activation_id = session.connection.execute(
         insert(A).returning(A.c.id),
         {"plan_id": plan_id, "incident_id": incident_id, "activated_at": session.now(), "note": note},
@@ -214,6 +239,8 @@ def record_drill(
     detail: Mapping[str, Any] | None = None,
 ) -> Drill:
     session.actor.check_province(province)
+    if plan_id is not None:
+        _plan_of(session, plan_id, province)
     if not scenario.strip():
         raise OpsError("E-OPS-DRILL-SCENARIO", "请写明演练场景", "a drill needs its scenario")
     if held_on > session.now().astimezone(SHANGHAI).date():

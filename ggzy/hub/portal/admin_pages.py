@@ -15,8 +15,10 @@ from sqlalchemy import Engine
 
 from ggzy.hub.registry import list_nodes
 from ggzy.security.audit import AuditLog
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.audit_pages import AuditSite, audit_router
+from ggzy.web.settings_view import settings_rows
 
 __all__ = ["audit_pages", "router"]
 
@@ -42,22 +44,16 @@ def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLR
     return render(request, "audit.html", principal, **context)
 
 
-audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page))
+def _hub_anchors(_request: Request) -> AnchorSet:
+    """The hub's anchors off the host: the append-only file in ``backup.offsite_dir``."""
+    from ggzy.hub.anchors import hub_sinks
+    from ggzy.settings import get_settings
+
+    configured = get_settings()
+    return hub_sinks(configured.backup, configured.audit).anchors()
 
 
-_HIDDEN = {"key_dir", "tls_key", "smtp_password"}  # where secrets live is not shown either
-
-
-def _settings_rows(settings: Any, prefix: str = "hub") -> list[tuple[str, str]]:
-    rows: list[tuple[str, str]] = []
-    for name, value in settings.model_dump().items():
-        if name in _HIDDEN or "password" in name or "secret" in name:
-            continue
-        if isinstance(value, dict) and hasattr(getattr(settings, name), "model_dump"):
-            rows.extend(_settings_rows(getattr(settings, name), f"{prefix}.{name}"))
-        else:
-            rows.append((f"{prefix}.{name}", str(value)))
-    return rows
+audit_pages = audit_router(AuditSite(_hub_store, _record, _audit_page, anchors=_hub_anchors))
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -79,5 +75,5 @@ async def admin_page(request: Request, principal: Administrator) -> HTMLResponse
         principal,
         accounts=accounts,
         nodes=nodes,
-        settings=_settings_rows(hub.settings),
+        settings=settings_rows(hub.settings, "hub"),  # secrets and where they live: hidden
     )

@@ -149,12 +149,14 @@ def export_xlsx(connection: Connection, scope: Scope, flt: FeedbackFilter) -> tu
     """The filtered rejections as an xlsx workbook (one row per finding) and the number of rows."""
     from openpyxl import Workbook
 
+    from ggzy.interchange.spreadsheet import safe_row
+
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("拒收记录")
     sheet.append(list(HEADERS))
     count = 0
     for values in _export_rows(connection, scope, flt):
-        sheet.append(values)
+        sheet.append(safe_row(values))  # provincial text: no cell may become a formula
         count += 1
     buffer = BytesIO()
     workbook.save(buffer)

@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ggzy.hub.ops.session import Actor, OpsError, OpsSession
 from ggzy.hub.portal.scope import scope_of
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.bounds import IdPath
 
 __all__ = ["router", "unread_for"]
 
@@ -106,7 +107,7 @@ async def notices_page(
 
 
 @router.post("/notices/{notice_id}/read")
-async def read_notice(request: Request, principal: OpsWriter, notice_id: int) -> Response:
+async def read_notice(request: Request, principal: OpsWriter, notice_id: IdPath) -> Response:
     from ggzy.hub.ops.notices import mark_read
 
     try:

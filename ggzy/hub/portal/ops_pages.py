@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from ggzy.hub.ops.periods import Period, month_period
+from ggzy.hub.ops.periods import Period, month_period, parse_period
 from ggzy.hub.portal.scope import scope_of
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.portal import SHANGHAI, portal_now
@@ -36,8 +36,14 @@ def _choose(
     chosen = province or principal.province or "11"
     scope.check(chosen)
     now = portal_now(request).astimezone(SHANGHAI)
-    year, number = (int(part) for part in month.split("-")) if month else (now.year, now.month)
-    return chosen, month_period(year, number)
+    if not month:
+        return chosen, month_period(now.year, now.month)
+    try:
+        return chosen, parse_period(month)  # the pattern admits 0000-00 and 9999-12: refused there
+    except ValueError as exc:
+        from ggzy.hub.errors import HubError
+
+        raise HubError(422, "E-REQ-PARAMETER", f"月份无效：{exc}", f"invalid month {month!r}") from None
 
 
 @router.get("/ops", response_class=HTMLResponse)

@@ -172,7 +172,7 @@ def _filter_detail(flt: FeedbackFilter) -> dict[str, Any]:
 ProvinceQuery = Annotated[str | None, Query(max_length=2, description="省份代码")]
 TableQuery = Annotated[str | None, Query(max_length=64, description="数据表名或 DATA_NO")]
 KeyQuery = Annotated[str | None, Query(max_length=512, description="业务主键（或其开头）")]
-BeforeQuery = Annotated[int | None, Query(ge=1, description="上一页最后一条的编号")]
+BeforeQuery = Annotated[int | None, Query(ge=1, le=2**62, description="上一页最后一条的编号")]
 TradeQuery = Annotated[str, Query(max_length=64, description="统一交易标识码，或项目、招标项目、标段编号")]
 
 

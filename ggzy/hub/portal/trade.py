@@ -74,11 +74,20 @@ def _values(data: dict[str, Any], name: str) -> list[str]:
     return [part for part in value.split(";") if part]
 
 
+def _after_prefix(code: str) -> str | None:
+    """The smallest string above every string starting with ``code`` (None: there is none, the code
+    ends in U+10FFFF only): its last character that can grow, grown, with what follows dropped."""
+    for at in range(len(code) - 1, -1, -1):
+        if ord(code[at]) < 0x10FFFF:
+            return code[:at] + chr(ord(code[at]) + 1)
+    return None
+
+
 def _prefix(connection: Connection, table: Table, code: str) -> ColumnElement[bool]:
     key = table.c.key
     if connection.dialect.name == "sqlite":  # a range on the binary-ordered index
-        upper = code[:-1] + chr(ord(code[-1]) + 1)
-        return and_(key >= code, key < upper)
+        upper = _after_prefix(code)
+        return and_(key >= code, key < upper) if upper is not None else key >= code
     return key.startswith(code, autoescape=True)
 
 

@@ -46,6 +46,7 @@ def plug(service: NodeService) -> None:
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # only node.trusted_proxies, read by the app (ggzy.web.network)
         **server_tls_options(settings.api_tls_cert, settings.api_tls_key, settings.api_tls_client_ca),
     )
     service.add_server("intake-api", uvicorn.Server(config))

@@ -67,30 +67,53 @@ def _error_body(code: str, message_zh: str, message_en: str, request_id: str) ->
 
 
 def intake_caller(request: Request) -> str:
-    """Who is pushing: the name of the system whose intake token the request carries."""
+    """Who is pushing: the name of the system whose intake token the request carries, from one of
+    the token's source networks (Art. 15; refused ``E-AUTH-NETWORK`` and audited otherwise)."""
     import datetime as dt
 
     from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import check_token
+    from ggzy.security.api_tokens import token_caller
 
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else ""
     ctx: NodeContext = request.app.state.node_ctx
-    name = None
+    found = None
+    host = request.client.host if request.client else "-"
     if token:
         with ctx.engine.connect() as plain:
             connection = plain.execution_options(sqlite_begin="IMMEDIATE")
             with connection.begin():
-                name = check_token(connection, api_tokens, token, dt.datetime.now(dt.UTC))
-    if name is None:
+                found = token_caller(connection, api_tokens, token, dt.datetime.now(dt.UTC))
+                if found is not None and not found.admits(host):
+                    from ggzy.security.audit import AuditEntry
+
+                    ctx.audit.append(
+                        connection,
+                        AuditEntry(
+                            action="intake.refused",
+                            object=f"intake-token:{found.name}",
+                            outcome="refused",
+                            account=f"system:{found.name}",
+                            source=host[:64],
+                            request_id=_request_id(request),
+                            detail={"code": "E-AUTH-NETWORK"},
+                        ),
+                    )
+    if found is None:
         raise IntakeApiError(
             401,
             "E-AUTH-TOKEN",
             "缺少或无效的接收接口令牌（Authorization: Bearer …，由系统管理员用 ggzy admin token add 创建）",
             "missing, unknown or revoked intake token (Authorization: Bearer …)",
         )
-    host = request.client.host if request.client else "-"
-    return f"{name}@{host}"
+    if not found.admits(host):
+        raise IntakeApiError(
+            403,
+            "E-AUTH-NETWORK",
+            f"来源地址 {host} 不在系统“{found.name}”登记的网段内",
+            "source address outside the networks registered for this token",
+        )
+    return f"{found.name}@{host}"
 
 
 def _request_id(request: Request) -> str:
@@ -189,7 +212,7 @@ def create_intake_app(
     security: SecuritySettings | None = None,
 ) -> FastAPI:
     """The local intake API of one node (served by ``ggzy node run`` on ``api_host:api_port``)."""
-    app = FastAPI(title="ggzy 交换前置系统 本地接收接口", version="1", docs_url="/docs", redoc_url=None)
+    app = FastAPI(title="ggzy 交换前置系统 本地接收接口", version="1", docs_url=None, redoc_url=None)
     app.state.node_ctx = ctx
     limit = ctx.settings.api_max_body_bytes
     if caller is not None:
@@ -214,7 +237,8 @@ def create_intake_app(
     from ggzy.node.people import install_node_people
 
     # without an explicit one, the configured [security] section (env, node.toml), not bare defaults
-    install_node_people(app, ctx, security or get_settings().security)
+    security = security or get_settings().security
+    install_node_people(app, ctx, security)
 
     @app.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -241,4 +265,10 @@ def create_intake_app(
             raise IntakeApiError(503, "E-NODE-DISK-FULL", first.message_zh or "", first.message_en or "")
         return JSONResponse(_response(results, request_id))
 
+    from ggzy.web.api_docs import install_api_docs
+    from ggzy.web.network import guard_operations_paths, trust_proxies
+
+    install_api_docs(app, "交换前置系统本地接收接口")
+    guard_operations_paths(app, security.management_networks, security.metrics_token)
+    trust_proxies(app, ctx.settings.trusted_proxies)  # last: outermost, every part sees the resolved address
     return app

@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,6 +21,7 @@ from sqlalchemy import Engine
 from ggzy.node.context import NodeContext
 from ggzy.node.portal import queries
 from ggzy.security.audit import AuditEntry, AuditLog
+from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.store.database import writing
 from ggzy.web import caller_of, people_of
@@ -38,6 +40,7 @@ from ggzy.web.portal import (
     portal_now,
     render_page,
 )
+from ggzy.web.settings_view import settings_rows
 
 __all__ = ["NAV", "install", "router"]
 
@@ -284,33 +287,27 @@ def _audit_page(request: Request, principal: Principal, **context: Any) -> HTMLR
     return render_page(request, "portal/audit.html", principal, NAV, **context)
 
 
+def _node_anchors(request: Request) -> AnchorSet:
+    """The anchors the hub keeps of this node's chain (fetched with the node's signed client)."""
+    from ggzy.node.site import hub_anchors
+
+    ctx = _ctx(request)
+    with ctx.hub_client(timeout=httpx.Timeout(10.0)) as client:
+        return hub_anchors(ctx.settings, 0, client)
+
+
 audit_pages = audit_router(
     AuditSite(
         _node_store,
         _record,
         _audit_page,
         export_name=lambda request: f"audit-log-{_ctx(request).settings.node_id}",
+        anchors=_node_anchors,
     )
 )
 
 
 # --- 系统管理 (administrator only) ---
-
-# Where secrets live is not shown, nor a database password; pull sources by name only.
-_HIDDEN = {"key_file", "api_tls_key", "pull"}
-
-
-def settings_rows(settings: Any) -> list[tuple[str, str]]:
-    from ggzy.store import redact_url
-
-    rows: list[tuple[str, str]] = []
-    for name, value in settings.model_dump().items():
-        if name in _HIDDEN or "password" in name or "secret" in name:
-            continue
-        shown = redact_url(value) if name.endswith("_url") and name != "hub_url" and value else value
-        rows.append((f"node.{name}", str(shown)))
-    rows.append(("node.pull", "、".join(source.name for source in settings.pull) or "（未配置）"))
-    return rows
 
 
 @router.get("/admin", response_class=HTMLResponse)
@@ -335,7 +332,7 @@ async def admin_page(request: Request, principal: Administrator) -> HTMLResponse
         principal,
         accounts=accounts,
         tokens=tokens,
-        settings=settings_rows(ctx.settings),
+        settings=settings_rows(ctx.settings, "node"),  # secrets and where they live: hidden
     )
 
 

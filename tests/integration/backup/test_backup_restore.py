@@ -157,3 +157,24 @@ def test_prune_keeps_the_newest_and_removes_the_old(tmp_path: Path) -> None:
     left = {b.path.name for b in list_backups(site, settings)}
     assert left == {made[2].path.name, made[3].path.name}
     assert sorted(p.name for p in (tmp_path / "offsite").glob("*.bak")) == sorted(left)
+
+
+def test_backup_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    """A backup holds the whole database: with the usual umask 022 it was world-readable (0644),
+    here and in the off-host copy, manifests included."""
+    import os
+    import stat
+
+    db_url = f"sqlite:///{tmp_path / 'hub.db'}"
+    site = _site(db_url, tmp_path)
+    build_state(HubSettings(db_url=db_url, key_dir=tmp_path / "keys")).engine.dispose()
+    old = os.umask(0o022)
+    try:
+        made = create_backup(site, _backup_settings(tmp_path))
+    finally:
+        os.umask(old)
+    files = [*(tmp_path / "backups").iterdir(), *(tmp_path / "offsite").iterdir()]
+    assert made.path in files and len(files) >= 4  # container and manifest, here and off-host
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in files}
+    assert all(mode == 0o600 for mode in modes.values()), modes
+    assert stat.S_IMODE((tmp_path / "backups").stat().st_mode) & 0o077 == 0

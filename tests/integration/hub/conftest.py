@@ -32,6 +32,10 @@ class HubFixture:
     node: NodeRecord
     client: HubClient
 
+    def metrics(self) -> str:
+        """``/metrics`` as Prometheus reads it: from the management network (loopback by default)."""
+        return TestClient(self.app, client=("127.0.0.1", 50000)).get("/metrics").text
+
     def add_node(self, node_id: str, province: str, **options: Any) -> tuple[NodeRecord, HubClient]:
         with writing(self.state.engine) as connection:
             node = add_node(connection, node_id, province, **options)

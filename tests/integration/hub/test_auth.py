@@ -279,5 +279,5 @@ def test_refusals_are_counted_in_the_metrics(hub: HubFixture) -> None:
     headers = sign_request("fj-01", key_of(hub), "GET", SPEC, b"").as_dict()
     for _ in range(2):
         hub.http.get(SPEC, headers={**headers, HEADER_SIGNATURE: "0" * 64})
-    metrics = hub.http.get("/metrics").text
+    metrics = hub.metrics()
     assert 'ggzy_hub_refusals_total{code="E-AUTH-SIGNATURE"} 2.0' in metrics

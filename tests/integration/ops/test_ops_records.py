@@ -165,3 +165,32 @@ def test_an_inspection_answers_every_item_then_is_followed_up(ops_db: OpsDb) -> 
     with pytest.raises(OpsError) as provincial:
         ops_db.run(lambda s: plan_inspection(s, "35", "scheduled", dt.date(2026, 12, 1)), FUJIAN)
     assert provincial.value.code == "E-OPS-NATIONAL"
+
+
+@pytest.mark.parametrize("hub_db_url", ["sqlite"], indirect=True)  # the checks are in Python, not SQL
+def test_a_province_names_only_its_own_plans_and_incidents(ops_db: OpsDb) -> None:
+    """Before: a province recorded a drill against another province's plan, and activated its plan
+    for another province's incident, and ids that do not exist were stored as they came."""
+    from ggzy.hub.ops.incidents import Classification, FaultReport, file_fault_report
+
+    guangdong = Actor("gd-op", "operator", "44")
+    theirs = ops_db.run(lambda s: file_plan(s, "44", "广东预案", "报告后启动", "恢复后关闭"), guangdong)
+    ours = ops_db.run(lambda s: file_plan(s, "35", "福建预案", "报告后启动", "恢复后关闭"), FUJIAN)
+    report = FaultReport("广东链路中断", Classification.LINK, shanghai(2026, 10, 30, 9, 0))
+    incident = ops_db.run(lambda s: file_fault_report(s, "44", report), guangdong)
+    day = dt.date(2026, 10, 31)
+    for plan_id, code in ((theirs.id, "E-OPS-SCOPE"), (999_999, "E-OPS-NOT-FOUND")):
+        with pytest.raises(OpsError) as drill:
+            ops_db.run(
+                lambda s, p=plan_id: record_drill(s, "35", day, "断网演练", ["张三"], plan_id=p), FUJIAN
+            )
+        assert drill.value.code == code
+    for incident_id, code in ((incident.id, "E-OPS-SCOPE"), (999_999, "E-OPS-NOT-FOUND")):
+        with pytest.raises(OpsError) as activation:
+            ops_db.run(lambda s, i=incident_id: activate_plan(s, ours.id, i), FUJIAN)
+        assert activation.value.code == code
+    # the national operators may not mix provinces either: the records would contradict each other
+    with pytest.raises(OpsError):
+        ops_db.run(lambda s: record_drill(s, "35", day, "断网演练", ["张三"], plan_id=theirs.id))
+    own = ops_db.run(lambda s: record_drill(s, "35", day, "断网演练", ["张三"], plan_id=ours.id), FUJIAN)
+    assert own.plan_id == ours.id

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from signin_world import id_number
 
 from ggzy.hub.app import create_app
 from ggzy.security.accounts import AccountService, Caller, NewAccount
@@ -45,8 +46,8 @@ def make_people(
 ) -> People:
     caller = Caller(source="127.0.0.1")
     passwords = service.bootstrap(
-        NewAccount("admin", "管理员", Role.SYSADMIN, staff_number="1"),
-        NewAccount("audit", "审计员", Role.AUDITOR, staff_number="2"),
+        NewAccount("admin", "管理员", Role.SYSADMIN, id_number=id_number(841)),
+        NewAccount("audit", "审计员", Role.AUDITOR, id_number=id_number(842)),
         caller,
     )
     admin = Principal("admin", Role.SYSADMIN)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from signin_world import Clock, id_number
 from sqlalchemy import select
 
 from ggzy.hub.app import MIGRATIONS
@@ -24,17 +25,6 @@ from ggzy.store.migrate import upgrade
 
 CALLER = Caller(source="10.0.0.7", request_id="req-1")
 STRONG = "Quiet-Lantern-58"  # what first_sign_in sets
-
-
-@dataclass
-class Clock:
-    now: dt.datetime
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += dt.timedelta(**delta)
 
 
 @dataclass
@@ -64,8 +54,8 @@ def world(hub_db_url: str, tmp_path: Path) -> Iterator[World]:
         clock=clock,
     )
     passwords = service.bootstrap(
-        NewAccount("admin", "管理员", Role.SYSADMIN, staff_number="1"),
-        NewAccount("audit", "审计员", Role.AUDITOR, staff_number="2"),
+        NewAccount("admin", "管理员", Role.SYSADMIN, id_number=id_number(831)),
+        NewAccount("audit", "审计员", Role.AUDITOR, id_number=id_number(832)),
         CALLER,
     )
     yield World(service, clock, passwords, Principal("admin", Role.SYSADMIN))
@@ -75,8 +65,8 @@ def world(hub_db_url: str, tmp_path: Path) -> Iterator[World]:
 def test_bootstrap_works_once_and_no_account_exists_before(world: World) -> None:
     with pytest.raises(AuthError) as refused:
         world.service.bootstrap(
-            NewAccount("admin2", "x", Role.SYSADMIN, staff_number="9"),
-            NewAccount("audit2", "y", Role.AUDITOR, staff_number="8"),
+            NewAccount("admin2", "x", Role.SYSADMIN, id_number=id_number(833)),
+            NewAccount("audit2", "y", Role.AUDITOR, id_number=id_number(834)),
             CALLER,
         )
     assert refused.value.code == "E-AUTH-BOOTSTRAPPED"
@@ -90,16 +80,15 @@ def test_one_time_password_must_be_changed_then_totp_enrolled(world: World) -> N
     with pytest.raises(AuthError) as weak:
         world.service.change_password(started.token, world.passwords["admin"], "password1", CALLER)
     assert weak.value.code == "E-AUTH-PASSWORD-WEAK"
-    assert world.service.change_password(started.token, world.passwords["admin"], STRONG, CALLER) == "enrol"
-    assert world.service.principal(started.token) is None  # a sysadmin needs the second factor
-    enrolment = world.service.begin_enrolment(started.token)
-    assert (
-        world.service.confirm_enrolment(
-            started.token, pyotp.TOTP(enrolment.secret).at(world.clock.now), CALLER
-        )
-        == "full"
+    changed = world.service.change_password(started.token, world.passwords["admin"], STRONG, CALLER)
+    assert changed.stage == "enrol"
+    assert world.service.principal(changed.token) is None  # a sysadmin needs the second factor
+    enrolment = world.service.begin_enrolment(changed.token)
+    done = world.service.confirm_enrolment(
+        changed.token, pyotp.TOTP(enrolment.secret).at(world.clock.now), CALLER
     )
-    principal = world.service.principal(started.token)
+    assert done.stage == "full"
+    principal = world.service.principal(done.token)
     assert principal is not None and principal.role is Role.SYSADMIN
 
 
@@ -121,7 +110,7 @@ def test_totp_is_asked_at_every_later_sign_in_and_a_code_works_once(
     with pytest.raises(AuthError) as wrong:
         world.service.verify_totp(again.token, f"{(int(code) + 1) % 10**6:06d}", CALLER)
     assert wrong.value.code == "E-AUTH-TOTP"
-    assert world.service.verify_totp(again.token, code, CALLER) == "full"
+    assert world.service.verify_totp(again.token, code, CALLER).stage == "full"
     third = world.service.sign_in("admin", STRONG, CALLER)
     with pytest.raises(AuthError):
         world.service.verify_totp(third.token, code, CALLER)  # the same code again: replay
@@ -133,7 +122,7 @@ def test_operators_can_be_let_off_totp_by_configuration(world: World) -> None:
         world.admin, NewAccount("op", "操作员", Role.OPERATOR, staff_number="3"), CALLER
     )
     started = world.service.sign_in("op", password, CALLER)
-    assert world.service.change_password(started.token, password, STRONG, CALLER) == "full"
+    assert world.service.change_password(started.token, password, STRONG, CALLER).stage == "full"
 
 
 def test_five_failures_lock_the_account_for_thirty_minutes(world: World) -> None:
@@ -219,22 +208,26 @@ def test_passwords_expire_after_ninety_days_and_the_last_five_are_not_reused(
     history = ["Amber-Falcon-11", "Brisk-Meadow-22", "Cedar-Harbor-33", "Dusky-Orchid-44"]
     current = STRONG
     for new in history:
-        world.service.change_password(token, current, new, CALLER)
+        token = world.service.change_password(token, current, new, CALLER).token
         current = new
     for old in [STRONG, *history]:  # the current one and the four before it
         with pytest.raises(AuthError) as reused:
             world.service.change_password(token, current, old, CALLER)
         assert reused.value.code in ("E-AUTH-PASSWORD-REUSED",)
-    world.service.change_password(token, current, "Ember-Willow-55", CALLER)
+    token = world.service.change_password(token, current, "Ember-Willow-55", CALLER).token
     world.service.change_password(token, "Ember-Willow-55", STRONG, CALLER)  # sixth back: allowed again
 
 
 def test_one_person_one_account_and_nobody_changes_their_own_role(world: World) -> None:
     with pytest.raises(AuthError) as same_person:
-        world.service.create(world.admin, NewAccount("op", "操作员", Role.OPERATOR, staff_number="2"), CALLER)
-    assert same_person.value.code == "E-AUTH-SEPARATION"  # staff number 2 is the auditor
+        world.service.create(
+            world.admin, NewAccount("op", "操作员", Role.OPERATOR, id_number=id_number(832)), CALLER
+        )
+    assert same_person.value.code == "E-AUTH-SEPARATION"  # the auditor's ID number
     with pytest.raises(AuthError) as self_grant:
-        world.service.create(world.admin, NewAccount("me2", "管理员", Role.AUDITOR, staff_number="1"), CALLER)
+        world.service.create(
+            world.admin, NewAccount("me2", "管理员", Role.AUDITOR, id_number=id_number(831)), CALLER
+        )
     assert self_grant.value.code == "E-AUTH-SEPARATION"
     with pytest.raises(AuthError) as own_role:
         world.service.set_role(world.admin, "admin", Role.AUDITOR, None, CALLER)

@@ -138,5 +138,39 @@ def test_audit_and_backup_commands_declare_permissions() -> None:
         "search": Permission.AUDIT_READ,
         "export": Permission.AUDIT_EXPORT,
         "archive": Permission.AUDIT_ARCHIVE,
+        "approvals": Permission.ACCOUNTS_APPROVE,
+        "approve": Permission.ACCOUNTS_APPROVE,
         "verify_archive": Permission.AUDIT_READ,
     }
+
+
+def test_verify_compares_the_chain_with_the_hubs_off_host_anchors(
+    hub_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: deleting every entry and checkpoint was reported as “审计日志完整”."""
+    from ggzy.hub.anchors import hub_sinks
+    from ggzy.hub.models import audit_tables
+    from ggzy.security.audit import open_audit_log
+    from ggzy.store import make_engine
+
+    unanchored = runner.invoke(app, ["audit", "verify"])
+    assert unanchored.exit_code == 0 and "未配置异地锚点" in unanchored.output
+    monkeypatch.setenv("GGZY_BACKUP__OFFSITE_DIR", str(tmp_path / "offsite"))
+    get_settings.cache_clear()
+    settings = get_settings()
+    engine = make_engine(hub_db)
+    hub_sinks(settings.backup, settings.audit).seal_and_export(
+        engine, open_audit_log(audit_tables, tmp_path / "keys", settings.hub.audit_digest)
+    )  # what the hub's service does every minute
+    anchored = runner.invoke(app, ["audit", "verify"])
+    assert anchored.exit_code == 0, anchored.output
+    assert "异地锚点 1 个" in anchored.output and "审计日志完整" in anchored.output
+    with writing(engine) as connection:
+        for statement in drop_append_only_ddl("sqlite"):
+            connection.execute(text(statement))
+        connection.execute(text("DELETE FROM audit_log"))
+        connection.execute(text("DELETE FROM audit_checkpoints"))
+    engine.dispose()
+    emptied = runner.invoke(app, ["audit", "verify"])
+    assert emptied.exit_code == 1 and "E-AUDIT-CHAIN-BROKEN" in emptied.output
+    assert "异地锚点" in emptied.output and "anchor-truncated" in emptied.output

@@ -12,6 +12,7 @@ from typing import Any
 import pyotp
 import pytest
 import typer
+from signin_world import id_number
 from typer.testing import CliRunner
 
 from ggzy.cli import app
@@ -22,12 +23,13 @@ from ggzy.security.permissions import (
     DEMO_EXEMPTION,
     INSTALL_EXEMPTION,
     OFFLINE_EXEMPTION,
+    RECOVERY_EXEMPTION,
     SERVICE_EXEMPTION,
 )
 from ggzy.settings import get_settings
 
 runner = CliRunner()
-REASONS = {SERVICE_EXEMPTION, INSTALL_EXEMPTION, DEMO_EXEMPTION, OFFLINE_EXEMPTION}
+REASONS = {SERVICE_EXEMPTION, INSTALL_EXEMPTION, DEMO_EXEMPTION, OFFLINE_EXEMPTION, RECOVERY_EXEMPTION}
 
 
 def commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -95,15 +97,15 @@ def test_a_provinces_operator_gets_only_their_province_on_the_cli(
 def test_bootstrap_login_whoami_logout(hub_db: str, tmp_path: Path) -> None:
     made = runner.invoke(
         app,
-        ["admin", "bootstrap", "--admin", "zhang", "--admin-name", "张三", "--admin-staff", "1001",
-         "--auditor", "li", "--auditor-name", "李四", "--auditor-staff", "1002", "--db", hub_db],
+        ["admin", "bootstrap", "--admin", "zhang", "--admin-name", "张三", "--admin-id-number", id_number(861),
+         "--auditor", "li", "--auditor-name", "李四", "--auditor-id-number", id_number(862), "--db", hub_db],
     )  # fmt: skip
     assert made.exit_code == 0, made.output
     passwords = dict(line.split() for line in made.output.splitlines() if line.startswith("  "))
     again = runner.invoke(
         app,
-        ["admin", "bootstrap", "--admin", "a2", "--admin-name", "x", "--admin-staff", "9",
-         "--auditor", "b2", "--auditor-name", "y", "--auditor-staff", "8", "--db", hub_db],
+        ["admin", "bootstrap", "--admin", "a2", "--admin-name", "x", "--admin-id-number", id_number(863),
+         "--auditor", "b2", "--auditor-name", "y", "--auditor-id-number", id_number(864), "--db", hub_db],
     )  # fmt: skip
     assert again.exit_code == 2 and "E-AUTH-BOOTSTRAPPED" in again.output
     # The first sign-in needs a TOTP code from the secret shown during enrolment; enrol through the
@@ -112,12 +114,12 @@ def test_bootstrap_login_whoami_logout(hub_db: str, tmp_path: Path) -> None:
     service = target.service
     caller = Caller(source="test")
     started = service.sign_in("zhang", passwords["zhang"], caller)
-    service.change_password(started.token, passwords["zhang"], "Quiet-Lantern-58", caller)
-    secret = service.begin_enrolment(started.token).secret
+    changed = service.change_password(started.token, passwords["zhang"], "Quiet-Lantern-58", caller)
+    secret = service.begin_enrolment(changed.token).secret
     import datetime as dt
 
     earlier = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
-    service.confirm_enrolment(started.token, pyotp.TOTP(secret).at(earlier), caller)
+    service.confirm_enrolment(changed.token, pyotp.TOTP(secret).at(earlier), caller)
     target.engine.dispose()
     login = runner.invoke(
         app, ["login", "--db", hub_db, "-u", "zhang"], input=f"Quiet-Lantern-58\n{pyotp.TOTP(secret).now()}\n"
@@ -180,3 +182,57 @@ def test_intake_tokens_are_managed_by_the_sysadmin(
     assert (
         runner.invoke(app, ["admin", "token", "revoke", "fj-system", "--config", str(config)]).exit_code == 0
     )
+
+
+def test_an_auditors_reset_waits_for_a_second_auditor_on_the_cli(
+    hub_db: str, cli_session: Callable[..., str], first_sign_in: Callable[..., str]
+) -> None:
+    """The administrator's reset of an auditor is a request; another auditor approves it with
+    ``ggzy audit approve``; the second run goes through, once."""
+    cli_session("sysadmin", db=hub_db)
+    added = runner.invoke(
+        app,
+        ["admin", "account", "add", "audit2", "--name", "审计员乙", "--role", "auditor",
+         "--id-number", id_number(871), "--db", hub_db],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    waiting = runner.invoke(app, ["admin", "account", "reset-password", "t-audit", "--db", hub_db])
+    assert waiting.exit_code == 77 and "E-AUTH-APPROVAL" in waiting.output
+    second_password = added.output.strip().splitlines()[-1]
+    target = target_for(hub_db)
+    admin_token = SessionFile().token(target.name)
+    try:
+        token = first_sign_in(target.service, "audit2", second_password, kind="cli")
+    finally:
+        target.engine.dispose()
+    SessionFile().save(target.name, token, "audit2")
+    listed = runner.invoke(app, ["audit", "approvals", "--db", hub_db])
+    assert listed.exit_code == 0 and "t-audit" in listed.output and "重置口令" in listed.output
+    request = listed.output.split("│")[1].strip() if "│" in listed.output else "1"
+    approved = runner.invoke(app, ["audit", "approve", request, "--db", hub_db])
+    assert approved.exit_code == 0, approved.output
+    SessionFile().save(target.name, admin_token or "", "t-admin")
+    done = runner.invoke(app, ["admin", "account", "reset-password", "t-audit", "--db", hub_db])
+    assert done.exit_code == 0, done.output
+    again = runner.invoke(app, ["admin", "account", "reset-password", "t-audit", "--db", hub_db])
+    assert again.exit_code == 77 and "E-AUTH-APPROVAL" in again.output
+
+
+def test_offline_recovery_needs_the_key_file_and_confirmation(
+    hub_db: str, cli_session: Callable[..., str]
+) -> None:
+    cli_session("auditor", db=hub_db)  # makes the accounts (and the key) as in production
+    unconfirmed = runner.invoke(
+        app, ["admin", "recover", "t-audit", "--action", "reset-totp", "--db", hub_db]
+    )
+    assert unconfirmed.exit_code == 2 and "--yes" in unconfirmed.output
+    recovered = runner.invoke(
+        app, ["admin", "recover", "t-audit", "--action", "reset-totp", "--yes", "--db", hub_db]
+    )
+    assert recovered.exit_code == 0, recovered.output
+    key = get_settings().hub.key_dir / "accounts.key"
+    key.rename(key.with_suffix(".moved"))
+    without_key = runner.invoke(
+        app, ["admin", "recover", "t-audit", "--action", "unlock", "--yes", "--db", hub_db]
+    )
+    assert without_key.exit_code == 77 and "E-AUTH-KEY" in without_key.output

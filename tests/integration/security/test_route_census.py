@@ -47,6 +47,7 @@ EXEMPT = {
     "/api/v1/records": "provincial systems' intake (intake token)",
     "/api/v1/ops/node/conditions": "node exchange (node signature)",
     "/api/v1/ops/node/drills": "node exchange (node signature)",
+    "/api/v1/audit/anchors": "node exchange (node signature)",
 }
 # Exempt routes that still refuse an anonymous caller, with the status they answer.
 ANONYMOUS_REFUSED = {
@@ -62,6 +63,7 @@ ANONYMOUS_REFUSED = {
     "/api/v1/records": 401,
     "/api/v1/ops/node/conditions": 401,
     "/api/v1/ops/node/drills": 401,
+    "/api/v1/audit/anchors": 401,
 }
 QUERIES = {
     "/api/v1/people/stats": "?from=2026-11-01&to=2026-11-30",
@@ -86,6 +88,7 @@ PATH_VALUES = {
     "change_id": "1",
     "post": "security",
     "rank": "primary",
+    "approval": "999999",
 }
 _counter = itertools.count()
 
@@ -199,6 +202,7 @@ def test_role_permissions_keep_the_three_roles_apart() -> None:
         Permission.AUDIT_READ,
         Permission.AUDIT_EXPORT,
         Permission.AUDIT_ARCHIVE,
+        Permission.ACCOUNTS_APPROVE,  # the second person of a change of another auditor's account
     }
     assert Permission.ACCOUNTS_MANAGE not in operator | auditor
     assert set(Permission) == sysadmin | operator | auditor  # no permission nobody holds

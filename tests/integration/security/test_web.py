@@ -10,6 +10,7 @@ from typing import Any
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from signin_world import id_number
 from sqlalchemy import select
 
 from ggzy.hub.app import create_app
@@ -66,8 +67,8 @@ def fresh(tmp_path: Path) -> tuple[TestClient, dict[str, str], object]:
     app = create_app(settings)
     service = app.state.hub.accounts
     passwords = service.bootstrap(
-        NewAccount("admin", "管理员", Role.SYSADMIN, staff_number="1"),
-        NewAccount("audit", "审计员", Role.AUDITOR, staff_number="2"),
+        NewAccount("admin", "管理员", Role.SYSADMIN, id_number=id_number(821)),
+        NewAccount("audit", "审计员", Role.AUDITOR, id_number=id_number(822)),
         Caller(),
     )
     return TestClient(app, client=INSIDE), passwords, app
@@ -160,7 +161,7 @@ def test_a_form_without_the_csrf_token_is_refused(fresh: tuple[TestClient, dict[
 
 def test_cookie_calls_that_change_state_need_the_csrf_header(hub_people: Any) -> None:
     browser = hub_people.client("sysadmin", bearer=False)
-    body = {"account": "new1", "name": "新人", "role": "auditor", "staff_number": "901"}
+    body = {"account": "new1", "name": "新人", "role": "auditor", "id_number": id_number(901)}
     refused = browser.post("/api/v1/people/accounts", json=body)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "E-AUTH-CSRF"
     token = browser.get("/auth/api/me").json()["csrf_token"]
@@ -236,8 +237,8 @@ def test_the_node_has_the_same_layer_and_its_intake_needs_a_token(
         assert revoked.status_code == 401
         service = app.state.people.service
         passwords = service.bootstrap(
-            NewAccount("admin", "管理员", Role.SYSADMIN, staff_number="1"),
-            NewAccount("audit", "审计员", Role.AUDITOR, staff_number="2"),
+            NewAccount("admin", "管理员", Role.SYSADMIN, id_number=id_number(821)),
+            NewAccount("audit", "审计员", Role.AUDITOR, id_number=id_number(822)),
             Caller(),
         )
         from ggzy.security.permissions import Principal
