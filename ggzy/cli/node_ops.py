@@ -203,7 +203,7 @@ def rejects_export(
     flt = _filter(table, rule, start, end)
     ctx = _context(config)
     try:
-        written = export_rejects_xlsx(ctx.engine, flt, xlsx)
+        written = export_rejects_xlsx(ctx.engine, flt, xlsx, ctx.spec)
     finally:
         ctx.engine.dispose()
     out.print(f"已导出 {written} 条问题到 {xlsx}")

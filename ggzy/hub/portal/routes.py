@@ -26,6 +26,7 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
 from ggzy.web import people_of
+from ggzy.web.layer import wants_html
 from ggzy.web.portal import (
     SHANGHAI,
     Anyone,
@@ -306,13 +307,8 @@ async def feedback_page(
 def _out_of_scope(request: Request, error: Exception) -> Response:
     assert isinstance(error, OutOfScope)
     message_zh = f"无权查看{province_name(error.province)}的数据"
-    if "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/portal/api/"):
-        return people_of(request).render(
-            request,
-            "error.html",
-            {"code": error.code, "message_zh": message_zh, "message_en": str(error)},
-            status=403,
-        )
+    if wants_html(request):
+        return people_of(request).error_page(request, 403, error.code, message_zh, str(error))
     body = {
         "ok": False,
         "error": {"code": error.code, "message_zh": message_zh, "message_en": str(error)},

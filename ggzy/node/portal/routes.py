@@ -223,7 +223,7 @@ async def rejects_export(
     def build() -> bytes:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "rejects.xlsx"
-            written = export_rejects_xlsx(ctx.engine, flt, path)
+            written = export_rejects_xlsx(ctx.engine, flt, path, ctx.spec)
             content = path.read_bytes()
         audit_read(
             request, principal, "data.export.rejects", "rejects.xlsx", _filter_detail(flt) | {"rows": written}
