@@ -5,12 +5,12 @@ See ``ggzy/cli/session.py`` for where the session is kept and how commands check
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption
 from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, SessionFile, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError
@@ -20,9 +20,6 @@ account_app = typer.Typer(help="本人账号：修改口令。", no_args_is_help
 app.add_typer(account_app, name="account")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml（登录节点时用）")
-]
 
 
 def _fail(error: AuthError) -> typer.Exit:

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption
 from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError, NewAccount
@@ -30,7 +31,6 @@ admin_app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml")]
 RoleOption = Annotated[
     Role, typer.Option("--role", help="角色：sysadmin 系统管理员 / operator 系统操作员 / auditor 安全审计员")
 ]

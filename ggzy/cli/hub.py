@@ -110,7 +110,12 @@ def serve(
     )
     import os
 
+    # The workers build their settings from the environment: hand them what this command decided,
+    # so the running hub (and its 系统管理 page) knows the address and port it really serves on.
     os.environ["GGZY_HUB__DB_URL"] = settings.db_url
+    os.environ["GGZY_HUB__HOST"] = settings.host
+    os.environ["GGZY_HUB__PORT"] = str(settings.port)
+    os.environ["GGZY_HUB__WORKERS"] = str(settings.workers)
     uvicorn.run(
         "ggzy.hub.server:app",
         host=settings.host,
@@ -128,10 +133,28 @@ def serve(
 @hub_app.command("migrate")
 @cli_exempt(INSTALL)
 def migrate(db: DbOption = None) -> None:
-    """把数据库结构升级到最新版本（Alembic）。"""
+    """创建或升级数据库结构到最新版本（Alembic），并说明做了什么。
+
+    示例：ggzy hub migrate --db postgresql+psycopg://ggzy@db/ggzy
+    """
+    from ggzy.hub.app import MIGRATIONS
+    from ggzy.store.migrate import current_revision, head_revision
+
     settings = _settings(db)
+    probe = make_engine(settings.db_url)
+    try:
+        before = current_revision(probe)
+    finally:
+        probe.dispose()
     _engine(settings).dispose()
-    out.print(f"数据库已是最新结构：{redact_url(settings.db_url)}")
+    head = head_revision(MIGRATIONS)
+    where = redact_url(settings.db_url)
+    if before is None:
+        out.print(f"已在新数据库中创建全部结构（版本 {head}）：{where}")
+    elif before != head:
+        out.print(f"已把数据库结构从版本 {before} 升级到 {head}：{where}")
+    else:
+        out.print(f"数据库已是最新结构（版本 {head}），未作改动：{where}")
 
 
 @node_app.command("add")

@@ -108,17 +108,21 @@ class Target:
 
 
 def target_for(db: str | None = None, config: Path | None = None, *, node: bool = False) -> Target:
+    """The hub's database (``--db``, or ``[hub]`` of the settings) or a node's (``node``, or a
+    ``--config`` file of a node), with the keys of that same site."""
+    from ggzy.cli.config import is_node_config, use_config
     from ggzy.security.keys import load_or_create_key
     from ggzy.settings import get_settings
     from ggzy.store import make_engine, redact_url
 
+    use_config(config)
     security = get_settings().security
-    if node or config is not None:
+    if node or (config is not None and is_node_config(config)):
         from ggzy.cli.node import load_node_settings
         from ggzy.node.models import account_tables, audit_log
         from ggzy.security.crypto import Digest
 
-        settings = load_node_settings(config)
+        settings = load_node_settings(None)
         engine = make_engine(settings.db_url)
         key_dir = settings.key_file.parent
         audit = AuditLog(audit_log, load_or_create_key(key_dir / "audit.key"), Digest.SM3)
@@ -142,9 +146,10 @@ def target_for(db: str | None = None, config: Path | None = None, *, node: bool 
 
 def _target_of(name: str, options: Mapping[str, Any]) -> Target:
     config = options.get("config")
-    if config is not None or ("config" in options and "db" not in options):
+    node_only = "config" in options and "db" not in options  # a command of the node alone
+    if node_only or options.get("side") == "node":
         return target_for(config=config, node=True)
-    return target_for(db=options.get("db"))
+    return target_for(db=options.get("db"), config=config)  # a node's file still means the node
 
 
 def _audit(target: Target, principal: Principal | None, command: str, outcome: str, **detail: Any) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from ggzy.security.audit import AuditLog
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
+from ggzy.web.glossary import AUDIT_ACTIONS
 from ggzy.web.portal import SHANGHAI, XLSX, download
 
 __all__ = ["AuditSite", "audit_query", "audit_router"]
@@ -93,7 +94,14 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
 
         found, problem = await run_in_threadpool(load)
         return site.page(
-            request, principal, found=found, columns=COLUMNS, filters=shown, verified=verify, problem=problem
+            request,
+            principal,
+            found=found,
+            columns=COLUMNS,
+            filters=shown,
+            verified=verify,
+            problem=problem,
+            actions=AUDIT_ACTIONS,
         )
 
     @router.get("/audit/export")

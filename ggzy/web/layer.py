@@ -93,9 +93,14 @@ class PeopleWeb:
         )
         self.env.globals["ROLE_PERMISSIONS"] = ROLE_PERMISSIONS
         self.env.globals["csrf_field"] = _csrf_field
+        from ggzy.web import glossary
         from ggzy.web.portal import beijing
 
         self.env.filters["beijing"] = beijing
+        glossary.install(self.env)
+        # The portal's navigation (set by the portal that mounts itself on this app): every page a
+        # signed-in person opens — the account page, an error page — keeps it.
+        self.nav: tuple[tuple[str, str, Any], ...] = ()
 
     # -- for pages ------------------------------------------------------------------------------
 
@@ -131,8 +136,13 @@ class PeopleWeb:
             "site": self.site,
             "principal": principal,
             "csrf_token": self.csrf_token(request),
+            "path": request.url.path,
             **(context or {}),
         }
+        if principal is not None and "nav" not in values and self.nav:
+            from ggzy.web.portal import nav_for
+
+            values["nav"] = nav_for(self.nav, principal)
         response = HTMLResponse(self.env.get_template(template).render(values), status_code=status)
         pre = getattr(request.state, "new_pre_cookie", None)
         if pre is not None:

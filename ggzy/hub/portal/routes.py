@@ -317,6 +317,26 @@ def _out_of_scope(request: Request, error: Exception) -> Response:
     return JSONResponse(body, status_code=403)
 
 
+def _register_labels() -> None:
+    """The Chinese labels the hub's operations management owns, into the one glossary pages use."""
+    from ggzy.hub.ops.incidents import STATUS_ZH, TRIGGER_ZH, Classification
+    from ggzy.hub.ops.inspections import CHECKLIST
+    from ggzy.hub.ops.outages import OutageKind
+    from ggzy.hub.ops.rectification import CONDITIONS
+    from ggzy.hub.ops.register import SYSTEM_KINDS
+    from ggzy.hub.ops.roster import POSTS
+    from ggzy.web import glossary
+
+    glossary.register("incident_status", STATUS_ZH)
+    glossary.register("trigger", TRIGGER_ZH)
+    glossary.register("classification", {c.value: c.label for c in Classification})
+    glossary.register("outage_kind", {k.value: k.label for k in OutageKind})
+    glossary.register("checklist", CHECKLIST)
+    glossary.register("condition", CONDITIONS)
+    glossary.register("register_kind", SYSTEM_KINDS)
+    glossary.register("post", POSTS)
+
+
 def install(app: FastAPI) -> None:
     """Mount the portal's routes, templates and error handling on the hub's app.
 
@@ -327,7 +347,9 @@ def install(app: FastAPI) -> None:
     """
     people = app.state.people
     people.add_templates(TEMPLATES)
+    people.nav = NAV
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
+    _register_labels()
     from ggzy.hub.portal import admin_pages, ops_pages
 
     app.include_router(api)

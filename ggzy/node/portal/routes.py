@@ -341,6 +341,12 @@ async def admin_page(request: Request, principal: Administrator) -> HTMLResponse
 
 def install(app: FastAPI) -> None:
     """Mount the node portal on the node's app (after :func:`ggzy.node.people.install_node_people`)."""
+    from ggzy.node.status import STATE_ZH
+    from ggzy.web import glossary
+
     app.state.people.add_templates(TEMPLATES)
+    app.state.people.nav = NAV
+    glossary.register("outbox_state", STATE_ZH)
+    glossary.register("disk_level", queries.DISK_LEVEL_ZH)
     app.include_router(router)
     app.include_router(audit_pages)

@@ -318,3 +318,27 @@ def test_a_correction_is_redacted_like_intake_and_finds_its_pseudonymised_key(
     stored = json.dumps(row.record, ensure_ascii=False)
     assert raw["data"]["ID_CARD"] not in stored and raw["data"]["PHONE_NUMBER"] not in stored
     assert row.key == held.key and "ID_CARD" in row.redacted and "PHONE_NUMBER" in row.redacted
+
+
+def test_rejects_export_reads_the_config_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> None:
+    """``ggzy node rejects export --xlsx F --config node.toml`` with nothing in the environment: the
+    group's own options do not send it to the default ``var/node/outbox.db``."""
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f'[node]\nnode_id = "fj-01"\ndb_url = "sqlite:///{tmp_path / "node.db"}"\n'
+        f'key_file = "{tmp_path / "node" / "node.key"}"\ndisk_path = "{tmp_path}"\n',
+        encoding="utf-8",
+    )
+    ctx = node_context(tmp_path)
+    cli_session("operator", config=path)
+    monkeypatch.delenv("GGZY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing at ./var/node or ./ggzy.toml to fall back on
+    _held_section(ctx, "E-FIELD-REQUIRED")
+    target = tmp_path / "fixed.xlsx"
+    exported = CliRunner().invoke(
+        app, ["node", "rejects", "export", "--xlsx", str(target), "--config", str(path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert target.is_file() and not (tmp_path / "var").exists()

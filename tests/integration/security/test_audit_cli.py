@@ -114,8 +114,9 @@ def test_export_csv_and_xlsx_by_time_and_action_prefix(hub_db: str, tmp_path: Pa
     assert result.exit_code == 0, result.output
     with out_csv.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][:3] == ["序号", "时间(UTC)", "账号"]
+    assert rows[0][:3] == ["序号", "时间（北京时间）", "账号"]
     assert [r[0] for r in rows[1:]] == ["1", "3", "5", "7", "9"]  # days 0..9, even n = backup.create
+    assert rows[1][1] == "2026-03-01 08:00:00"  # 00:00 UTC, as every time a person reads: Beijing
     out_xlsx = tmp_path / "a.xlsx"
     result = runner.invoke(app, ["audit", "export", "--out", str(out_xlsx), "--outcome", "failure"])
     assert result.exit_code == 0, result.output
