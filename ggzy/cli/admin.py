@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -22,6 +22,9 @@ from ggzy.cli.session import EXIT_NOPERM, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError, NewAccount
 from ggzy.security.permissions import Permission, Principal, Role, cli_exempt, cli_permission, cli_principal
 from ggzy.store.database import writing
+
+if TYPE_CHECKING:
+    from ggzy.node.intake_tokens import TokenIssuer
 
 admin_app = typer.Typer(help="系统管理员：初始化、账号管理、接收接口令牌。", no_args_is_help=True)
 account_app = typer.Typer(help="账号：新增、列表、停用、启用、改角色、重置口令、解锁。", no_args_is_help=True)
@@ -261,43 +264,30 @@ def token_add(
     name: Annotated[str, typer.Argument(help="调用系统名称，如 fj-trading-system")],
     config: ConfigOption = None,
 ) -> None:
-    """为一个省级系统创建接收接口令牌（只显示这一次）。"""
-    from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import create_token
+    """为一个省级系统创建接收接口令牌（只显示这一次）。
+
+    示例：ggzy admin token add fj-trading-system --config node.toml
+    """
+    from ggzy.node.intake_tokens import TokenError, add_token
 
     target = _migrated(None, config, node=True)
     try:
         with writing(target.engine) as connection:
-            token = create_token(connection, api_tokens, name[:64], _actor().account, dt.datetime.now(dt.UTC))
-            _token_audit(target, connection, "token.add", name)
-    except Exception as exc:
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            err.print(f"[red]E-TOKEN-EXISTS[/] 已有名为“{name}”的令牌")
-            raise typer.Exit(2) from None
-        raise
+            token = add_token(connection, target.audit, _issuer(), name, dt.datetime.now(dt.UTC))
+    except TokenError as refusal:
+        err.print(f"[red]{refusal.code}[/] {refusal.message_zh}")
+        raise typer.Exit(2) from None
     finally:
         target.engine.dispose()
     out.print(f"系统 {name} 的接收接口令牌（只显示这一次，调用时放在 Authorization: Bearer 后）：")
     out.print(token, markup=False)
 
 
-def _token_audit(target: Target, connection: object, action: str, name: str) -> None:
-    from ggzy.security.audit import AuditEntry
+def _issuer() -> TokenIssuer:
+    from ggzy.node.intake_tokens import TokenIssuer
 
     actor = _actor()
-    target.audit.append(
-        connection,  # type: ignore[arg-type]
-        AuditEntry(
-            action=action,
-            object=f"intake-token:{name}",
-            outcome="success",
-            account=actor.account,
-            role=actor.role.value,
-            source=cli_caller().source,
-        ),
-    )
+    return TokenIssuer(actor.account, actor.role.value, cli_caller().source)
 
 
 @token_app.command("list")
@@ -327,18 +317,15 @@ def token_list(config: ConfigOption = None) -> None:
 @cli_permission(Permission.NODES_MANAGE)
 def token_revoke(name: str, config: ConfigOption = None) -> None:
     """吊销一个系统的接收接口令牌：其后的推送一律拒绝（E-AUTH-TOKEN）。"""
-    from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import revoke_token
+    from ggzy.node.intake_tokens import TokenError, revoke
 
     target = target_for(config=config, node=True)
     try:
         with writing(target.engine) as connection:
-            revoked = revoke_token(connection, api_tokens, name, dt.datetime.now(dt.UTC))
-            if revoked:
-                _token_audit(target, connection, "token.revoke", name)
+            revoke(connection, target.audit, _issuer(), name, dt.datetime.now(dt.UTC))
+    except TokenError as refusal:
+        err.print(f"[red]{refusal.code}[/] {refusal.message_zh}")
+        raise typer.Exit(2) from None
     finally:
         target.engine.dispose()
-    if not revoked:
-        err.print(f"[red]E-TOKEN-UNKNOWN[/] 没有名为“{name}”的有效令牌")
-        raise typer.Exit(2)
     out.print(f"系统 {name} 的令牌已吊销。")

@@ -192,6 +192,8 @@ DETAIL_KEYS: dict[str, str] = {
     "action": "操作",
     "kind": "类别",
     "networks": "网段",
+    "networks_before": "原网段",
+    "networks_after": "新网段",
     "node": "节点",
     "filters": "条件",
 }

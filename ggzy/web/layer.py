@@ -101,6 +101,9 @@ class PeopleWeb:
         # The portal's navigation (set by the portal that mounts itself on this app): every page a
         # signed-in person opens — the account page, an error page — keeps it.
         self.nav: tuple[tuple[str, str, Any], ...] = ()
+        self.admin_tabs: tuple[tuple[str, str], ...] = ()  # the 系统管理 pages of this site
+        # How this site audits a person's read of a page (its own chain), set by its portal.
+        self.record_read: Callable[[Request, Principal, str, str, dict[str, Any]], None] | None = None
 
     # -- for pages ------------------------------------------------------------------------------
 
@@ -301,12 +304,14 @@ def install_people_layer(
         return auth_error(request, AuthError(401, "E-AUTH-REQUIRED", "请先登录", "sign in first"))
 
     async def forbidden(request: Request, error: Forbidden) -> Response:
+        from ggzy.web.glossary import label
+
         return auth_error(
             request,
             AuthError(
                 403,
                 "E-AUTH-FORBIDDEN",
-                f"{error.principal.role.label}无权执行此操作（需要 {error.permission.value}）",
+                f"{error.principal.role.label}无权执行此操作（需要“{label('permission', error.permission.value)}”权限）",
                 f"{error.principal.role.value} lacks {error.permission.value}",
             ),
         )
@@ -327,8 +332,9 @@ def install_people_layer(
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from ggzy.web import accounts_api, auth_routes
+    from ggzy.web import account_pages, accounts_api, auth_routes
 
     app.include_router(auth_routes.router)
     app.include_router(accounts_api.router)
+    app.include_router(account_pages.router)
     return people

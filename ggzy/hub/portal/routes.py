@@ -53,7 +53,8 @@ NAV: tuple[NavItem, ...] = (
     ("/portal/trade", "交易查询", Permission.DATA_READ),
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
     ("/portal/ops", "运行监测", Permission.OPS_READ),
-    ("/portal/assessment", "考核", Permission.OPS_ASSESS),
+    ("/portal/work", "运行管理", Permission.OPS_WRITE),
+    ("/portal/assessment", "检查考核", Permission.OPS_ASSESS),
     ("/portal/audit", "审计", Permission.AUDIT_READ),
     ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
 )
@@ -348,13 +349,19 @@ def install(app: FastAPI) -> None:
     people = app.state.people
     people.add_templates(TEMPLATES)
     people.nav = NAV
+    from ggzy.hub.portal.admin_pages import ADMIN_TABS
+
+    people.admin_tabs = ADMIN_TABS
+    people.record_read = audit_read
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
     _register_labels()
-    from ggzy.hub.portal import admin_pages, ops_pages
+    from ggzy.hub.portal import admin_pages, inspect_pages, ops_pages, work
 
     app.include_router(api)
     app.include_router(pages)
     app.include_router(admin_pages.router)
     app.include_router(admin_pages.audit_pages)
     app.include_router(ops_pages.router)
+    app.include_router(work.router)
+    app.include_router(inspect_pages.router)
     app.add_exception_handler(OutOfScope, _out_of_scope)

@@ -80,6 +80,11 @@ PATH_VALUES = {
     "activation_id": "1",
     "inspection_id": "1",
     "order_id": "1",
+    "answer_id": "1",
+    "action": "disable",
+    "node_id": "ghost-node",
+    "name": "ghost-system",
+    "tab": "outages",
     "post": "security",
     "rank": "primary",
 }
