@@ -196,6 +196,18 @@ DETAIL_KEYS: dict[str, str] = {
     "networks_after": "新网段",
     "node": "节点",
     "filters": "条件",
+    "new_role": "角色",
+    "from_role": "原角色",
+    "to_role": "新角色",
+    "disabled": "停用",
+    "answer": "答复",
+    "rectification": "整改通知",
+    "evidence": "证明材料",
+    "size": "字节",
+    "sha256": "SHA-256",
+    "failed": "不符合项",
+    "classification": "分类",
+    "version": "版本",
 }
 _DETAIL_VALUES = ("role", "stage", "status", "outcome", "permission", "kind")
 
@@ -230,7 +242,7 @@ def _detail_value(key: str, value: Any) -> str:
         )
     if isinstance(value, list | tuple):
         return "、".join(_detail_value(key, v) for v in value) or "—"
-    if key in _DETAIL_VALUES:
+    if key in _DETAIL_VALUES or key.endswith("role"):
         for kind in (key, "role", "session_stage", "outcome", "permission"):
             if str(value) in GLOSSARY.get(kind, {}):
                 return label(kind, value)

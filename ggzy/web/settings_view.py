@@ -79,7 +79,8 @@ def settings_rows(prefix: str, model: BaseModel, *, skip: Iterable[str] = ()) ->
         value = getattr(model, name)
         dotted = f"{prefix}.{name}"
         configured = name in model.model_fields_set
-        description = (info.description or "").strip()
+        # the Chinese half of the description ("监听端口 (listen port)."): pages speak Chinese
+        description = (info.description or "").split(" (", 1)[0].strip()
         if isinstance(value, BaseModel):
             rows.extend(settings_rows(dotted, value))
             continue

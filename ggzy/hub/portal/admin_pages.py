@@ -210,11 +210,11 @@ async def settings_page(request: Request, principal: SettingsReader) -> HTMLResp
     hub = request.app.state.hub
     current = get_settings()
     sections = [
-        ("国家平台 [hub]", settings_rows("hub", hub.settings)),
-        ("账号与登录 [security]", settings_rows("security", request.app.state.people.settings)),
-        ("审计日志 [audit]", settings_rows("audit", current.audit)),
-        ("备份 [backup]", settings_rows("backup", current.backup)),
-        ("数据校验 [validation]", settings_rows("validation", current.validation)),
+        (("国家平台", "hub"), settings_rows("hub", hub.settings)),
+        (("账号与登录", "security"), settings_rows("security", request.app.state.people.settings)),
+        (("审计日志", "audit"), settings_rows("audit", current.audit)),
+        (("备份", "backup"), settings_rows("backup", current.backup)),
+        (("数据校验", "validation"), settings_rows("validation", current.validation)),
     ]
     await run_in_threadpool(audit_read, request, principal, "settings.read", "settings", {"page": "settings"})
     return render(request, "settings.html", principal, tabs=ADMIN_TABS, sections=sections)

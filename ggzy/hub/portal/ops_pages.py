@@ -94,10 +94,12 @@ def evidence_page(evidence: str, province: str, period: Period) -> str:
     return next((page for prefix, page in pages.items() if path.startswith(prefix)), evidence)
 
 
-def judged(assessment: dict[str, Any], registered_nodes: int) -> bool:
-    """Whether a province has anything to be scored on: a registered node, or data received."""
-    received = [i["value"] for i in assessment["indicators"] if i["key"] == "pass_rate"]
-    return registered_nodes > 0 or any(value is not None for value in received)
+def judged(assessment: dict[str, Any]) -> bool:
+    """Whether the period holds anything to score a province on: records received, or heartbeats of
+    its node. A province with neither (no node, or a node that never connected) gets no score: a
+    figure computed from what is absent would only mislead."""
+    value = {i["key"]: i["value"] for i in assessment["indicators"]}
+    return value.get("pass_rate") is not None or bool(value.get("frontend_deployed"))
 
 
 @router.get("/assessment", response_class=HTMLResponse)
@@ -137,25 +139,20 @@ async def assessment_page(
                 found = assess_province(
                     connection, code, period, hub.settings.ops, clock=lambda: now
                 ).to_dict()
-                rows.append({"province": code, "registered": registered, "assessment": found})
+                rows.append(
+                    {"province": code, "registered": registered, "assessment": found, "scored": judged(found)}
+                )
             return {"rows": rows, "notices": notice_list(connection, now)}
 
     def detail(chosen: str) -> dict[str, Any]:
-        from sqlalchemy import func, select
-
-        from ggzy.hub.models import nodes
-
         with hub.engine.connect() as connection:
             assessment = assess_province(connection, chosen, period, hub.settings.ops, clock=lambda: now)
-            registered = connection.execute(
-                select(func.count()).where(nodes.c.province == chosen)
-            ).scalar_one()
             found = assessment.to_dict()
             for indicator in found["indicators"]:
                 indicator["page"] = evidence_page(indicator["evidence"], chosen, period)
             return {
                 "assessment": found,
-                "scored": judged(found, int(registered)),
+                "scored": judged(found),
                 "violations": check_article35(assessment),
                 "orders": list_orders(connection, now, chosen),
                 "notices": notice_list(connection, now),

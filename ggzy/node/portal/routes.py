@@ -400,11 +400,11 @@ async def settings_page(request: Request, principal: SettingsReader) -> HTMLResp
     ctx = _ctx(request)
     current = get_settings()
     sections = [
-        ("交换前置节点 [node]", settings_rows("node", ctx.settings)),
-        ("账号与登录 [security]", settings_rows("security", people_of(request).settings)),
-        ("审计日志 [audit]", settings_rows("audit", current.audit)),
-        ("备份 [backup]", settings_rows("backup", current.backup)),
-        ("数据校验 [validation]", settings_rows("validation", current.validation)),
+        (("交换前置节点", "node"), settings_rows("node", ctx.settings)),
+        (("账号与登录", "security"), settings_rows("security", people_of(request).settings)),
+        (("审计日志", "audit"), settings_rows("audit", current.audit)),
+        (("备份", "backup"), settings_rows("backup", current.backup)),
+        (("数据校验", "validation"), settings_rows("validation", current.validation)),
     ]
     await run_in_threadpool(audit_read, request, principal, "settings.read", "settings", {"page": "settings"})
     return render_page(request, "portal/settings.html", principal, NAV, tabs=ADMIN_TABS, sections=sections)
