@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from ggzy.cli.console import err
@@ -188,8 +189,8 @@ def guard(permission: Permission, command: str, options: Mapping[str, Any]) -> P
     try:
         if principal is None:
             err.print(
-                f"[red]E-AUTH-REQUIRED[/] 请先登录：ggzy login {'--config 节点配置' if target.name.startswith('node:') else '--db 数据库地址'}"
-                f"（{target.name}）"
+                f"[red]E-AUTH-REQUIRED[/] 请先登录：ggzy login -u 账号 --config 配置文件（与本命令相同的配置）"
+                f"（{escape(target.name)}）"
             )
             raise typer.Exit(EXIT_NOPERM)
         if not principal.may(permission):

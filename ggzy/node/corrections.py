@@ -14,6 +14,7 @@ later accepted version, and how long that took.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -247,7 +248,7 @@ def _records_sheet(workbook: Any, table: TableSpec | None, name: str, rows: list
     present = dict.fromkeys(k for row in rows for k in (row.get("data") or {}))
     columns = known + [k for k in present if k not in known]
     title = f"{table.data_no}-{table.name_zh}" if table is not None else name
-    sheet = workbook.create_sheet(title[:31])
+    sheet = workbook.create_sheet(re.sub(r"[\\/*?:\[\]]", "_", title)[:31])  # what a sheet name cannot hold
     sheet.append(["table", "category", *columns])
     for record in rows:
         data = record.get("data") or {}
