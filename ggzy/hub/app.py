@@ -142,7 +142,9 @@ def create_app(
 
         if (
             shown := page(
-                request, error.status_code, *HTTP_ERRORS.get(error.status_code, ("E-HTTP", "请求错误", ""))
+                request,
+                error.status_code,
+                *HTTP_ERRORS.get(error.status_code, (f"E-HTTP-{error.status_code}", "请求错误", "")),
             )
         ) is not None:
             return shown

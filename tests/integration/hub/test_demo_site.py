@@ -102,3 +102,30 @@ def test_the_demo_prints_the_portals_and_its_config(tmp_path: Path) -> None:
     assert "http://127.0.0.1:8600/portal" in lines and "http://127.0.0.1:8610/portal" in lines
     assert f"--config {tmp_path / 'hub.toml'}" in lines and f"--config {tmp_path / 'node.toml'}" in lines
     assert "--db" not in lines
+
+
+def test_the_settings_page_shows_the_port_the_hub_was_started_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ggzy hub serve --port 18777``: the worker's settings (and so 系统管理's view) say 18777, not 8600."""
+    import uvicorn
+
+    from ggzy.settings import Settings
+    from ggzy.web.settings_view import settings_rows
+
+    seen: dict[str, object] = {}
+
+    def fake_run(app: str, **options: object) -> None:
+        seen["options"] = options
+        seen["rows"] = {r.name: r for r in settings_rows("hub", Settings().hub)}  # as the worker builds them
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    for name in ("GGZY_HUB__PORT", "GGZY_HUB__HOST", "GGZY_HUB__WORKERS", "GGZY_HUB__DB_URL"):
+        monkeypatch.delenv(name, raising=False)  # restored afterwards: serve sets them for its workers
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    result = CliRunner().invoke(cli, ["hub", "serve", "--db", db, "--port", "18777", "--host", "127.0.0.2"])
+    assert result.exit_code == 0, result.output
+    rows = seen["rows"]
+    assert rows["hub.port"].value == "18777" and rows["hub.port"].configured  # type: ignore[index]
+    assert rows["hub.host"].value == "127.0.0.2"  # type: ignore[index]
+    assert "18777" in result.output

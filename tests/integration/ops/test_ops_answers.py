@@ -125,3 +125,23 @@ def test_an_answer_is_audited_with_its_evidence_digest(hub: Hub, hub_db_url: str
         ).one()
     engine.dispose()
     assert entry.account == "fj-op" and entry.detail["sha256"] == hashlib.sha256(b"\x89PNG....").hexdigest()
+
+
+def test_migration_0014_upgrades_and_downgrades(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from ggzy.hub.app import MIGRATIONS
+    from ggzy.store import make_engine
+    from ggzy.store.migrate import _config, upgrade
+
+    engine = make_engine(db_url)
+    try:
+        upgrade(engine, MIGRATIONS, "0014")
+        assert "ops_rectification_answers" in inspect(engine).get_table_names()
+        command.downgrade(_config(MIGRATIONS, engine), "0008")
+        assert "ops_rectification_answers" not in inspect(engine).get_table_names()
+        upgrade(engine, MIGRATIONS, "0014")
+        assert "ops_rectification_answers" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

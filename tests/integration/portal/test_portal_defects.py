@@ -74,3 +74,28 @@ def test_an_unknown_portal_page_is_an_html_404(young_hub: TestClient) -> None:
 def test_the_api_keeps_its_json_errors(young_hub: TestClient) -> None:
     response = young_hub.get("/portal/api/provinces/35/nothing", headers={"X-Test-Role": "operator"})
     assert response.status_code == 404 and response.json()["ok"] is False
+
+
+def test_the_assessment_defaults_to_the_national_summary_and_scores_nothing_without_data(
+    young_hub: TestClient,
+) -> None:
+    summary = _get(young_hub, "/portal/assessment?month=2026-11")
+    assert summary.status_code == 200 and "assessment-summary" in summary.text
+    fujian = summary.text.split('data-province="35"')[1].split("</tr>")[0]
+    beijing = summary.text.split('data-province="11"')[1].split("</tr>")[0]
+    assert "期内未收到数据和心跳，不评分" in fujian  # registered, never connected: nothing to score
+    assert "未登记交换前置节点，不评分" in beijing
+    detail = _get(young_hub, "/portal/assessment?province=11&month=2026-11")
+    score = detail.text.split('id="score"')[1].split("</p>")[0]
+    assert "<strong>—</strong>" in score and "不评分" in score
+    own = _get(young_hub, "/portal/ops", province="35")  # a province's staff see their own province
+    assert own.status_code == 200 and "福建省" in own.text
+
+
+def test_every_page_has_a_favicon_and_says_its_times_are_beijing_time(young_hub: TestClient) -> None:
+    page = _get(young_hub, "/portal/overview")
+    assert '<link rel="icon" href="/static/favicon.svg"' in page.text and "北京时间" in page.text
+    icon = young_hub.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg")
+    refused = _get(young_hub, "/portal/admin/accounts")  # an operator: 403, with a way back
+    assert refused.status_code == 403 and 'href="/portal"' in refused.text and "返回门户首页" in refused.text
