@@ -249,6 +249,8 @@ def test_every_page_of_every_role_is_clean(
     page = page_as(who, "/portal")
     visits = walk(page, hub.base, f"hub-{who}")
     _assert_clean(visits, HUB_PAGES[who])
+    _assert_clean(walk(page, hub.base, f"hub-{who}", start="/auth/account", limit=1), set())
+    assert page.locator(".portal-nav a").count() >= 1  # the account page keeps the navigation
     if who == "op":  # the province of the node that never connected, and one without data
         for path in (
             "/portal/provinces/11",

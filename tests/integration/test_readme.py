@@ -158,3 +158,10 @@ def test_readme_commands_run_in_order_in_a_fresh_directory(
         work / "校验报告.xlsx"
     ).is_file()  # what the README says it writes
     assert len((work / "var" / "node" / "node.key").read_text(encoding="ascii").strip()) == 64
+    written = [p.name for p in work.iterdir() if p.name != ".venv"]
+    ignored = subprocess.run(
+        ["git", "-C", str(ROOT), "-c", "core.quotePath=false", "check-ignore", "--no-index", *written],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    assert sorted(ignored) == sorted(written)  # what the README writes into a checkout, git ignores

@@ -141,3 +141,13 @@ def test_audit_and_backup_commands_declare_permissions() -> None:
         "archive": Permission.AUDIT_ARCHIVE,
         "verify_archive": Permission.AUDIT_READ,
     }
+
+
+def test_search_by_the_real_action_names_and_a_hint_for_a_name_that_does_not_exist(hub_db: str) -> None:
+    """README: ``--action 'auth.sign-in*'`` (the actions are ``auth.sign-in`` …, not ``signin``)."""
+    found = runner.invoke(app, ["audit", "search", "--action", "auth.sign-in*"], env={"COLUMNS": "200"})
+    assert found.exit_code == 0, found.output
+    assert "共 0 条" not in found.output and "登录" in found.output  # the label beside the name
+    missing = runner.invoke(app, ["audit", "search", "--action", "login*"], env={"COLUMNS": "200"})
+    assert "共 0 条" in missing.output and "没有名为“login*”的操作" in missing.output
+    assert "auth.sign-in" in missing.output and "docs/roles.md" in missing.output
