@@ -64,7 +64,7 @@ def hints(workdir: Path, province_zh: str, province: str, hub_port: int, node_po
         "  登录门户前先建首批账号（一次性口令只显示一次，首次登录改口令并绑定动态口令）：",
         f"    .venv/bin/ggzy admin bootstrap --admin zhangsan --admin-name 张三 --admin-staff 1001 "
         f"--auditor lisi --auditor-name 李四 --auditor-staff 1002 --config {hub_config}",
-        f"    节点门户的账号：同一命令加 --config {node_config}",
+        f"    节点门户的账号：同一命令改用 --config {node_config}",
         f"  命令行登录  .venv/bin/ggzy login -u zhangsan --config {hub_config}",
         f"  统计        .venv/bin/ggzy hub stats --config {hub_config}",
         f"  节点        .venv/bin/ggzy node status --config {node_config}",

@@ -208,6 +208,12 @@ DETAIL_KEYS: dict[str, str] = {
     "failed": "不符合项",
     "classification": "分类",
     "version": "版本",
+    "records": "记录",
+    "stored": "入队",
+    "held": "暂存",
+    "refused": "拒收",
+    "secret_refused": "涉密拒收",
+    "redacted": "脱敏",
 }
 _DETAIL_VALUES = ("role", "stage", "status", "outcome", "permission", "kind")
 
@@ -237,9 +243,8 @@ def _detail_value(key: str, value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, Mapping):
-        return "，".join(
-            f"{DETAIL_KEYS.get(str(k), str(k))} {_detail_value(str(k), v)}" for k, v in value.items()
-        )
+        shown = (f"{DETAIL_KEYS.get(str(k), str(k))} {_detail_value(str(k), v)}" for k, v in value.items())
+        return "，".join(shown) or "无"
     if isinstance(value, list | tuple):
         return "、".join(_detail_value(key, v) for v in value) or "—"
     if key in _DETAIL_VALUES or key.endswith("role"):

@@ -9,6 +9,7 @@ URLs lose their password, web addresses everything after the host.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,10 @@ from pydantic import BaseModel
 __all__ = ["HIDDEN", "SettingRow", "settings_rows"]
 
 HIDDEN = "（已隐藏）"
-_SECRET_WORDS = ("password", "secret", "token", "key")  # key_dir, key_file, tls_key, api_tls_key …
+# A secret, or where one lives: smtp_password, key_dir, key_file, tls_key, api_tls_key … (not
+# password_min_length, keep_days: a setting *about* passwords is shown).
+_SECRET = re.compile(r"(^|_)(password|secret|token)$|(^|_)key(_dir|_file)?$")
+_ENGLISH_GLOSS = re.compile(r"\s*\([^()]*\)\.?\s*$")  # "监听端口 (listen port)."
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,7 @@ class SettingRow:
 
 
 def _secret(name: str) -> bool:
-    return any(word in name.lower() for word in _SECRET_WORDS)
+    return bool(_SECRET.search(name.lower()))
 
 
 def _address(name: str, value: str) -> str:
@@ -80,7 +84,7 @@ def settings_rows(prefix: str, model: BaseModel, *, skip: Iterable[str] = ()) ->
         dotted = f"{prefix}.{name}"
         configured = name in model.model_fields_set
         # the Chinese half of the description ("监听端口 (listen port)."): pages speak Chinese
-        description = (info.description or "").split(" (", 1)[0].strip()
+        description = _ENGLISH_GLOSS.sub("", (info.description or "").strip())
         if isinstance(value, BaseModel):
             rows.extend(settings_rows(dotted, value))
             continue

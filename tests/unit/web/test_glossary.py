@@ -50,3 +50,10 @@ def test_an_audit_detail_reads_as_chinese_not_as_a_python_literal() -> None:
     for literal in ("{", "True", "False", "None", "'"):
         assert literal not in text
     assert detail_text({}) == "—" and detail_text(None) == "—"
+
+
+def test_the_intake_detail_of_a_node_reads_as_chinese() -> None:
+    """Found on the demo's node: every intake call's audit entry, keys and an empty count map."""
+    text = detail_text({"records": 102, "stored": 101, "held": 1, "refused": {}, "secret_refused": 0})
+    assert text == "记录 102；入队 101；暂存 1；拒收 无；涉密拒收 0"
+    assert label("role", "intake") == "接收接口"

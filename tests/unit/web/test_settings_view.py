@@ -25,6 +25,14 @@ def test_secrets_and_where_keys_live_are_hidden_addresses_lose_their_credentials
     assert rows["hub.port"].value == "18600" and rows["hub.port"].configured
     assert not rows["hub.workers"].configured  # a default, said as such
     assert rows["hub.port"].description == "监听端口"  # the Chinese half of the description
+    assert rows["hub.ops.weights"].description == "考核指标权重，未列出的为1（默认等权）"
+
+
+def test_settings_about_passwords_are_shown_the_passwords_are_not() -> None:
+    from ggzy.settings import SecuritySettings
+
+    rows = {r.name: r.value for r in settings_rows("security", SecuritySettings())}
+    assert rows["security.password_min_length"] == "8" and rows["security.password_history"] == "5"
 
 
 def test_values_read_as_words_not_python_literals() -> None:
