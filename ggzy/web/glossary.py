@@ -105,6 +105,8 @@ GLOSSARY: dict[str, dict[str, str]] = {
         "operator": "系统操作员",
         "auditor": "安全审计员",
         "node": "交换前置节点",
+        "intake": "接收接口",
+        "cli": "命令行",
     },
     "account_status": {"active": "正常", "disabled": "已停用"},
     "node_status": {"active": "正常", "suspended": "已暂停"},
