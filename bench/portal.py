@@ -377,7 +377,14 @@ def pages(path: Path) -> Iterator[tuple[str, str, dict[str, str]]]:
     yield "运行监测 35, month", "/portal/ops?province=35&month=2026-10", national
     yield "考核 35, month", "/portal/assessment?province=35&month=2026-10", national
     yield "审计 (auditor)", "/portal/audit", {"X-Bench-Role": "auditor"}
-    yield "系统管理 (administrator)", "/portal/admin", {"X-Bench-Role": "sysadmin"}
+    yield "考核 national summary, month", "/portal/assessment?month=2026-10", national
+    yield "检查 (inspections)", "/portal/inspections", national
+    for tab in ("outages", "incidents", "roster", "register", "preparedness", "orders"):
+        yield f"运行管理 {tab} (province 35)", f"/portal/work/{tab}", fujian
+    admin = {"X-Bench-Role": "sysadmin"}
+    yield "系统管理 accounts (administrator)", "/portal/admin/accounts", admin
+    yield "系统管理 nodes (administrator)", "/portal/admin/nodes", admin
+    yield "系统管理 settings (administrator)", "/portal/admin/settings", admin
 
 
 def bench_authenticator(request: Request) -> Principal | None:

@@ -135,6 +135,11 @@ class OpsSettings(BaseModel):
         default_factory=dict,
         description="国家平台探测节点的地址，按节点编号 (hub → node reachability probe URL per node id).",
     )
+    evidence_max_bytes: int = Field(
+        10 * 1024 * 1024,
+        ge=1024,
+        description="整改答复所附证明材料的最大字节数 (largest evidence file of a rectification answer).",
+    )
 
 
 AUDIT_RETENTION_FLOOR_DAYS = 366

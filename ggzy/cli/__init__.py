@@ -18,9 +18,11 @@ from ggzy.cli import (  # noqa: F401  (registration by import)
     validate,
 )
 from ggzy.cli.app import app
+from ggzy.cli.config import add_config_option
 from ggzy.cli.session import install as _install_guard
 
 _install_guard()  # every @cli_permission command checks the signed-in person
+add_config_option(app)  # every command takes --config FILE, the same way
 
 
 def main() -> None:

@@ -5,13 +5,13 @@ See ``ggzy/cli/session.py`` for where the session is kept and how commands check
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption
 from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, SessionFile, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError, SignIn
@@ -22,9 +22,6 @@ app.add_typer(account_app, name="account")
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml（登录节点时用）")
-]
 
 
 def _fail(error: AuthError) -> typer.Exit:

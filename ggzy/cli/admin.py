@@ -15,12 +15,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption
 from ggzy.cli.console import err, out
 from ggzy.cli.session import EXIT_NOPERM, Target, cli_caller, target_for
 from ggzy.security.accounts import AuthError, NewAccount
@@ -35,6 +36,9 @@ from ggzy.security.permissions import (
 )
 from ggzy.store.database import writing
 
+if TYPE_CHECKING:
+    from ggzy.node.intake_tokens import TokenIssuer
+
 admin_app = typer.Typer(help="系统管理员：初始化、账号管理、接收接口令牌。", no_args_is_help=True)
 account_app = typer.Typer(help="账号：新增、列表、停用、启用、改角色、重置口令、解锁。", no_args_is_help=True)
 token_app = typer.Typer(help="交换前置节点接收接口的调用令牌（每个省级系统一个）。", no_args_is_help=True)
@@ -43,7 +47,6 @@ admin_app.add_typer(token_app, name="token")
 app.add_typer(admin_app, name="admin")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="国家平台数据库地址（不填用配置 hub.db_url）")]
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="交换前置节点配置 node.toml")]
 RoleOption = Annotated[
     Role, typer.Option("--role", help="角色：sysadmin 系统管理员 / operator 系统操作员 / auditor 安全审计员")
 ]
@@ -410,8 +413,8 @@ def token_add(
 
     示例：ggzy admin token add fj-trading-system --network 10.35.8.0/24 --config node.toml
     """
-    from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import create_token, normalise_networks
+    from ggzy.node.intake_tokens import TokenError, add_token
+    from ggzy.security.api_tokens import normalise_networks
 
     try:
         networks = normalise_networks(network or [])
@@ -421,22 +424,12 @@ def token_add(
     target = _migrated(None, config, node=True)
     try:
         with writing(target.engine) as connection:
-            token = create_token(
-                connection,
-                api_tokens,
-                name[:64],
-                _actor().account,
-                dt.datetime.now(dt.UTC),
-                networks=networks,
+            token = add_token(
+                connection, target.audit, _issuer(), name, dt.datetime.now(dt.UTC), networks=networks
             )
-            _token_audit(target, connection, "token.add", name)
-    except Exception as exc:
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc, IntegrityError):
-            err.print(f"[red]E-TOKEN-EXISTS[/] 已有名为“{name}”的令牌")
-            raise typer.Exit(2) from None
-        raise
+    except TokenError as refusal:
+        err.print(f"[red]{refusal.code}[/] {refusal.message_zh}")
+        raise typer.Exit(2) from None
     finally:
         target.engine.dispose()
     if not networks:
@@ -445,21 +438,11 @@ def token_add(
     out.print(token, markup=False)
 
 
-def _token_audit(target: Target, connection: object, action: str, name: str) -> None:
-    from ggzy.security.audit import AuditEntry
+def _issuer() -> TokenIssuer:
+    from ggzy.node.intake_tokens import TokenIssuer
 
     actor = _actor()
-    target.audit.append(
-        connection,  # type: ignore[arg-type]
-        AuditEntry(
-            action=action,
-            object=f"intake-token:{name}",
-            outcome="success",
-            account=actor.account,
-            role=actor.role.value,
-            source=cli_caller().source,
-        ),
-    )
+    return TokenIssuer(actor.account, actor.role.value, cli_caller().source)
 
 
 @token_app.command("list")
@@ -493,18 +476,15 @@ def token_list(config: ConfigOption = None) -> None:
 @cli_permission(Permission.NODES_MANAGE)
 def token_revoke(name: str, config: ConfigOption = None) -> None:
     """吊销一个系统的接收接口令牌：其后的推送一律拒绝（E-AUTH-TOKEN）。"""
-    from ggzy.node.models import api_tokens
-    from ggzy.security.api_tokens import revoke_token
+    from ggzy.node.intake_tokens import TokenError, revoke
 
     target = target_for(config=config, node=True)
     try:
         with writing(target.engine) as connection:
-            revoked = revoke_token(connection, api_tokens, name, dt.datetime.now(dt.UTC))
-            if revoked:
-                _token_audit(target, connection, "token.revoke", name)
+            revoke(connection, target.audit, _issuer(), name, dt.datetime.now(dt.UTC))
+    except TokenError as refusal:
+        err.print(f"[red]{refusal.code}[/] {refusal.message_zh}")
+        raise typer.Exit(2) from None
     finally:
         target.engine.dispose()
-    if not revoked:
-        err.print(f"[red]E-TOKEN-UNKNOWN[/] 没有名为“{name}”的有效令牌")
-        raise typer.Exit(2)
     out.print(f"系统 {name} 的令牌已吊销。")

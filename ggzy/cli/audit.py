@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption, use_config
 from ggzy.cli.console import err, out
 from ggzy.security.permissions import Permission, cli_permission
 from ggzy.store.database import writing
@@ -30,36 +33,55 @@ app.add_typer(audit_app, name="audit")
 
 SideOption = Annotated[str, typer.Option("--side", help="hub（国家平台）或 node（交换前置节点）")]
 DbOption = Annotated[str | None, typer.Option("--db", help="数据库地址，默认取配置")]
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="配置文件（TOML），也可用 GGZY_CONFIG")
-]
 SinceOption = Annotated[
     str | None, typer.Option("--since", help="起始时间（含），如 2026-01-01 或 2026-01-01T08:00")
 ]
 UntilOption = Annotated[str | None, typer.Option("--until", help="截止时间（不含）")]
 AccountOption = Annotated[str | None, typer.Option("--account", help="账号")]
 ActionOption = Annotated[
-    str | None, typer.Option("--action", help="操作，如 signin；以 * 结尾按前缀匹配，如 backup.*")
+    str | None,
+    typer.Option(
+        "--action",
+        help="操作名称，如 auth.sign-in；以 * 结尾按前缀匹配，如 'auth.*'、'ops.*'（全部名称见 docs/roles.md）",
+    ),
 ]
-OutcomeOption = Annotated[str | None, typer.Option("--outcome", help="结果 success / failure / refused")]
+OutcomeOption = Annotated[
+    str | None, typer.Option("--outcome", help="结果 success 成功 / failure 失败 / refused 拒绝")
+]
 
 EXIT_BROKEN, EXIT_INPUT = 1, 2
 
 
+def _shown(name: str, value: object) -> str:
+    """One cell of the search result as the auditor reads it: Beijing time, Chinese label and code."""
+    from ggzy.web.glossary import label
+
+    if name == "at" and isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M:%S")
+    kinds = {"role": "role", "action": "audit_action", "outcome": "outcome"}
+    if name in kinds and value:
+        return f"{label(kinds[name], value)} {value}" if label(kinds[name], value) != value else str(value)
+    return "—" if value in (None, "") else str(value)
+
+
+def _known_action(pattern: str) -> bool:
+    from ggzy.web.glossary import AUDIT_ACTIONS
+
+    prefix = pattern.rstrip("*")
+    if pattern.endswith(("*", ".")):
+        return any(name.startswith(prefix) for name in AUDIT_ACTIONS)
+    return pattern in AUDIT_ACTIONS
+
+
 def open_site(side: str, db: str | None, config: Path | None) -> Site:
     """The hub's or the node's database as configured (shared with ``ggzy backup``)."""
-    import os
 
     from pydantic import ValidationError
 
     from ggzy.backup.site import Side
     from ggzy.settings import Settings
 
-    if config is not None:
-        if not config.is_file():
-            err.print(f"[red]E-CONFIG-MISSING[/] 配置文件不存在：{config}")
-            raise typer.Exit(EXIT_INPUT)
-        os.environ["GGZY_CONFIG"] = str(config)
+    use_config(config)
     try:
         chosen = Side(side)
     except ValueError:
@@ -235,7 +257,7 @@ def search(
 ) -> None:
     """按时间、账号、操作、结果查询审计日志（最新的在前，分页显示）。
 
-    示例：ggzy audit search --since 2026-01-01 --action 'signin*' --outcome failure
+    示例：ggzy audit search --since 2026-01-01 --action 'auth.sign-in*' --outcome failure
     """
     from rich.table import Table
 
@@ -251,13 +273,13 @@ def search(
     for _, heading in shown:
         table.add_column(heading)
     for row in result.rows:
-        table.add_row(
-            *[
-                row[name].strftime("%Y-%m-%d %H:%M:%S") if name == "at" else str(row[name])
-                for name, _ in shown
-            ]
-        )
+        table.add_row(*[Text(_shown(name, row[name])) for name, _ in shown])
     out.print(table)
+    if result.total == 0 and action and not _known_action(action):
+        err.print(
+            f"[yellow]提示[/] 没有名为“{escape(action)}”的操作；操作名称如 auth.sign-in（登录）、"
+            "account.create（创建账号）、ops.*（运行管理），全部名称见 docs/roles.md"
+        )
     record(
         engine, site.audit_log(), "audit.search", f"audit:{site.side.value}", "success", rows=len(result.rows)
     )

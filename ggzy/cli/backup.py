@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ggzy.cli.app import app
-from ggzy.cli.audit import ConfigOption, DbOption, SideOption, cli_actor, open_site
+from ggzy.cli.audit import DbOption, SideOption, cli_actor, open_site
+from ggzy.cli.config import ConfigOption
 from ggzy.cli.console import err, out
 from ggzy.security.permissions import Permission, cli_permission
 

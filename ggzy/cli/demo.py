@@ -34,15 +34,54 @@ def _node_toml(settings: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hub_settings(workdir: Path, port: int) -> Any:
+    from ggzy.settings import HubSettings
+
+    return HubSettings(db_url=f"sqlite:///{workdir / 'hub.db'}", key_dir=workdir / "hub-keys", port=port)
+
+
+def hub_toml(settings: Any) -> str:
+    """The demo hub's settings file: every command given ``--config`` on it finds the same database
+    and the same keys (accounts, audit) as the running hub — one key location per site."""
+    return (
+        "[hub]\n"
+        f'db_url = "{settings.db_url}"\n'
+        f'key_dir = "{settings.key_dir}"\n'
+        f'host = "{settings.host}"\n'
+        f"port = {settings.port}\n"
+    )
+
+
+def hints(workdir: Path, province_zh: str, province: str, hub_port: int, node_port: int) -> list[str]:
+    """What the demo prints once it runs: where to look, and the next commands."""
+    hub_config, node_config = workdir / "hub.toml", workdir / "node.toml"
+    return [
+        f"[bold green]数据交换演示已启动[/]：{province_zh}（{province}）→ 国家平台",
+        f"  国家平台门户      http://127.0.0.1:{hub_port}/portal",
+        f"  交换前置系统门户  http://127.0.0.1:{node_port}/portal",
+        f"  国家平台接口文档  http://127.0.0.1:{hub_port}/docs    指标 http://127.0.0.1:{hub_port}/metrics",
+        f"  节点接收接口      http://127.0.0.1:{node_port}/api/v1/records    投递目录 {workdir / 'node' / 'inbox'}",
+        "  登录门户前先建首批账号（一次性口令只显示一次，首次登录改口令并绑定动态口令）：",
+        f"    .venv/bin/ggzy admin bootstrap --admin zhangsan --admin-name 张三 --admin-id-number 110105198003011370 "
+        f"--auditor lisi --auditor-name 李四 --auditor-id-number 350102198506159786 --config {hub_config}",
+        f"    节点门户的账号：同一命令改用 --config {node_config}",
+        f"  命令行登录  .venv/bin/ggzy login -u zhangsan --config {hub_config}",
+        f"  统计        .venv/bin/ggzy hub stats --config {hub_config}",
+        f"  节点        .venv/bin/ggzy node status --config {node_config}",
+        f"  退回        .venv/bin/ggzy node rejects --config {node_config}",
+        "  按 Ctrl-C 停止 (Ctrl-C stops everything)",
+    ]
+
+
 def _start_hub(workdir: Path, province: str, seed: int, port: int) -> tuple[Any, threading.Thread, str]:
     import uvicorn
 
     from ggzy.hub.app import create_app
     from ggzy.hub.registry import add_node
-    from ggzy.settings import HubSettings
     from ggzy.simulate import province_systems
 
-    settings = HubSettings(db_url=f"sqlite:///{workdir / 'hub.db'}", key_dir=workdir / "hub-keys", port=port)
+    settings = hub_settings(workdir, port)
+    (workdir / "hub.toml").write_text(hub_toml(settings), encoding="utf-8")
     hub_app = create_app(settings)
     with writing(hub_app.state.hub.engine) as connection:
         node = add_node(
@@ -195,22 +234,8 @@ def demo_command(
         target=_feed, args=(intake, service, province, seed, errors, stop), name="feeder", daemon=True
     )
     feeder.start()
-    hub_db = f"sqlite:///{workdir / 'hub.db'}"
-    out.print(f"[bold green]数据交换演示已启动[/]：{provinces[province]}（{province}）→ 国家平台")
-    out.print(
-        f"  国家平台接口文档  http://127.0.0.1:{hub_port}/docs    指标 http://127.0.0.1:{hub_port}/metrics"
-    )
-    out.print(
-        f"  节点接收接口      http://127.0.0.1:{node_port}/api/v1/records    投递目录 {node_dir / 'inbox'}"
-    )
-    out.print(
-        f"  人员  命令行查询前先建账号并登录：.venv/bin/ggzy admin bootstrap … --db {hub_db}；"
-        f".venv/bin/ggzy login --db {hub_db}（见 README）"
-    )
-    out.print(f"  统计  .venv/bin/ggzy hub stats --db {hub_db}")
-    out.print(f"  节点  .venv/bin/ggzy node status --config {workdir / 'node.toml'}")
-    out.print(f"  退回  .venv/bin/ggzy node rejects --config {workdir / 'node.toml'}")
-    out.print("  按 Ctrl-C 停止 (Ctrl-C stops everything)")
+    for line in hints(workdir, provinces[province], province, hub_port, node_port):
+        out.print(line, soft_wrap=True)
     hub_engine = server.config.app.state.hub.engine
     started = time.monotonic()
     try:

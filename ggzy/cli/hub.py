@@ -20,28 +20,39 @@ from ggzy.store.database import writing
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
+    from ggzy.hub.node_admin import Changer
+    from ggzy.security.audit import AuditLog
 
-def _audit(connection: Connection, settings: HubSettings, action: str, target: str) -> None:
-    """Changes of node credentials made from the command line are audited like any other."""
+
+def _changer() -> Changer:
+    """The signed-in person, as node registry changes made from the command line are audited."""
     import getpass
 
-    from ggzy.hub.models import audit_tables
-    from ggzy.security.audit import AuditEntry, open_audit_log
+    from ggzy.hub.node_admin import Changer
     from ggzy.security.permissions import cli_principal
 
-    audit = open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
     principal = cli_principal()  # the signed-in person (every command that changes anything has one)
-    audit.append(
-        connection,
-        AuditEntry(
-            action=action,
-            object=target,
-            outcome="success",
-            account=principal.account if principal else f"cli:{getpass.getuser()}",
-            role=principal.role.value if principal else "cli",
-            source=f"cli:{getpass.getuser()}",
-        ),
+    source = f"cli:{getpass.getuser()}"
+    if principal is None:
+        return Changer(source, "cli", source)
+    return Changer(principal.account, principal.role.value, source)
+
+
+def _audit(connection: Connection, settings: HubSettings, action: str, target: str) -> None:
+    from ggzy.security.audit import AuditEntry
+
+    who = _changer()
+    entry = AuditEntry(
+        action=action, object=target, outcome="success", account=who.account, role=who.role, source=who.source
     )
+    _registry_audit(settings).append(connection, entry)
+
+
+def _registry_audit(settings: HubSettings) -> AuditLog:
+    from ggzy.hub.models import audit_tables
+    from ggzy.security.audit import open_audit_log
+
+    return open_audit_log(audit_tables, settings.key_dir, settings.audit_digest)
 
 
 hub_app = typer.Typer(help="国家平台：数据交换服务与节点管理 (the national hub).", no_args_is_help=True)
@@ -117,7 +128,12 @@ def serve(
     )
     import os
 
+    # The workers build their settings from the environment: hand them what this command decided,
+    # so the running hub (and its 系统管理 page) knows the address and port it really serves on.
     os.environ["GGZY_HUB__DB_URL"] = settings.db_url
+    os.environ["GGZY_HUB__HOST"] = settings.host
+    os.environ["GGZY_HUB__PORT"] = str(settings.port)
+    os.environ["GGZY_HUB__WORKERS"] = str(settings.workers)
     uvicorn.run(
         "ggzy.hub.server:app",
         host=settings.host,
@@ -155,16 +171,23 @@ def migrate(
         ),
     ] = None,
 ) -> None:
-    """把数据库结构升级到最新版本（Alembic）。
+    """创建或升级数据库结构到最新版本（Alembic），并说明做了什么。
 
     生产环境（PostgreSQL）用两个角色：表的所有者只用于本命令，服务以另一个不拥有表的角色运行，
     这样服务角色删不掉审计日志的只追加触发器，也改不了审计记录。
 
     示例：ggzy hub migrate --db postgresql+psycopg://ggzy_owner@db/ggzy --service-role ggzy_service
     """
+    from ggzy.hub.app import MIGRATIONS
+    from ggzy.store.migrate import current_revision, head_revision
     from ggzy.store.roles import RoleError, grant_service_role
 
     settings = _settings(db)
+    probe = make_engine(settings.db_url)
+    try:
+        before = current_revision(probe)
+    finally:
+        probe.dispose()
     engine = _engine(settings)
     try:
         if service_role:
@@ -176,7 +199,14 @@ def migrate(
         raise typer.Exit(2) from None
     finally:
         engine.dispose()
-    out.print(f"数据库已是最新结构：{redact_url(settings.db_url)}")
+    head = head_revision(MIGRATIONS)
+    where = redact_url(settings.db_url)
+    if before is None:
+        out.print(f"已在新数据库中创建全部结构（版本 {head}）：{where}")
+    elif before != head:
+        out.print(f"已把数据库结构从版本 {before} 升级到 {head}：{where}")
+    else:
+        out.print(f"数据库已是最新结构（版本 {head}），未作改动：{where}")
     if service_role:
         out.print(f"已授予服务角色 {service_role} 运行所需的最小权限（审计表只能读和追加）。")
 
@@ -197,15 +227,18 @@ def node_add(
     db: DbOption = None,
 ) -> None:
     """登记一个省级交换前置节点，并显示其签名密钥（只显示这一次）。"""
-    from ggzy.hub.registry import RegistryError, add_node
+    from ggzy.hub import node_admin
+    from ggzy.hub.registry import RegistryError
     from ggzy.security.signing import SignatureAlgorithm
 
     settings = _settings(db)
     engine = _engine(settings)
     try:
         with writing(engine) as connection:
-            node = add_node(
+            node = node_admin.register(
                 connection,
+                _registry_audit(settings),
+                _changer(),
                 node_id,
                 province,
                 name=name,
@@ -213,7 +246,6 @@ def node_add(
                 networks=network or [],
                 algorithm=SignatureAlgorithm(algorithm),
             )
-            _audit(connection, settings, "node.add", f"node:{node_id}")
     except (RegistryError, ValueError) as exc:
         code = getattr(exc, "code", "E-NODE-INPUT")
         err.print(f"[red]{code}[/] {exc}")
@@ -269,19 +301,15 @@ def node_list(
 
 
 def _set_status(node_id: str, status: str, db: str | None) -> None:
-    from ggzy.hub.registry import RegistryError, set_status
+    from ggzy.hub import node_admin
+    from ggzy.hub.registry import RegistryError
 
     settings = _settings(db)
     engine = _engine(settings)
+    change = node_admin.suspend if status == "suspended" else node_admin.activate
     try:
         with writing(engine) as connection:
-            set_status(connection, node_id, status)
-            _audit(
-                connection,
-                settings,
-                f"node.{'suspend' if status == 'suspended' else 'activate'}",
-                f"node:{node_id}",
-            )
+            change(connection, _registry_audit(settings), _changer(), node_id)
     except RegistryError as exc:
         err.print(f"[red]{exc.code}[/] {exc}")
         raise typer.Exit(2) from exc
@@ -306,19 +334,69 @@ def node_activate(node_id: str, db: DbOption = None) -> None:
 @cli_permission(Permission.NODES_MANAGE)
 def node_rotate_key(node_id: str, db: DbOption = None) -> None:
     """为节点更换签名密钥：旧密钥立即失效，新密钥只显示这一次。"""
-    from ggzy.hub.registry import RegistryError, rotate_key
+    from ggzy.hub import node_admin
+    from ggzy.hub.registry import RegistryError
 
     settings = _settings(db)
     engine = _engine(settings)
     try:
         with writing(engine) as connection:
-            node = rotate_key(connection, node_id)
-            _audit(connection, settings, "node.rotate-key", f"node:{node_id}")
+            node = node_admin.rotate(connection, _registry_audit(settings), _changer(), node_id)
     except RegistryError as exc:
         err.print(f"[red]{exc.code}[/] {exc}")
         raise typer.Exit(2) from exc
     out.print(f"节点 {node_id} 的新签名密钥：")
     out.print(node.key)
+
+
+@node_app.command("networks")
+@cli_permission(Permission.NODES_MANAGE)
+def node_networks(
+    node_id: Annotated[str, typer.Argument(help="节点编号，如 fj-01")],
+    network: Annotated[
+        list[str] | None, typer.Option("--network", help="允许的来源网段 CIDR（可重复；替换原有网段）")
+    ] = None,
+    add: Annotated[list[str] | None, typer.Option("--add", help="增加一个网段（可重复）")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="去掉一个网段（可重复）")] = None,
+    any_address: Annotated[bool, typer.Option("--any", help="不限来源地址（清空网段；不建议）")] = False,
+    db: DbOption = None,
+) -> None:
+    """变更节点登记的来源网段（第十五条：只允许给定的源地址访问），变更前后记入审计日志。
+
+    示例：ggzy hub node networks fj-01 --add 10.36.0.0/16
+
+    示例：ggzy hub node networks fj-01 --network 10.35.0.0/16 --network 10.135.8.0/24
+    """
+    from ggzy.hub import node_admin
+    from ggzy.hub.registry import RegistryError, get_node
+
+    if sum(bool(x) for x in (network, add or remove, any_address)) != 1:
+        err.print(
+            "[red]E-CLI-NETWORKS[/] 请给出 --network（替换），或 --add/--remove（增减），或 --any（不限）之一"
+        )
+        raise typer.Exit(2)
+    settings = _settings(db)
+    engine = _engine(settings)
+    try:
+        with writing(engine) as connection:
+            current = get_node(connection, node_id)
+            if current is None:
+                raise RegistryError("E-NODE-UNKNOWN", f"节点“{node_id}”不存在")
+            if network:
+                wanted = list(network)
+            elif any_address:
+                wanted = []
+            else:
+                dropped = {n.strip() for n in remove or []}
+                wanted = [n for n in current.networks if n not in dropped] + list(add or [])
+            node = node_admin.change_networks(
+                connection, _registry_audit(settings), _changer(), node_id, wanted
+            )
+    except RegistryError as exc:
+        err.print(f"[red]{exc.code}[/] {exc.message_zh}")
+        raise typer.Exit(2) from exc
+    shown = "、".join(node.networks) or "不限（任何地址）"
+    out.print(f"节点 {node_id} 允许的来源网段：{shown}")
 
 
 @hub_app.command("notify")

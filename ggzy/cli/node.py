@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from ggzy.cli.app import app
+from ggzy.cli.config import ConfigOption, use_config
 from ggzy.settings import NodeSettings, Settings
 
 node_app = typer.Typer(
@@ -15,21 +15,10 @@ node_app = typer.Typer(
 )
 app.add_typer(node_app, name="node")
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="节点配置文件 node.toml（其 [node] 段），也可用 GGZY_CONFIG 指定"),
-]
+__all__ = ["ConfigOption", "load_node_settings", "node_app"]
 
 
 def load_node_settings(config: Path | None) -> NodeSettings:
     """Settings from the TOML file given with --config (or GGZY_CONFIG / ./ggzy.toml) and GGZY_NODE__*."""
-    import os
-
-    if config is not None:
-        if not config.is_file():
-            from ggzy.cli.console import err
-
-            err.print(f"[red]E-CONFIG-MISSING[/] 配置文件不存在：{config}")
-            raise typer.Exit(2)
-        os.environ["GGZY_CONFIG"] = str(config)
+    use_config(config)
     return Settings().node

@@ -7,7 +7,7 @@ import hashlib
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -22,12 +22,11 @@ from rich.table import Table
 
 from ggzy.cli.console import err, out
 from ggzy.cli.node import ConfigOption, load_node_settings, node_app
-from ggzy.interchange import InputError, read_path
-from ggzy.node.context import NodeContext, build_context, read_node_key
-from ggzy.node.intake import Intake, IntakeSummary, Outcome
-from ggzy.node.intake.dropdir import file_state_name
-from ggzy.node.models import state as node_state
 from ggzy.security.permissions import Permission, cli_permission
+
+if TYPE_CHECKING:  # the node's modules load when a command runs, not for every ggzy start
+    from ggzy.node.context import NodeContext
+    from ggzy.node.intake import IntakeSummary
 
 EXIT_OK, EXIT_UNUSABLE = 0, 2
 
@@ -39,6 +38,8 @@ class CategoryOption(StrEnum):
 
 
 def _context(config: Path | None) -> NodeContext:
+    from ggzy.node.context import build_context, read_node_key
+
     settings = load_node_settings(config)
     # Intake never talks to the hub: a node that has no key yet (not registered) can still fill its queue.
     key = read_node_key(settings.key_file) if settings.key_file.is_file() else b""
@@ -46,6 +47,9 @@ def _context(config: Path | None) -> NodeContext:
 
 
 def _taken(ctx: NodeContext, digest: str) -> bool:
+    from ggzy.node.intake.dropdir import file_state_name
+    from ggzy.node.models import state as node_state
+
     with ctx.engine.connect() as connection:
         found = connection.execute(
             node_state.select().where(node_state.c.name == file_state_name(digest))
@@ -54,6 +58,8 @@ def _taken(ctx: NodeContext, digest: str) -> bool:
 
 
 def _render(summary: IntakeSummary) -> None:
+    from ggzy.node.intake import Outcome
+
     table = Table(title="按数据表 (per table)", title_justify="left")
     for column in ("数据表", "接收入队", "暂存待更正", "拒收"):
         table.add_column(column, justify="left" if column == "数据表" else "right")
@@ -93,7 +99,14 @@ def intake_command(
     ] = None,
     again: Annotated[bool, typer.Option("--again", help="再次导入已导入过的文件（按 SHA-256 判断）")] = False,
 ) -> None:
-    """把文件中的记录脱敏、预校验后写入本地发件箱队列（每个文件一个事务）。"""
+    """把文件中的记录脱敏、预校验后写入本地发件箱队列（每个文件一个事务）。
+
+    示例：ggzy node intake 2026-11-27.jsonl --config node.toml
+    """
+    from ggzy.interchange import InputError, read_path
+    from ggzy.node.intake import Intake, IntakeSummary
+    from ggzy.node.intake.dropdir import file_state_name
+
     ctx = _context(config)
     intake = Intake(ctx)
     summary = IntakeSummary()

@@ -203,7 +203,7 @@ def rejects_export(
     flt = _filter(table, rule, start, end)
     ctx = _context(config)
     try:
-        written = export_rejects_xlsx(ctx.engine, flt, xlsx)
+        written = export_rejects_xlsx(ctx.engine, flt, xlsx, ctx.spec)
     finally:
         ctx.engine.dispose()
     out.print(f"已导出 {written} 条问题到 {xlsx}")
@@ -342,14 +342,17 @@ def status(
     config: ConfigOption = None,
     once: Annotated[bool, typer.Option("--once", help="只输出一次当前状态（不刷新）")] = False,
 ) -> None:
-    """实时查看节点状态：各通道队列、接收速率、时延、最近连通时间、磁盘、未处理告警（Ctrl-C 退出）。"""
+    """实时查看节点状态：各通道队列、接收速率、时延、最近连通时间、磁盘、未处理告警（Ctrl-C 退出）。
+
+    没有终端时（输出到管道或文件）只输出一次。示例：ggzy node status --config node.toml
+    """
     from rich.live import Live
 
     from ggzy.node.status import render, snapshot
 
     ctx = _context(config)
     try:
-        if once:
+        if once or not out.is_terminal:  # piped, cron, systemd: no screen to refresh, print once
             out.print(render(snapshot(ctx)))
             return
         with Live(render(snapshot(ctx)), console=out, refresh_per_second=1, screen=False) as live:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from ggzy.cli.app import app
 from ggzy.cli.console import err, out
@@ -121,7 +123,7 @@ def _fail(exc: Exception) -> typer.Exit:
     from ggzy.hub.ops.session import OpsError
 
     if isinstance(exc, OpsError):
-        err.print(f"[red]{exc.code}[/] {exc.message_zh}")
+        err.print(f"[red]{exc.code}[/] {escape(exc.message_zh)}")
     else:
         err.print(f"[red]E-OPS[/] {exc}")
     return typer.Exit(1)
@@ -239,11 +241,12 @@ def _time(text: str) -> dt.datetime:
 
 
 def _table(title: str, headers: list[str], rows: list[list[Any]]) -> Table:
+    """Cells are text as written (a ``[node]`` in a message stays); our own colours come as ``Text``."""
     table = Table(title=title, show_lines=False)
     for header in headers:
         table.add_column(header)
     for row in rows:
-        table.add_row(*["—" if v is None else str(v) for v in row])
+        table.add_row(*[v if isinstance(v, Text) else Text("—" if v is None else str(v)) for v in row])
     return table
 
 
@@ -255,8 +258,8 @@ def _pct(value: Any) -> str:
     return f"{value:.2%}" if isinstance(value, float) else ("—" if value is None else str(value))
 
 
-def _verdict(met: bool | None) -> str:
-    return {True: "[green]达标[/]", False: "[red]未达标[/]", None: "无数据"}[met]
+def _verdict(met: bool | None) -> Text:
+    return Text.from_markup({True: "[green]达标[/]", False: "[red]未达标[/]", None: "无数据"}[met])
 
 
 def _export(report: Any, fmt: Format, output: Path | None, default: str) -> None:
@@ -388,7 +391,7 @@ def outage_list(
             _beijing(n.starts_at),
             _beijing(n.ends_at),
             f"{n.lead_hours:.1f}h",
-            "是" if n.in_time else "[yellow]迟报[/]",
+            "是" if n.in_time else Text.from_markup("[yellow]迟报[/]"),
             n.status,
             n.impact,
         ]
@@ -711,7 +714,7 @@ def roster_show(province: Annotated[str, typer.Argument(help="省份代码")], d
     ]
     out.print(_table(f"省份 {province} 人员备案", ["岗位", "主备", "姓名", "电话", "手机", "邮件"], rows))
     for gap in gaps:
-        out.print(f"[yellow]{gap.code}[/] {gap.message_zh}")
+        out.print(f"[yellow]{gap.code}[/] {escape(gap.message_zh)}")
     if not gaps:
         out.print("[green]人员备案完整[/]")
 
@@ -1749,14 +1752,16 @@ def drill_hub_outage(
         ["积压峰值 / 恢复时积压", f"{facts['peak_backlog']} / {facts['backlog_at_restore']} 条"],
         [
             "积压清空用时",
-            f"{facts['drain_seconds']:.1f} 秒" if facts["drain_seconds"] is not None else "[red]未清空[/]",
+            f"{facts['drain_seconds']:.1f} 秒"
+            if facts["drain_seconds"] is not None
+            else Text.from_markup("[red]未清空[/]"),
         ],
         [
             "恢复时间（断开到清空）",
             f"{facts['recovery_seconds']:.1f} 秒" if facts["recovery_seconds"] is not None else "—",
         ],
         ["数据丢失", f"{facts['data_loss_records']} 条"],
-        ["结论", "[green]通过[/]" if result.passed else "[red]未通过[/]"],
+        ["结论", Text.from_markup("[green]通过[/]" if result.passed else "[red]未通过[/]")],
         [
             "上报国家平台",
             f"演练 #{result.reported['id']}" if result.reported else (result.report_error or "未上报"),

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from ggzy.cli.console import err
@@ -108,17 +109,21 @@ class Target:
 
 
 def target_for(db: str | None = None, config: Path | None = None, *, node: bool = False) -> Target:
+    """The hub's database (``--db``, or ``[hub]`` of the settings) or a node's (``node``, or a
+    ``--config`` file of a node), with the keys of that same site."""
+    from ggzy.cli.config import is_node_config, use_config
     from ggzy.security.keys import load_or_create_key
     from ggzy.settings import get_settings
     from ggzy.store import make_engine, redact_url
 
+    use_config(config)
     security = get_settings().security
-    if node or config is not None:
+    if node or (config is not None and is_node_config(config)):
         from ggzy.cli.node import load_node_settings
         from ggzy.node.models import account_tables, audit_log
         from ggzy.security.crypto import Digest
 
-        settings = load_node_settings(config)
+        settings = load_node_settings(None)
         engine = make_engine(settings.db_url)
         key_dir = settings.key_file.parent
         audit = AuditLog(audit_log, load_or_create_key(key_dir / "audit.key"), Digest.SM3)
@@ -142,9 +147,10 @@ def target_for(db: str | None = None, config: Path | None = None, *, node: bool 
 
 def _target_of(name: str, options: Mapping[str, Any]) -> Target:
     config = options.get("config")
-    if config is not None or ("config" in options and "db" not in options):
+    node_only = "config" in options and "db" not in options  # a command of the node alone
+    if node_only or options.get("side") == "node":
         return target_for(config=config, node=True)
-    return target_for(db=options.get("db"))
+    return target_for(db=options.get("db"), config=config)  # a node's file still means the node
 
 
 def _audit(target: Target, principal: Principal | None, command: str, outcome: str, **detail: Any) -> None:
@@ -183,8 +189,8 @@ def guard(permission: Permission, command: str, options: Mapping[str, Any]) -> P
     try:
         if principal is None:
             err.print(
-                f"[red]E-AUTH-REQUIRED[/] 请先登录：ggzy login {'--config 节点配置' if target.name.startswith('node:') else '--db 数据库地址'}"
-                f"（{target.name}）"
+                f"[red]E-AUTH-REQUIRED[/] 请先登录：ggzy login -u 账号 --config 配置文件（与本命令相同的配置）"
+                f"（{escape(target.name)}）"
             )
             raise typer.Exit(EXIT_NOPERM)
         if not principal.may(permission):

@@ -29,9 +29,33 @@ class OutputFormat(StrEnum):
     XLSX = "xlsx"
 
 
+SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".xlsx", ".xml")
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory stands for the data files directly in it, by name (cross-record
+    rules read records in order, so the order is the same on every run)."""
+    files: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            files.append(path)
+            continue
+        found = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIXES
+        )
+        if not found:
+            err.print(f"[red]E-INPUT-EMPTY[/] 目录 {path} 中没有数据文件（{' '.join(SUFFIXES)}）")
+            raise typer.Exit(EXIT_UNUSABLE)
+        err.print(f"目录 {path}：{len(found)} 个数据文件，按文件名顺序校验")
+        files.extend(found)
+    return files
+
+
 def _read_all(paths: list[Path], table: str | None) -> list[SourceItem]:
     items: list[SourceItem] = []
-    for path in paths:
+    for path in _expand(paths):
         if not path.is_file():
             err.print(f"[red]E-INPUT-MISSING[/] 文件不存在：{path} (no such file)")
             raise typer.Exit(EXIT_UNUSABLE)
@@ -78,7 +102,10 @@ def _render_table(report: Report) -> None:
 def validate_command(
     files: Annotated[
         list[Path],
-        typer.Argument(help="要校验的文件：.jsonl .csv .xlsx .xml（UTF-8 或 GBK）", show_default=False),
+        typer.Argument(
+            help="要校验的文件或目录（目录：其中全部 .jsonl .csv .xlsx .xml 文件，按文件名顺序）；UTF-8 或 GBK",
+            show_default=False,
+        ),
     ],
     output_format: Annotated[
         OutputFormat,
@@ -112,6 +139,8 @@ def validate_command(
     示例 (examples):
 
       ggzy validate uploads/2026-11-27.jsonl
+
+      ggzy validate uploads/
 
       ggzy validate 502-SECTION.csv --format xlsx -o 校验报告.xlsx
 

@@ -83,4 +83,13 @@ def render_roles() -> str:
     )
     for name, reason in sorted(CLI_EXEMPTIONS.items()):
         lines.append(f"| {_command(name)} | {reason} |\n")
+    from ggzy.web.glossary import AUDIT_ACTIONS
+
+    lines.append(
+        "\n## Audit log action names\n\nWhat `ggzy audit search --action` and the 审计 page match: a name, or "
+        "a prefix ending in `*` (`auth.*`, `ops.outage.*`). Pages show the Chinese label, the name in "
+        "the tooltip (`ggzy/web/glossary.py`).\n\n| action | 中文 |\n|---|---|\n"
+    )
+    for action, text in sorted(AUDIT_ACTIONS.items()):
+        lines.append(f"| `{action}` | {text} |\n")
     return "".join(lines)

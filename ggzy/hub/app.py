@@ -15,7 +15,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -116,18 +116,28 @@ def create_app(
 
     app.add_middleware(RequestIdMiddleware, metrics=hub.metrics)
 
+    def page(request: Request, status: int, code: str, zh: str, en: str) -> Response | None:
+        """A person's browser on a page gets a page; nodes and scripts keep the JSON shape."""
+        from ggzy.web.layer import wants_html
+
+        return app.state.people.error_page(request, status, code, zh, en) if wants_html(request) else None
+
     @app.exception_handler(HubError)
-    async def hub_error(request: Request, error: HubError) -> JSONResponse:
+    async def hub_error(request: Request, error: HubError) -> Response:
         if error.audit:
             from ggzy.hub.api.common import audit_refusal
 
             audit_refusal(request, hub, error)
-        return error_response(request, error)
+        shown = page(request, error.status, error.code, error.message_zh, error.message_en)
+        return shown or error_response(request, error)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0] if error.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
+        shown = page(request, 422, "E-REQ-PARAMETER", f"请求参数有误：{where}", str(first.get("msg", "")))
+        if shown is not None:
+            return shown
         body = error_body(
             "E-REQ-PARAMETER",
             f"请求参数错误：{where} {first.get('msg', '')}",
@@ -137,7 +147,17 @@ def create_app(
         return JSONResponse(body, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        from ggzy.web.layer import HTTP_ERRORS
+
+        if (
+            shown := page(
+                request,
+                error.status_code,
+                *HTTP_ERRORS.get(error.status_code, (f"E-HTTP-{error.status_code}", "请求错误", "")),
+            )
+        ) is not None:
+            return shown
         code = {404: "E-HTTP-NOT-FOUND", 405: "E-HTTP-METHOD"}.get(
             error.status_code, f"E-HTTP-{error.status_code}"
         )
@@ -146,10 +166,16 @@ def create_app(
         return JSONResponse(body, status_code=error.status_code)
 
     @app.exception_handler(Exception)
-    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    async def internal_error(request: Request, error: Exception) -> Response:
         # A failure of the hub itself keeps the one error shape, so a node can tell it apart from a
         # refusal by status alone (5xx: retry later with the same batch id). The server logs the trace.
+        # A person on a page reads a page instead, with the request id to quote.
         request_id = getattr(request.state, "request_id", "-")
+        from ggzy.web.layer import HTTP_ERRORS
+
+        code, zh, en = HTTP_ERRORS[500]
+        if (shown := page(request, 500, code, zh, f"{en} ({type(error).__name__})")) is not None:
+            return shown
         body = error_body(
             "E-HUB-INTERNAL",
             "国家平台内部错误，请稍后用同一批次号重试",

@@ -14,7 +14,16 @@ from ggzy.hub.models import nodes
 from ggzy.security.signing import SignatureAlgorithm
 from ggzy.spec import load_regions
 
-__all__ = ["NodeRecord", "RegistryError", "add_node", "get_node", "list_nodes", "rotate_key", "set_status"]
+__all__ = [
+    "NodeRecord",
+    "RegistryError",
+    "add_node",
+    "get_node",
+    "list_nodes",
+    "rotate_key",
+    "set_networks",
+    "set_status",
+]
 
 
 class RegistryError(ValueError):
@@ -98,11 +107,7 @@ def add_node(
     for code in platform_codes or []:
         if not is_valid_uscc(code):
             raise RegistryError("E-NODE-PLATFORM", f"交易系统标识码“{code}”不是有效的统一社会信用代码")
-    for net in networks or []:
-        try:
-            ipaddress.ip_network(net, strict=False)
-        except ValueError as exc:
-            raise RegistryError("E-NODE-NETWORK", f"网段“{net}”不是有效的CIDR") from exc
+    networks = _networks(networks or [])
     if get_node(connection, node_id) is not None:
         raise RegistryError("E-NODE-EXISTS", f"节点“{node_id}”已存在")
     now = dt.datetime.now(dt.UTC)
@@ -147,3 +152,24 @@ def rotate_key(connection: Connection, node_id: str) -> NodeRecord:
         .values(key=secrets.token_hex(32), key_rotated_at=dt.datetime.now(dt.UTC))
     )
     return _require(connection, node_id)
+
+
+def set_networks(connection: Connection, node_id: str, networks: list[str]) -> NodeRecord:
+    """Replace the source networks a node's requests may come from (none: any address)."""
+    _require(connection, node_id)
+    normal = _networks(networks)
+    connection.execute(update(nodes).where(nodes.c.node_id == node_id).values(networks=normal))
+    return _require(connection, node_id)
+
+
+def _networks(networks: list[str]) -> list[str]:
+    """Valid CIDR networks in their normal spelling (10.35.1.9/16 → 10.35.0.0/16), each once."""
+    normal: list[str] = []
+    for net in networks:
+        try:
+            text = str(ipaddress.ip_network(net.strip(), strict=False))
+        except ValueError as exc:
+            raise RegistryError("E-NODE-NETWORK", f"网段“{net}”不是有效的CIDR") from exc
+        if text not in normal:
+            normal.append(text)
+    return normal

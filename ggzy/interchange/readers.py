@@ -34,6 +34,7 @@ from ggzy.interchange.record import SourceItem
 
 __all__ = [
     "ENVELOPE_COLUMNS",
+    "NOTES_SHEET_MARK",
     "read_csv",
     "read_jsonl",
     "read_path",
@@ -46,6 +47,7 @@ __all__ = [
 
 # Columns of a CSV/XLSX header that belong to the envelope, not to ``data``. Lower case on
 # purpose: national column names are upper case, so the two cannot collide.
+NOTES_SHEET_MARK = "#"  # a workbook's sheet of notes for people, skipped by the reader
 ENVELOPE_COLUMNS = ("table", "op", "category", "spec_version", "published_at", "key")
 
 _JSON_SUFFIXES = frozenset({".jsonl", ".json", ".ndjson"})
@@ -336,7 +338,9 @@ def read_xlsx(
     defaults: Mapping[str, Any] | None = None,
 ) -> Iterator[SourceItem]:
     """One table per sheet: the sheet name (``SECTION``, ``502``, ``502-SECTION``) names it unless a
-    ``table`` column or the ``table`` argument does; the first row is the header.
+    ``table`` column or the ``table`` argument does; the first row is the header. A sheet whose name
+    starts with ``#`` holds notes for people (``ggzy node rejects export``'s list of problems) and is
+    not read.
 
     Cells become text without losing information: integers without ``.0``, date-times as
     ``yyyyMMddHHmmss``, dates as ``yyyyMMdd``. Formulas are read as their cached values.
@@ -363,7 +367,8 @@ def _workbook_items(
 ) -> Iterator[SourceItem]:
     try:
         for sheet in workbook.worksheets:
-            yield from _sheet_items(sheet, source, table, defaults)
+            if not sheet.title.startswith(NOTES_SHEET_MARK):
+                yield from _sheet_items(sheet, source, table, defaults)
     finally:
         workbook.close()  # read-only mode keeps the zip file open until closed
 

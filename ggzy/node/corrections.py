@@ -14,6 +14,7 @@ later accepted version, and how long that took.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -24,12 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Select, and_, func, select
 
 from ggzy.interchange import Category
-from ggzy.interchange.readers import read_path
+from ggzy.interchange.readers import NOTES_SHEET_MARK, read_path
 from ggzy.node.models import outbox
 from ggzy.node.outbox import NOT_BY_STATE, NewRecord, keys_in
 from ggzy.node.uploader import utc
 from ggzy.security.audit import AuditEntry
-from ggzy.spec import TableSpec
+from ggzy.spec import Spec, TableSpec, load_spec
 from ggzy.store.database import writing
 from ggzy.validation import Finding
 from ggzy.validation.structure import read_envelope
@@ -84,6 +85,7 @@ class RejectRow:
     op: str
     channel: int
     findings: list[dict[str, Any]]
+    record: dict[str, Any] | None = None  # the stored envelope, read for the export only
 
     @property
     def codes(self) -> list[str]:
@@ -98,7 +100,7 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), SHANGHAI).astimezone(dt.UTC)
 
 
-def _rejects_statement(flt: RejectFilter) -> Select[Any]:
+def _rejects_statement(flt: RejectFilter, *, with_record: bool = False) -> Select[Any]:
     o = outbox.c
     when = func.coalesce(o.decided_at, o.acquired_at)
     where: list[Any] = [o.state.in_(OPEN_STATES)]
@@ -108,24 +110,32 @@ def _rejects_statement(flt: RejectFilter) -> Select[Any]:
         where.append(when >= _day_start(flt.start))
     if flt.end:
         where.append(when < _day_start(flt.end + dt.timedelta(days=1)))
-    return (
-        select(o.id, o.table_name, o.key, o.state, o.op, o.channel, o.findings, when.label("at"))
-        .where(and_(*where))
-        .order_by(when.desc(), o.id.desc())
-    )
+    columns = [o.id, o.table_name, o.key, o.state, o.op, o.channel, o.findings, when.label("at")]
+    if with_record:
+        columns.append(o.record)
+    return select(*columns).where(and_(*where)).order_by(when.desc(), o.id.desc())
 
 
 def _reject_row(row: Any) -> RejectRow:
     at = row.at if isinstance(row.at, dt.datetime) else dt.datetime.fromisoformat(str(row.at))
     return RejectRow(
-        row.id, utc(at), row.table_name, row.key, row.state, row.op, row.channel, list(row.findings or [])
+        row.id,
+        utc(at),
+        row.table_name,
+        row.key,
+        row.state,
+        row.op,
+        row.channel,
+        list(row.findings or []),
+        getattr(row, "record", None),
     )
 
 
-def iter_rejects(engine: Engine, flt: RejectFilter) -> Iterator[RejectRow]:
-    """Rejected and held rows matching ``flt``, newest first."""
+def iter_rejects(engine: Engine, flt: RejectFilter, *, with_record: bool = False) -> Iterator[RejectRow]:
+    """Rejected and held rows matching ``flt``, newest first (with the stored record when asked)."""
+    statement = _rejects_statement(flt, with_record=with_record)
     with engine.connect() as connection:
-        for row in connection.execution_options(yield_per=500).execute(_rejects_statement(flt)):
+        for row in connection.execution_options(yield_per=500).execute(statement):
             if flt.matches_rule(list(row.findings or [])):
                 yield _reject_row(row)
 
@@ -168,23 +178,34 @@ EXPORT_HEADERS = (
 )
 
 
-def export_rejects_xlsx(engine: Engine, flt: RejectFilter, path: Path) -> int:
-    """Write one row per finding to ``path`` (frozen header, autofilter); returns the rows written."""
+PROBLEMS_SHEET = f"{NOTES_SHEET_MARK}问题清单（不导入）"
+
+
+def export_rejects_xlsx(engine: Engine, flt: RejectFilter, path: Path, spec: Spec | None = None) -> int:
+    """The rejected and held records as a workbook an operator corrects and imports back.
+
+    The first sheet lists every problem, one row per finding (frozen header, autofilter); its name
+    starts with ``#``, so ``import_corrections`` does not read it. Then one sheet per table holds
+    the records themselves (a ``table`` and ``category`` column, then the fields in the
+    specification's order): the operator fixes the cells there and imports the same file with
+    ``ggzy node corrections import``. Returns the problem rows written.
+    """
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     from ggzy.interchange.spreadsheet import safe_row
 
+    spec = spec or load_spec()
     workbook = Workbook(write_only=False)
     sheet = workbook.active
-    sheet.title = "拒收与暂存"
+    sheet.title = PROBLEMS_SHEET
     sheet.append(list(EXPORT_HEADERS))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+    records: dict[str, dict[str, dict[str, Any]]] = {}  # table → key → record, first seen first
     written = 0
-    for row in iter_rejects(engine, flt):
+    for row in iter_rejects(engine, flt, with_record=True):
+        if row.record is not None:
+            records.setdefault(row.table, {}).setdefault(row.key, row.record)
         at = row.at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
         for finding in row.findings or [{}]:
             if flt.rule and str(finding.get("code", "")).upper() != flt.rule.upper():
@@ -213,9 +234,37 @@ def export_rejects_xlsx(engine: Engine, flt: RejectFilter, path: Path) -> int:
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(EXPORT_HEADERS))}{max(sheet.max_row, 1)}"
     for index, width in enumerate((20, 12, 24, 36, 8, 6, 24, 9, 22, 24, 60, 60, 10), start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
+    for table_name, by_key in records.items():
+        _records_sheet(workbook, spec.tables.get(table_name), table_name, list(by_key.values()))
+    for data_sheet in workbook.worksheets:
+        for cell in data_sheet[1]:
+            cell.font = Font(bold=True)
+            cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        data_sheet.freeze_panes = "A2"
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
     return written
+
+
+def _records_sheet(workbook: Any, table: TableSpec | None, name: str, rows: list[dict[str, Any]]) -> None:
+    """One table's records to correct: ``table``, ``category``, then the fields (text cells)."""
+    known = [field.name for field in table.fields] if table is not None else []
+    present = dict.fromkeys(k for row in rows for k in (row.get("data") or {}))
+    columns = known + [k for k in present if k not in known]
+    title = f"{table.data_no}-{table.name_zh}" if table is not None else name
+    sheet = workbook.create_sheet(re.sub(r"[\\/*?:\[\]]", "_", title)[:31])  # what a sheet name cannot hold
+    sheet.append(["table", "category", *columns])
+    for record in rows:
+        data = record.get("data") or {}
+        values = [data.get(column) for column in columns]
+        sheet.append([name, record.get("category"), *("" if v is None else str(v) for v in values)])
+    for column in sheet.iter_cols(min_row=2):
+        for cell in column:
+            cell.number_format = "@"  # text: codes and amounts come back exactly as written
+            # openpyxl writes a text starting with "=" as a formula; here it must stay the province's
+            # text, both so it never runs when opened and so it imports back unchanged (no "'" added)
+            if cell.data_type == "f":
+                cell.data_type = "s"
 
 
 # --- corrections ---

@@ -41,7 +41,7 @@ from ggzy.node.breaker import CircuitBreaker
 from ggzy.node.context import NodeContext
 from ggzy.node.feedback import FeedbackPoller
 from ggzy.node.uploader import ChannelUploader, LatencyWatch, Priority
-from ggzy.protocol import HubClient, HubUnavailable
+from ggzy.protocol import HubClient, HubRefused, HubUnavailable
 
 __all__ = ["NodeService", "Server", "TaskState"]
 
@@ -323,10 +323,20 @@ class NodeService:
     def _run_task(self, task: TaskState) -> None:
         try:
             task.fn()
+            task.last_error = None
         except HubUnavailable as exc:  # expected during an outage: the next interval retries
             task.failures += 1
             task.last_error = str(exc)
             log.warning("task %s: hub unavailable: %s", task.name, exc)
+        except HubRefused as exc:
+            # Expected too (node suspended, address not registered, key rotated): a person must act at
+            # the hub, and repeating it with a traceback every few seconds only buries the log. One
+            # line when the refusal starts or changes; the task's status keeps it for `node status`.
+            task.failures += 1
+            error = f"{exc.code} {exc.message_zh}"
+            if error != task.last_error:
+                log.warning("task %s: the hub refused (HTTP %s): %s", task.name, exc.status, error)
+            task.last_error = error
         except Exception as exc:
             task.failures += 1
             task.last_error = f"{type(exc).__name__}: {exc}"

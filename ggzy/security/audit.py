@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GENESIS",
+    "AuditActor",
     "AuditEntry",
     "AuditLog",
     "AuditReport",
@@ -99,6 +100,28 @@ class AuditEntry:
     request_id: str = "-"
     detail: Mapping[str, Any] = field(default_factory=dict)
     at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditActor:
+    """Who made a change, as its audit entry names them (a person at a page or a command line)."""
+
+    account: str
+    role: str
+    source: str = "-"
+    request_id: str = "-"
+
+    def success(self, action: str, target: str, **detail: Any) -> AuditEntry:
+        return AuditEntry(
+            action=action,
+            object=target,
+            outcome="success",
+            account=self.account,
+            role=self.role,
+            source=self.source,
+            request_id=self.request_id,
+            detail=detail,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ __all__ = ["COLUMNS", "AuditPage", "AuditQuery", "ExportFormat", "export_audit",
 # (column, Chinese heading) in the order shown and exported.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "序号"),
-    ("at", "时间(UTC)"),
+    ("at", "时间（北京时间）"),
     ("account", "账号"),
     ("role", "角色"),
     ("source", "来源地址"),
@@ -108,9 +108,12 @@ def _all_rows(connection: Connection, table: Table, query: AuditQuery) -> Iterat
         yield _row(mapping)
 
 
+_BEIJING = dt.timezone(dt.timedelta(hours=8))  # every time a person reads is Beijing time
+
+
 def _cell(name: str, value: Any) -> Any:
     if name == "at" and isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+        return value.astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
     if name == "detail":
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     return safe_cell(value)  # a cell starting with = + - @ tab CR would run as a formula

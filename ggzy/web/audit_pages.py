@@ -26,6 +26,7 @@ from ggzy.security.audit_anchor import AnchorSet
 from ggzy.security.audit_search import COLUMNS, AuditQuery, ExportFormat, export_audit, search_audit
 from ggzy.security.permissions import Permission, Principal, require
 from ggzy.web.bounds import FIRST_DAY, LAST_DAY
+from ggzy.web.glossary import AUDIT_ACTIONS
 from ggzy.web.layer import caller_of, people_of
 from ggzy.web.portal import SHANGHAI, XLSX, download
 
@@ -123,6 +124,7 @@ def audit_router(site: AuditSite, prefix: str = "/portal") -> APIRouter:
             report=report,
             anchors=anchors,
             approvals=approvals,
+            actions=AUDIT_ACTIONS,
         )
 
     @router.post("/audit/approvals/{approval}/approve")

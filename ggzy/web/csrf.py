@@ -11,7 +11,8 @@ Which requests are checked (a pure ASGI middleware, before any route runs):
   request's first Cookie header, as ``Request.cookies`` does): a malformed cookie beside the session
   cannot hide the session from this check while it still signs the caller in;
 - form submissions (urlencoded or multipart) without it: against the pre-session cookie, so
-  that a sign-in form cannot be submitted from another site (login CSRF);
+  that a sign-in form cannot be submitted from another site (login CSRF), unless they carry an
+  ``Authorization: Bearer`` token (a script uploading a file: no browser sends one by itself);
 - anything else (no cookie, a JSON or XML body: node signatures, intake tokens, bearer tokens)
   passes untouched — a browser never adds those credentials by itself.
 """
@@ -80,7 +81,8 @@ class CsrfMiddleware:
         is_form = content_type.startswith(_FORMS)
         cookies = request_cookies(scope)
         session = cookies.get(SESSION_COOKIE)
-        if not session and not is_form:
+        bearer = headers.get(b"authorization", b"")[:7].lower() == b"bearer "  # never added by a browser
+        if not session and (not is_form or bearer):
             await self.app(scope, receive, send)
             return
         binding = binding_of(session, cookies.get(PRE_COOKIE))
@@ -88,7 +90,8 @@ class CsrfMiddleware:
         given = headers.get(CSRF_HEADER.encode(), b"").decode("latin-1")
         replay: list[Message] = []
         if not given and is_form:
-            body, replay = await _read_all(receive)
+            multipart = content_type.startswith("multipart/form-data")
+            body, replay = await (_read_token_part(receive) if multipart else _read_all(receive))
             if body is None:
                 await self.refuse(scope)(scope, receive, send)
                 return
@@ -123,6 +126,32 @@ async def _read_all(receive: Receive) -> tuple[bytes | None, list[Message]]:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), messages
+
+
+MAX_TOKEN_PART_BYTES = 64 * 1024
+
+
+async def _read_token_part(receive: Receive) -> tuple[bytes | None, list[Message]]:
+    """A multipart form's beginning, up to its ``csrf_token`` part (forms put it first): an evidence
+    file after it streams on to the route unread, however large (the route sets its own limit)."""
+    messages: list[Message] = []
+    chunks: list[bytes] = []
+    marker = f'name="{CSRF_FIELD}"'.encode()
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return b"".join(chunks), messages
+        chunks.append(message.get("body", b""))
+        body = b"".join(chunks)
+        at = body.find(marker)
+        start = body.find(b"\r\n\r\n", at) if at >= 0 else -1
+        if start >= 0 and body.find(b"\r\n", start + 4) >= 0:
+            return body, messages  # the token's value is complete
+        if not message.get("more_body", False):
+            return body, messages
+        if len(body) > MAX_TOKEN_PART_BYTES:
+            return None, messages  # no token near the start: not one of our forms
 
 
 def _form_field(body: bytes, content_type: str) -> str:

@@ -25,10 +25,12 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, pass_context, select_autoescape
 from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Scope
 
 from ggzy.security.accounts import AccountService, AuthError, Caller
@@ -57,9 +59,20 @@ def caller_of(request: Request) -> Caller:
 
 
 def wants_html(request: Request) -> bool:
+    """A person's browser asking for a page (not a script calling an API): answer with a page."""
     return "text/html" in request.headers.get("accept", "") and not request.url.path.startswith(
-        ("/api/", "/auth/api/")
+        ("/api/", "/auth/api/", "/portal/api/")
     )
+
+
+# The few refusals and failures every page may meet, in the words a person reads.
+HTTP_ERRORS = {
+    400: ("E-HTTP-BAD-REQUEST", "请求有误", "bad request"),
+    404: ("E-HTTP-NOT-FOUND", "页面不存在，请从导航进入", "no such page"),
+    405: ("E-HTTP-METHOD", "请求方法不被允许", "method not allowed"),
+    413: ("E-HTTP-TOO-LARGE", "提交的内容过大", "request too large"),
+    500: ("E-WEB-INTERNAL", "系统内部错误，已记录；请稍后重试，或把请求编号告知系统管理员", "internal error"),
+}
 
 
 @pass_context
@@ -80,9 +93,17 @@ class PeopleWeb:
         )
         self.env.globals["ROLE_PERMISSIONS"] = ROLE_PERMISSIONS
         self.env.globals["csrf_field"] = _csrf_field
+        from ggzy.web import glossary
         from ggzy.web.portal import beijing
 
         self.env.filters["beijing"] = beijing
+        glossary.install(self.env)
+        # The portal's navigation (set by the portal that mounts itself on this app): every page a
+        # signed-in person opens — the account page, an error page — keeps it.
+        self.nav: tuple[tuple[str, str, Any], ...] = ()
+        self.admin_tabs: tuple[tuple[str, str], ...] = ()  # the 系统管理 pages of this site
+        # How this site audits a person's read of a page (its own chain), set by its portal.
+        self.record_read: Callable[[Request, Principal, str, str, dict[str, Any]], None] | None = None
 
     # -- for pages ------------------------------------------------------------------------------
 
@@ -120,12 +141,41 @@ class PeopleWeb:
             "csrf_token": self.csrf_token(request),
             # 任期: every page warns a person whose term ends within 30 days
             "term_warning": self.service.term_warning(principal.account) if principal else None,
+            "path": request.url.path,
             **(context or {}),
         }
+        if principal is not None and "nav" not in values and self.nav:
+            from ggzy.web.portal import nav_for
+
+            values["nav"] = nav_for(self.nav, principal)
         response = HTMLResponse(self.env.get_template(template).render(values), status_code=status)
         pre = getattr(request.state, "new_pre_cookie", None)
         if pre is not None:
             self.set_cookie(request, response, PRE_COOKIE, pre, max_age=3600)
+        return response
+
+    def error_page(
+        self, request: Request, status: int, code: str, message_zh: str, message_en: str = ""
+    ) -> HTMLResponse:
+        """A refusal or failure as a page: the Chinese message, its code, the request id, a way back."""
+        request_id = str(getattr(request.state, "request_id", "-"))
+        context = {
+            "status": status,
+            "code": code,
+            "message_zh": message_zh,
+            "message_en": message_en,
+            "request_id": request_id,
+        }
+        try:
+            response = self.render(request, "error.html", context, status=status)
+        except Exception:  # the page of a failure must not fail itself (e.g. the database is down)
+            response = HTMLResponse(
+                self.env.get_template("error.html").render(
+                    {"site": self.site, "principal": None, "csrf_token": "", **context}
+                ),
+                status_code=status,
+            )
+        response.headers["X-Request-ID"] = request_id
         return response
 
     def secure_cookies(self, request: Request) -> bool:
@@ -174,15 +224,62 @@ def people_of(request: Request) -> PeopleWeb:
     return people
 
 
-def _refusal_app(error: AuthError) -> Callable[[Scope], ASGIApp]:
+def _refusal_app(error: AuthError, people: PeopleWeb) -> Callable[[Scope], ASGIApp]:
     def respond(scope: Scope) -> ASGIApp:
         state = scope.get("state") or {}
         request_id = state.get("request_id", "-") if isinstance(state, dict) else "-"
+        request = Request(scope)
+        if wants_html(request):  # a form posted from a page: the refusal as a page
+            return people.error_page(request, error.status, error.code, error.message_zh, error.message_en)
         return JSONResponse(
             _error_body(error.code, error.message_zh, error.message_en, request_id), status_code=error.status
         )
 
     return respond
+
+
+def _install_page_errors(app: FastAPI, people: PeopleWeb) -> None:
+    """Not found, bad parameters and failures answer a person's browser with a page.
+
+    An app that answers these itself (the hub: its one JSON error shape for nodes) keeps its
+    handlers and asks :meth:`PeopleWeb.error_page` first; the others get these, JSON for scripts.
+    """
+
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        code, zh, en = HTTP_ERRORS.get(error.status_code, (f"E-HTTP-{error.status_code}", "请求错误", ""))
+        if wants_html(request):
+            return people.error_page(request, error.status_code, code, zh, en)
+        request_id = getattr(request.state, "request_id", "-")
+        return JSONResponse(
+            _error_body(code, zh, str(error.detail), request_id), status_code=error.status_code
+        )
+
+    async def invalid(request: Request, error: RequestValidationError) -> Response:
+        first = error.errors()[0] if error.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "body", "path"))
+        zh, en = f"请求参数有误：{where}", f"invalid parameter: {where} {first.get('msg', '')}"
+        if wants_html(request):
+            return people.error_page(request, 422, "E-REQ-PARAMETER", zh, en)
+        request_id = getattr(request.state, "request_id", "-")
+        return JSONResponse(_error_body("E-REQ-PARAMETER", zh, en, request_id), status_code=422)
+
+    async def failure(request: Request, error: Exception) -> Response:
+        code, zh, en = HTTP_ERRORS[500]
+        if wants_html(request):
+            return people.error_page(request, 500, code, zh, f"{en} ({type(error).__name__})")
+        request_id = getattr(request.state, "request_id", "-")
+        return JSONResponse(_error_body(code, zh, en, request_id), status_code=500)
+
+    from fastapi import exception_handlers as defaults
+
+    framework = {defaults.http_exception_handler, defaults.request_validation_exception_handler}
+    for kind, handler in (
+        (StarletteHTTPException, http_error),
+        (RequestValidationError, invalid),
+        (Exception, failure),
+    ):
+        if app.exception_handlers.get(kind) in (None, *framework):
+            app.add_exception_handler(kind, handler)  # type: ignore[arg-type]
 
 
 def install_people_layer(
@@ -194,13 +291,8 @@ def install_people_layer(
 
     def auth_error(request: Request, error: AuthError) -> Response:
         request_id = getattr(request.state, "request_id", "-")
-        if wants_html(request) and request.method == "GET":
-            return people.render(
-                request,
-                "error.html",
-                {"code": error.code, "message_zh": error.message_zh, "message_en": error.message_en},
-                status=error.status,
-            )
+        if wants_html(request):
+            return people.error_page(request, error.status, error.code, error.message_zh, error.message_en)
         return JSONResponse(
             _error_body(error.code, error.message_zh, error.message_en, request_id),
             status_code=error.status,
@@ -214,12 +306,14 @@ def install_people_layer(
         return auth_error(request, AuthError(401, "E-AUTH-REQUIRED", "请先登录", "sign in first"))
 
     async def forbidden(request: Request, error: Forbidden) -> Response:
+        from ggzy.web.glossary import label
+
         return auth_error(
             request,
             AuthError(
                 403,
                 "E-AUTH-FORBIDDEN",
-                f"{error.principal.role.label}无权执行此操作（需要 {error.permission.value}）",
+                f"{error.principal.role.label}无权执行此操作（需要“{label('permission', error.permission.value)}”权限）",
                 f"{error.principal.role.value} lacks {error.permission.value}",
             ),
         )
@@ -230,17 +324,19 @@ def install_people_layer(
     app.add_exception_handler(NotSignedIn, not_signed_in)  # type: ignore[arg-type]
     app.add_exception_handler(Forbidden, forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(AuthError, refused)  # type: ignore[arg-type]
+    _install_page_errors(app, people)
 
     app.add_middleware(
         CsrfMiddleware,
         token_for=service.secrets.csrf_token,
-        refuse=_refusal_app(csrf_refused()),
+        refuse=_refusal_app(csrf_refused(), people),
     )
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from ggzy.web import accounts_api, auth_routes
+    from ggzy.web import account_pages, accounts_api, auth_routes
 
     app.include_router(auth_routes.router)
     app.include_router(accounts_api.router)
+    app.include_router(account_pages.router)
     return people

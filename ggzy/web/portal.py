@@ -27,6 +27,7 @@ from ggzy.web.bounds import FIRST_DAY, LAST_DAY
 
 __all__ = [
     "ECHARTS",
+    "MARK_LABEL",
     "SHANGHAI",
     "XLSX",
     "Anyone",
@@ -39,6 +40,7 @@ __all__ = [
     "RuleQuery",
     "base_option",
     "beijing",
+    "beijing_hour",
     "download",
     "nav_for",
     "percent",
@@ -80,7 +82,10 @@ def portal_now(request: Request) -> dt.datetime:
 
 
 def beijing(value: str | dt.datetime | None) -> str:
-    """An ISO time (or an aware/UTC datetime) as Beijing wall-clock time, the way operators read it."""
+    """An ISO time (or an aware/UTC datetime) as Beijing wall-clock time, the way operators read it.
+
+    Pages say once (in the footer) that their times are Beijing time, so the value carries no label.
+    """
     if not value:
         return "—"
     moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
@@ -89,15 +94,31 @@ def beijing(value: str | dt.datetime | None) -> str:
 
 
 def base_option(title: str) -> dict[str, Any]:
-    """The common frame of every chart: title, palette, tooltip, grid, accessible decals."""
+    """The common frame of every chart: title, legend, palette, tooltip, grid, accessible decals.
+
+    Title, legend and the axes' names each have a band of their own (title at the top, the legend
+    under it, the plot below both), so none draws over another; target lines label themselves inside
+    the plot, where they are never clipped at its right edge.
+    """
     return {
-        "title": {"text": title, "left": "left", "textStyle": {"fontSize": 15, **_TEXT}},
+        "title": {"text": title, "left": 8, "top": 6, "textStyle": {"fontSize": 15, **_TEXT}},
+        "legend": {"top": 34, "left": 8, "type": "scroll"},
         "color": _PALETTE,
         "tooltip": {"trigger": "axis"},
-        "grid": {"left": 56, "right": 24, "top": 56, "bottom": 40, "containLabel": True},
+        "grid": {"left": 16, "right": 24, "top": 92, "bottom": 16, "containLabel": True},
         "textStyle": _TEXT,
         "aria": {"enabled": True, "decal": {"show": True}},
     }
+
+
+MARK_LABEL = {"position": "insideEndTop", "fontSize": 11}  # a target line's label, inside the plot
+
+
+def beijing_hour(value: str | dt.datetime) -> str:
+    """An hour bucket (ISO, UTC) as a chart's axis label in Beijing time: ``12-08 07时``."""
+    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(SHANGHAI).strftime("%m-%d %H时")
 
 
 def percent(value: float | None) -> float | None:

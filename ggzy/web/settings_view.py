@@ -1,82 +1,106 @@
-"""The settings a 系统管理员 sees (系统管理 pages of hub and node): every value, no secret.
+"""The 系统管理员's read-only view of the settings a running site really uses, secrets redacted.
 
-One function for every settings view, so a new setting is redacted wherever it is shown:
-
-- a setting whose name says it is a secret or where one lives (``password``, ``secret``, ``token``,
-  ``key``: ``smtp_password``, ``metrics_token``, ``key_dir``, ``tls_key``) is left out;
-- a URL keeps its scheme, host, port and short path segments; the password of its user part, every
-  query value and every long path segment (webhook tokens live there) are replaced by ``***``;
-- nested sections are flattened (``hub.ops.webhook_url``), mappings shown key by key, lists of
-  sections (the node's pull sources, whose URLs hold database passwords) by their names only.
+Each row is one setting: its dotted name, the value in force, where it came from (the default, or
+configured: TOML file, environment variable or the command line), and its Chinese description from
+``ggzy/settings.py``. Passwords, keys and tokens are never shown, nor where key files live; database
+URLs lose their password, web addresses everything after the host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-__all__ = ["redact_url", "settings_rows"]
+__all__ = ["HIDDEN", "SettingRow", "settings_rows"]
 
-_HIDDEN = "（已隐藏）"
-_SECRET_WORDS = ("password", "secret", "token", "key")
-_MASK = "***"
-_LONG_SEGMENT = 16  # a path segment this long is a token more likely than a name
-
-
-def _is_secret(name: str) -> bool:
-    lowered = name.lower()
-    return any(word in lowered for word in _SECRET_WORDS)
+HIDDEN = "（已隐藏）"
+# A secret, or where one lives: smtp_password, key_dir, key_file, tls_key, api_tls_key … (not
+# password_min_length, keep_days: a setting *about* passwords is shown).
+_SECRET = re.compile(r"(^|_)(password|secret|token)$|(^|_)key(_dir|_file)?$")
+_ENGLISH_GLOSS = re.compile(r"\s*\([^()]*\)\.?\s*$")  # "监听端口 (listen port)."
 
 
-def redact_url(text: str) -> str:
-    """``text`` with the secrets a URL can carry masked; anything that is not a URL unchanged."""
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return text
-    if not parts.scheme or not (parts.netloc or parts.path.startswith("//")):
-        return text
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, _, host = netloc.rpartition("@")
-        name, has_password, _password = user.partition(":")
-        if has_password:
-            user = f"{name}:{_MASK}"
-        elif len(user) >= _LONG_SEGMENT:  # a token given as the user name
-            user = _MASK
-        netloc = f"{user}@{host}"
-    path = "/".join(_MASK if len(segment) >= _LONG_SEGMENT else segment for segment in parts.path.split("/"))
-    query = urlencode([(key, _MASK) for key, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit(SplitResult(parts.scheme, netloc, path, query, ""))
+@dataclass(frozen=True, slots=True)
+class SettingRow:
+    name: str
+    value: str
+    configured: bool  # set by the file, the environment or the command line, not the default
+    description: str
 
 
-def _shown(value: Any) -> str:
+def _secret(name: str) -> bool:
+    return bool(_SECRET.search(name.lower()))
+
+
+def _address(name: str, value: str) -> str:
+    if name == "db_url" or name.endswith("_db_url") or "+" in value.split(":", 1)[0]:
+        from ggzy.store import redact_url
+
+        return redact_url(value)
+    parts = urlsplit(value)
+    if parts.scheme and parts.netloc:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        rest = "/…" if parts.path.strip("/") or parts.query else ""
+        return f"{parts.scheme}://{host}{port}{rest}"
+    return value
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None:
+        return "（未设置）"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, Path):
+        return str(value)
     if isinstance(value, str):
-        return redact_url(value) if "://" in value else value
-    if isinstance(value, list):
-        return "、".join(_shown(item) for item in value) if value else "（未配置）"
+        # an address wherever it sits: a setting named *url, or a value in a mapping or list
+        # (``ops.node_probe_urls`` maps node ids to URLs whose paths may carry tokens)
+        return (
+            _address(name, value)
+            if value and (name.endswith("url") or "://" in value)
+            else (value or "（空）")
+        )
+    if isinstance(value, Mapping):
+        return (
+            "，".join(f"{k} = {HIDDEN if _secret(str(k)) else _text(str(k), v)}" for k, v in value.items())
+            or "（空）"
+        )
+    if isinstance(value, Iterable):
+        items = [_text(name, v) for v in value]
+        return "、".join(items) or "（空）"
     return str(value)
 
 
-def settings_rows(settings: BaseModel, prefix: str) -> list[tuple[str, str]]:
-    """``(dotted name, shown value)`` of every setting in ``settings``, secrets redacted."""
-    rows: list[tuple[str, str]] = []
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        dotted = f"{prefix}.{name}"
-        if _is_secret(name):
+def settings_rows(prefix: str, model: BaseModel, *, skip: Iterable[str] = ()) -> list[SettingRow]:
+    """The rows of ``model`` (and its nested sections) under ``prefix``, secrets hidden."""
+    rows: list[SettingRow] = []
+    skipped = set(skip)
+    fields = type(model).model_fields
+    for name, info in fields.items():
+        if name in skipped:
             continue
+        value = getattr(model, name)
+        dotted = f"{prefix}.{name}"
+        configured = name in model.model_fields_set
+        # the Chinese half of the description ("监听端口 (listen port)."): pages speak Chinese
+        description = _ENGLISH_GLOSS.sub("", (info.description or "").strip())
         if isinstance(value, BaseModel):
-            rows.extend(settings_rows(value, dotted))
-        elif isinstance(value, list) and value and all(isinstance(item, BaseModel) for item in value):
-            names = [str(getattr(item, "name", type(item).__name__)) for item in value]
-            rows.append((dotted, "、".join(names)))
-        elif isinstance(value, Mapping):
-            shown = {str(k): _HIDDEN if _is_secret(str(k)) else _shown(v) for k, v in value.items()}
-            rows.append((dotted, "；".join(f"{k}: {v}" for k, v in shown.items()) or "（未配置）"))
-        else:
-            rows.append((dotted, _shown(value) if value is not None else "（未配置）"))
+            rows.extend(settings_rows(dotted, value))
+            continue
+        if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            names = "、".join(str(getattr(item, "name", "")) for item in value)
+            rows.append(SettingRow(dotted, names, configured, description))
+            continue
+        shown = HIDDEN if _secret(name) and value not in (None, "") else _text(name, value)
+        rows.append(SettingRow(dotted, shown, configured, description))
     return rows

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from ggzy.security.permissions import Principal, Role
 from ggzy.web.portal import ECHARTS
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "integration" / "portal"))
-from portal_world import World, build_world
+from portal_world import build_world
 
 CHROMIUM = os.environ.get("GGZY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts" / "browser"
@@ -47,6 +48,37 @@ def browser_problem() -> str | None:
     except ImportError:
         return "playwright for Python is not installed"
     return None
+
+
+def launch(playwright: Any) -> Any:
+    """Debian's Chromium, headless, its interface in Chinese (date and month fields as operators see them)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"])
+
+
+def chromium() -> Iterator[Any]:
+    """One Chromium for a module's tests (started once: starting it costs a second or two)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch(playwright)
+        yield browser
+        browser.close()
+
+
+def opener(browser: Any, site: Any, *, accept_dialogs: bool = False) -> Iterator[Callable[[str, str], Any]]:
+    """``make(who, target)``: a page signed in as ``who`` on ``site``; every page closed afterwards."""
+    pages: list[Any] = []
+
+    def make(who: str, target: str) -> Any:
+        page = open_as(browser, site, who, target)
+        if accept_dialogs:
+            page.on("dialog", lambda dialog: dialog.accept())  # the confirmations a person says yes to
+        pages.append(page)
+        return page
+
+    yield make
+    for page in pages:
+        page.context.close()
 
 
 def require_browser() -> None:
@@ -66,13 +98,19 @@ class Person:
 
 
 @dataclass
-class LiveHub:
-    world: World
+class LiveSite:
+    """A site served live: its address, its people, their sessions, the app and its data."""
+
     base: str
     people: dict[str, Person] = field(default_factory=dict)
     # Cookies of each person's session after the first sign-in: a TOTP code is good once per
     # 30-second step, so later tests reuse the session instead of waiting for the next code.
     sessions: dict[str, Any] = field(default_factory=dict)
+    app: Any = None
+    world: Any = None  # the simulated month (portal_world.World), when the site has one
+
+
+LiveHub = LiveSite
 
 
 def enrol(service: object, account: str, one_time: str) -> Person:
@@ -96,8 +134,7 @@ def enrol(service: object, account: str, one_time: str) -> Person:
     return Person(account, PASSWORD, enrolment.secret)
 
 
-def _accounts(world: World) -> dict[str, Person]:
-    service = world.state.accounts
+def _accounts(service: Any) -> dict[str, Person]:
     caller = Caller(source="127.0.0.1", request_id="browser-test")
     passwords = service.bootstrap(
         NewAccount("admin", "系统管理员甲", Role.SYSADMIN, id_number=id_number(801)),
@@ -136,12 +173,26 @@ def serve(app: Any) -> Iterator[str]:
 
 def live_hub(folder: Path) -> Iterator[LiveHub]:
     for world in build_world(f"sqlite:///{folder / 'hub.db'}", folder / "keys", header_sign_in=False):
-        people = _accounts(world)
+        people = _accounts(world.state.accounts)
         for base in serve(world.app):
-            yield LiveHub(world, base, people)
+            yield LiveSite(base, people, app=world.app, world=world)
 
 
-def sign_in(page: object, hub: LiveHub, who: str, target: str) -> None:
+def live_empty_hub(folder: Path) -> Iterator[LiveSite]:
+    """A hub on a fresh, empty database (accounts only), served live."""
+    from ggzy.hub.app import create_app
+    from ggzy.settings import HubSettings
+
+    app = create_app(HubSettings(db_url=f"sqlite:///{folder / 'empty.db'}", key_dir=folder / "keys"))
+    people = _accounts(app.state.hub.accounts)
+    try:
+        for base in serve(app):
+            yield LiveSite(base, people, app=app)
+    finally:
+        app.state.hub.engine.dispose()
+
+
+def sign_in(page: object, hub: Any, who: str, target: str) -> None:
     """Open ``target``, get sent to the sign-in page, give password and TOTP code, land on ``target``."""
     person = hub.people[who]
     page.goto(hub.base + target)  # type: ignore[attr-defined]
@@ -157,7 +208,7 @@ def sign_in(page: object, hub: LiveHub, who: str, target: str) -> None:
     page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
 
 
-def open_as(browser: Any, hub: LiveHub, who: str, target: str) -> Any:
+def open_as(browser: Any, hub: Any, who: str, target: str) -> Any:
     """A page of a new browser context signed in as ``who`` (really, the first time), showing ``target``."""
     options = {"viewport": {"width": 1280, "height": 800}, "locale": "zh-CN", "accept_downloads": True}
     if who in hub.sessions:
@@ -174,10 +225,12 @@ def open_as(browser: Any, hub: LiveHub, who: str, target: str) -> Any:
     return page
 
 
-def screenshot(page: object, name: str) -> Path:
+def screenshot(page: object, name: str, *, quick: bool = False) -> Path:
+    """The whole page as an image in ``test-artifacts/browser`` (``quick``: JPEG, cheaper to encode)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    path = ARTIFACTS / f"{name}.{'jpg' if quick else 'png'}"
+    options = {"type": "jpeg", "quality": 70} if quick else {}
+    page.screenshot(path=str(path), full_page=True, **options)  # type: ignore[attr-defined]
     return path
 
 
@@ -189,3 +242,121 @@ def id_number(n: int) -> str:
     from ggzy.identifiers.id_number import make_id_number
 
     return make_id_number(_random.Random(n), "110105", _dt.date(1980, 1, 1) + _dt.timedelta(days=n))
+
+
+# --- walking every page a role reaches from the navigation -------------------------------------
+
+# Codes and Python/JSON literals that must never be the text a person reads (a label from the
+# glossary is; the code may stay in a tooltip or a <code> element beside it).
+UNTRANSLATED = re.compile(
+    r"\b(None|True|False|null|active|disabled|suspended|withdrawn|success|failure|refused|sysadmin|operator|"
+    r"auditor|latency|reported|handling|recovered|closed|planned|followed_up|scheduled|spot|cutover|maintenance|"
+    r"relocation|realtime|insert|update|delete|critical|warning|primary|backup|held|queued|superseded|half_open|"
+    r"pass|fail|equipment|software|inspector|withdraw)\b|[{}]"
+)
+# A time shown with an offset or as UTC: pages show Beijing wall-clock time, labelled once (footer).
+NOT_BEIJING = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?\s*(Z\b|UTC\b(?!\+8)|[+-]\d{2}:\d{2})"
+)
+# Entries of the navigation that only redirect to a page of their own.
+ALIASES = {"/portal/work": "/portal/work/outages", "/portal/admin": "/portal/admin/accounts"}
+SKIPPED_LINKS = re.compile(r"/(api|static)/|\.(xlsx|csv|pdf)\b|/export|/evidence/|/auth/")
+
+
+@dataclass
+class Visit:
+    path: str
+    status: int
+    problems: list[str]
+
+
+def _visible_text(page: Any) -> str:
+    """What a person reads: the body's text without <code> (stable codes shown beside labels)."""
+    return str(
+        page.evaluate(
+            """() => {
+                const copy = document.body.cloneNode(true);
+                copy.querySelectorAll('code, script, style, datalist, template').forEach(e => e.remove());
+                document.body.appendChild(copy); copy.style.display = 'block';
+                const text = copy.innerText; copy.remove(); return text;
+            }"""
+        )
+    )
+
+
+class Watcher:
+    """What goes wrong on a page while a person looks at it: console errors, script errors, any
+    request of the site answered 4xx/5xx (a page, a script, a style, an icon)."""
+
+    def __init__(self, page: Any, base: str) -> None:
+        self.problems: list[str] = []
+        page.on("console", lambda m: self._note(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self._note(f"script error: {e}"))
+        page.on(
+            "response",
+            lambda r: (
+                self._note(f"HTTP {r.status} {r.url}") if r.status >= 400 and r.url.startswith(base) else None
+            ),
+        )
+
+    def _note(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def take(self) -> list[str]:
+        taken, self.problems = self.problems, []
+        return taken
+
+
+def check_page(page: Any, watcher: Watcher, base: str, path: str, name: str) -> Visit:
+    """Open ``path`` and list what is wrong with it for a person; screenshot it as ``name``."""
+    watcher.take()
+    response = page.goto(base + path)  # waits for "load": deferred scripts (charts) have run
+    status = response.status if response is not None else 0
+    problems = watcher.take()
+    text = _visible_text(page)
+    for found in sorted({m.group(0) for m in UNTRANSLATED.finditer(text)}):
+        line = next(line for line in text.splitlines() if found in line)
+        problems.append(f"untranslated {found!r} in: {line.strip()[:160]}")
+    for found in sorted({m.group(0) for m in NOT_BEIJING.finditer(text)}):
+        problems.append(f"time not in Beijing time: {found}")
+    if "页面中的时间均为北京时间" not in text:
+        problems.append("the page does not say its times are Beijing time")
+    screenshot(page, name, quick=True)
+    return Visit(path, status, problems)
+
+
+def reachable(page: Any) -> list[str]:
+    """The pages the navigation, the tabs and the page's own links lead to (one of each kind)."""
+    hrefs = page.evaluate(
+        """() => Array.from(document.querySelectorAll('header nav a, nav.tabs a, main a'))
+                  .map(a => a.getAttribute('href')).filter(h => h && h.startsWith('/portal'))"""
+    )
+    return [h for h in hrefs if not SKIPPED_LINKS.search(h)]
+
+
+def walk(page: Any, base: str, label: str, start: str = "/portal", limit: int = 40) -> list[Visit]:
+    """Every page reachable from ``start`` (navigation first), each link *kind* once: a province page
+    stands for all 31, an incident page for every incident."""
+
+    def kind(href: str) -> str:
+        path, _, query = href.split("#")[0].partition("?")
+        path = ALIASES.get(path, path)
+        one_province = path == "/portal/assessment" and "province=" in query  # the summary's detail
+        return re.sub(r"\d+", "N", path) + ("?province" if one_province else "")
+
+    watcher = Watcher(page, base)
+    visits: list[Visit] = []
+    seen: set[str] = set()
+    pending = [start]
+    while pending and len(visits) < limit:
+        path = pending.pop(0)
+        if kind(path) in seen:
+            continue
+        seen.add(kind(path))
+        slug = re.sub(r"[^a-z0-9]+", "-", path.lower()).strip("-") or "home"
+        visit = check_page(page, watcher, base, path, f"{label}-{slug}")
+        visit.path = page.url.removeprefix(base)  # where a redirect (/portal, /portal/work) led
+        seen.add(kind(visit.path))
+        visits.append(visit)
+        pending += [p for p in reachable(page) if kind(p) not in seen]
+    return visits

@@ -18,19 +18,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import Connection, select
 from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from ggzy.hub.api.common import hub_of, read_body, signed_node, source_of
 from ggzy.hub.api.exchange import check_content_type, parse_json_body
 from ggzy.hub.errors import HubError, error_body
 from ggzy.hub.models import nodes
 from ggzy.hub.ops.periods import SHANGHAI, Period, parse_period
-from ggzy.hub.ops.session import Actor, OpsError, OpsSession
+from ggzy.hub.ops.session import Actor, OpsError, OpsSession, run_change
 from ggzy.security.permissions import Forbidden, NotSignedIn, Permission, Principal, principal_of, require
 from ggzy.web.bounds import FIRST_DAY, LAST_DAY, MAX_ID, Count, Day, IdPath, Moment, RowId, Seconds
 
@@ -137,13 +138,10 @@ async def _write(request: Request, fn: Callable[[OpsSession], R], actor: Actor |
     who = actor or _actor(request)
 
     def run() -> R:
-        with hub.engine.connect() as plain:
-            connection = plain.execution_options(sqlite_begin="IMMEDIATE")
-            try:
-                with connection.begin():
-                    return fn(OpsSession(connection, hub.audit, who, hub.settings.ops))
-            except OpsError as exc:
-                raise _hub_error(exc) from None
+        try:
+            return run_change(hub.engine, hub.audit, who, hub.settings.ops, fn)
+        except OpsError as exc:
+            raise _hub_error(exc) from None
 
     return await run_in_threadpool(run)
 
@@ -822,6 +820,69 @@ async def close_rectification(request: Request, order_id: IdPath, body: NoteIn) 
     from ggzy.hub.ops.rectification import close_order
 
     return {"ok": True, **await _write(request, lambda s: close_order(s, order_id, body.note))}
+
+
+async def read_upload(upload: StarletteUpload | None, limit: int) -> Any:
+    """The uploaded evidence, read up to one byte past ``limit`` (the service refuses what is larger)."""
+    from ggzy.hub.ops.answers import Evidence
+
+    if upload is None or not upload.filename:
+        return None
+    content = await upload.read(limit + 1)
+    return Evidence(upload.filename, content)
+
+
+@router.get("/rectifications/{order_id}/answers", dependencies=READ, summary="整改通知的答复（不含附件内容）")
+async def read_answers(request: Request, order_id: IdPath) -> dict[str, Any]:
+    from ggzy.hub.ops.answers import answers_of
+    from ggzy.hub.ops.rectification import list_orders
+
+    def load(connection: Connection) -> list[dict[str, Any]]:
+        own = _principal(request).province
+        if own is not None and order_id not in {o["id"] for o in list_orders(connection, _now(), own)}:
+            raise OpsError("E-OPS-NOT-FOUND", f"整改通知 {order_id} 不存在", f"no order {order_id}", 404)
+        return answers_of(connection, [order_id])[order_id]
+
+    answers = await _read(request, load)
+    return {"ok": True, "data": answers, "count": len(answers)}
+
+
+@router.post(
+    "/rectifications/{order_id}/answers",
+    dependencies=WRITE,
+    status_code=201,
+    summary="省级平台答复整改通知，可附证明材料（multipart：text、evidence）",
+)
+async def create_answer(
+    request: Request,
+    order_id: IdPath,
+    text: Annotated[str, Form(max_length=10000)],
+    evidence: Annotated[UploadFile | None, File()] = None,
+) -> dict[str, Any]:
+    from ggzy.hub.ops.answers import answer_order
+
+    upload = await read_upload(evidence, hub_of(request).settings.ops.evidence_max_bytes)
+    return {"ok": True, **await _write(request, lambda s: answer_order(s, order_id, text, upload))}
+
+
+@router.get("/evidence/{answer_id}", dependencies=READ, summary="下载整改答复的证明材料")
+async def read_evidence(request: Request, answer_id: IdPath) -> Response:
+    from ggzy.hub.ops.answers import evidence_file
+
+    def load(connection: Connection) -> tuple[str, str, bytes, str]:
+        found = evidence_file(connection, answer_id)
+        own = _principal(request).province
+        if own is not None and found[3] != own:  # another province's: as if it did not exist
+            raise OpsError("E-OPS-NOT-FOUND", f"答复 {answer_id} 没有证明材料", "no such evidence", 404)
+        return found
+
+    name, media, content, _ = await _read(request, load)
+    from urllib.parse import quote
+
+    disposition = f"attachment; filename=\"evidence\"; filename*=UTF-8''{quote(name)}"
+    return Response(
+        content, media_type=media, headers={"Content-Disposition": disposition, "Cache-Control": "no-store"}
+    )
 
 
 @router.get("/notices", dependencies=READ, summary="通报名单：逾期未改正的整改通知；可导出 xlsx/pdf")

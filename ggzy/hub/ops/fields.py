@@ -276,6 +276,8 @@ class Problems:
             items = [single] if single is not None else None
         if items is None:
             return None
+        by_label = {label_zh: code for code, label_zh in allowed.items()}
+        items = [i if i in allowed else by_label.get(i, i) for i in items]  # a value or its label
         bad = [i for i in items if i not in allowed]
         if bad:
             listed = "、".join(f"{k} {v}" for k, v in list(allowed.items())[:12])

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -53,6 +54,7 @@ class OpsTables:
     node_upgrades: Table
     self_checks: Table
     change_requests: Table
+    rectification_answers: Table
 
 
 def _id() -> Column[int]:
@@ -244,6 +246,24 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
         Column("error", Text),
         Index("ix_ops_probes_node_at", "node_id", "at"),
     )
+    # A province's answer to an order, with its evidence file kept in the database (hub migration 0013):
+    # backed up, restored and access-checked with everything else, and bounded by evidence_max_bytes.
+    rectification_answers = Table(
+        "ops_rectification_answers",
+        metadata,
+        _id(),
+        Column("rectification_id", Id, nullable=False),
+        Column("province", String(2), nullable=False),
+        Column("answered_at", Timestamp, nullable=False),
+        Column("answered_by", String(128), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("evidence_name", String(255)),
+        Column("evidence_type", String(100)),
+        Column("evidence_size", Integer),
+        Column("evidence_sha256", String(64)),
+        Column("evidence", LargeBinary),
+        Index("ix_ops_rectification_answers_order", "rectification_id", "answered_at"),
+    )
     tables_0009 = _define_0009(metadata)
     return OpsTables(
         **tables_0009,
@@ -259,6 +279,7 @@ def define_ops_tables(metadata: MetaData) -> OpsTables:
         inspections=inspections,
         rectifications=rectifications,
         probes=probes,
+        rectification_answers=rectification_answers,
     )
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "register_history",
     "register_of",
     "register_system",
+    "trade_classes",
 ]
 
 T = ops_tables.register
@@ -81,7 +82,8 @@ FIELDS: tuple[RegisterField, ...] = (
 REQUIRED_FIELDS = {kind: tuple(f.name for f in FIELDS if kind in f.required) for kind in SYSTEM_KINDS}
 
 
-def _trade_classes() -> dict[str, str]:
+def trade_classes() -> dict[str, str]:
+    """The 交易领域 a registration may name: code → Chinese name."""
     classes = dict(TRADE_SECTIONS)
     codelist = load_spec().codelists.get("TRADE_CLASS")
     if codelist is not None:
@@ -102,7 +104,7 @@ def _check_value(problems: Problems, spec: RegisterField, value: Any, province: 
         "count": lambda: problems.count(name, label, value),
         "date": lambda: d.isoformat() if (d := problems.date(name, label, value, not_after=today)) else None,
         "regions": lambda: problems.regions(name, label, value, province),
-        "trade_classes": lambda: problems.choices(name, label, value, _trade_classes(), many=True),
+        "trade_classes": lambda: problems.choices(name, label, value, trade_classes(), many=True),
         "security_level": lambda: problems.choices(name, label, _as_text(value), SECURITY_LEVELS),
         "yes_no": lambda: problems.choices(name, label, value, YES_NO),
     }

@@ -11,14 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from ggzy.security.audit import AuditEntry, AuditLog
 from ggzy.settings import OpsSettings
 
-__all__ = ["Actor", "Clock", "OpsError", "OpsSession", "system_clock"]
+__all__ = ["Actor", "Clock", "OpsError", "OpsSession", "run_change", "system_clock"]
 
 Clock = Callable[[], dt.datetime]
 
@@ -104,3 +104,22 @@ class OpsSession:
                 at=self.now(),
             ),
         )
+
+
+R = TypeVar("R")
+
+
+def run_change(
+    engine: Engine,
+    audit: AuditLog,
+    actor: Actor,
+    settings: OpsSettings,
+    change: Callable[[OpsSession], R],
+    clock: Clock = system_clock,
+) -> R:
+    """Run ``change`` in one write transaction with its audit entries (the API and the portal alike);
+    an :class:`OpsError` rolls everything back and reaches the caller."""
+    with engine.connect() as plain:
+        connection = plain.execution_options(sqlite_begin="IMMEDIATE")
+        with connection.begin():
+            return change(OpsSession(connection, audit, actor, settings, clock))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ggzy.web.portal import MARK_LABEL, beijing_hour
 from ggzy.web.portal import base_option as _base
 from ggzy.web.portal import percent as _percent
 
@@ -27,7 +28,6 @@ def volumes_by_channel(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         )
     option = _base("每日上传量（按通道）")
     option |= {
-        "legend": {"top": 24},
         "xAxis": {"type": "category", "data": days},
         "yAxis": {"type": "value", "name": "条"},
         "series": series,
@@ -50,13 +50,12 @@ def rate_trend(days: Sequence[Mapping[str, Any]], targets: Mapping[str, float], 
                     "symbol": "none",
                     "lineStyle": {"type": "dashed"},
                     "data": [{"yAxis": round(targets[name] * 100, 2), "name": f"{label}目标"}],
-                    "label": {"formatter": f"{label}目标 {targets[name] * 100:g}%"},
+                    "label": {**MARK_LABEL, "formatter": f"{label}目标 {targets[name] * 100:g}%"},
                 },
             }
         )
     option = _base(title)
     option |= {
-        "legend": {"top": 24},
         "xAxis": {"type": "category", "data": [day["day"] for day in days]},
         "yAxis": {"type": "value", "name": "%", "min": 0, "max": 100},
         "series": series,
@@ -103,9 +102,9 @@ def rules_bar(rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 def heartbeat_history(node: Mapping[str, Any]) -> dict[str, Any]:
     history = node.get("history", [])
     option = _base(f"节点 {node['node_id']} 心跳与磁盘（按小时）")
+    option["grid"] = {**option["grid"], "right": 48}  # the second axis's name on the right
     option |= {
-        "legend": {"top": 24},
-        "xAxis": {"type": "category", "data": [h["hour"][:13].replace("T", " ") for h in history]},
+        "xAxis": {"type": "category", "data": [beijing_hour(h["hour"]) for h in history]},
         "yAxis": [
             {"type": "value", "name": "心跳次数"},
             {"type": "value", "name": "磁盘使用率 %", "min": 0, "max": 100},

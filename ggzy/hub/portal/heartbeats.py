@@ -42,8 +42,16 @@ def node_status(connection: Connection, node_id: str, now: dt.datetime) -> dict[
         .order_by(h.received_at.desc())
         .limit(1)
     ).first()
-    if row is None:
-        return {"node_id": node_id, "last_seen": None, "online": False}
+    if row is None:  # registered, never connected: every key present, with no value
+        return {
+            "node_id": node_id,
+            "last_seen": None,
+            "online": False,
+            "disk_used_ratio": None,
+            "oldest_unsent_seconds": None,
+            "platform_ok": None,
+            "version": None,
+        }
     seen = _utc(row.received_at)
     assert seen is not None
     return {

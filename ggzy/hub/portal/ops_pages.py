@@ -11,7 +11,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse
+from fastapi.exceptions import HTTPException
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ggzy.hub.ops.periods import Period, month_period, parse_period
 from ggzy.hub.portal.scope import scope_of
@@ -35,11 +36,16 @@ def _choose(
     scope = scope_of(principal)
     chosen = province or principal.province or "11"
     scope.check(chosen)
-    now = portal_now(request).astimezone(SHANGHAI)
+    return chosen, _month(request, month)
+
+
+def _month(request: Request, month: str | None) -> Period:
+    """The month asked for (this Beijing month without one); 0000-00 or 2026-13 is a 422, not a 500."""
     if not month:
-        return chosen, month_period(now.year, now.month)
+        now = portal_now(request).astimezone(SHANGHAI)
+        return month_period(now.year, now.month)
     try:
-        return chosen, parse_period(month)  # the pattern admits 0000-00 and 9999-12: refused there
+        return parse_period(month)  # the pattern admits 0000-00 and 9999-12: refused there
     except ValueError as exc:
         from ggzy.hub.errors import HubError
 
@@ -76,35 +82,135 @@ async def ops_page(
     )
 
 
+ASSESS_TABS = (
+    ("/portal/assessment", "考核"),
+    ("/portal/inspections", "检查"),
+    ("/portal/work/orders", "整改通知"),
+)
+
+
+def evidence_page(evidence: str, province: str, period: Period) -> str:
+    """Where a person reads an indicator's evidence: the portal page showing it (the JSON API is for
+    scripts). Unknown evidence keeps its own address."""
+    month = period.label[:7]
+    pages = {
+        "/api/v1/ops/stats": f"/portal/provinces/{province}?from={period.first_day}&to={period.last_day}",
+        "/api/v1/ops/availability": f"/portal/ops?province={province}&month={month}",
+        "/api/v1/ops/backups": f"/portal/provinces/{province}",
+        "/api/v1/ops/drills": f"/portal/work/preparedness?province={province}",
+        "/api/v1/ops/roster": f"/portal/work/roster?province={province}",
+        "/api/v1/ops/incidents": f"/portal/work/incidents?province={province}",
+    }
+    path = evidence.split("?", 1)[0]
+    return next((page for prefix, page in pages.items() if path.startswith(prefix)), evidence)
+
+
+def judged(assessment: dict[str, Any]) -> bool:
+    """Whether the period holds anything to score a province on: records received, or heartbeats of
+    its node. A province with neither (no node, or a node that never connected) gets no score: a
+    figure computed from what is absent would only mislead."""
+    value = {i["key"]: i["value"] for i in assessment["indicators"]}
+    return value.get("pass_rate") is not None or bool(value.get("frontend_deployed"))
+
+
 @router.get("/assessment", response_class=HTMLResponse)
 async def assessment_page(
     request: Request, principal: Assessor, province: ProvinceQuery = None, month: MonthQuery = None
 ) -> HTMLResponse:
+    """One province's assessment with its evidence; without a province, every province's score
+    (national). A province with no node and no data gets no score, only the note why."""
     from ggzy.hub.ops.assessment import assess_province
     from ggzy.hub.ops.rectification import check_article35, list_orders, notice_list
     from ggzy.hub.portal.routes import render
 
-    chosen, period = _choose(request, principal, province, month)
     hub = request.app.state.hub
     now = portal_now(request)
+    period = _month(request, month)
+    scope = scope_of(principal)
+    if province:
+        scope.check(province)
 
-    def load() -> dict[str, Any]:
+    def summary() -> dict[str, Any]:
+        from sqlalchemy import func, select
+
+        from ggzy.hub.models import nodes
+
+        with hub.engine.connect() as connection:
+            counts = dict(
+                connection.execute(select(nodes.c.province, func.count()).group_by(nodes.c.province)).all()
+            )
+            rows = []
+            for code in [c for c in scope.provinces() if c < "70"]:
+                registered = int(counts.get(code, 0))
+                if not registered:
+                    rows.append({"province": code, "registered": 0, "assessment": None})
+                    continue
+                found = assess_province(
+                    connection, code, period, hub.settings.ops, clock=lambda: now
+                ).to_dict()
+                rows.append(
+                    {"province": code, "registered": registered, "assessment": found, "scored": judged(found)}
+                )
+            return {"rows": rows, "notices": notice_list(connection, now)}
+
+    def detail(chosen: str) -> dict[str, Any]:
         with hub.engine.connect() as connection:
             assessment = assess_province(connection, chosen, period, hub.settings.ops, clock=lambda: now)
+            found = assessment.to_dict()
+            for indicator in found["indicators"]:
+                indicator["page"] = evidence_page(indicator["evidence"], chosen, period)
             return {
-                "assessment": assessment.to_dict(),
+                "assessment": found,
+                "scored": judged(found),
                 "violations": check_article35(assessment),
                 "orders": list_orders(connection, now, chosen),
                 "notices": notice_list(connection, now),
             }
 
-    data = await run_in_threadpool(load)
+    if province is None:
+        data = await run_in_threadpool(summary)
+        return render(
+            request,
+            "assessment_summary.html",
+            principal,
+            period=period,
+            scope=scope,
+            tabs=ASSESS_TABS,
+            **data,
+        )
+    data = await run_in_threadpool(detail, province)
     return render(
         request,
         "assessment.html",
         principal,
-        province=chosen,
+        province=province,
         period=period,
-        scope=scope_of(principal),
+        scope=scope,
+        tabs=ASSESS_TABS,
+        evidence_page=lambda e: evidence_page(e, province, period),
         **data,
     )
+
+
+@router.post("/assessment/issue", response_class=HTMLResponse)
+async def assessment_issue(
+    request: Request, principal: Assessor, province: ProvinceQuery = None, month: MonthQuery = None
+) -> RedirectResponse:
+    """Orders for what the province's assessment of the month shows, as ``ggzy ops orders issue`` does."""
+    from ggzy.hub.ops.assessment import assess_province
+    from ggzy.hub.ops.rectification import issue_orders
+    from ggzy.hub.portal.work import change
+
+    if province is None or month is None:
+        raise HTTPException(400)
+    period = _month(request, month)
+    now = portal_now(request)
+
+    def issue(session: Any) -> list[dict[str, Any]]:
+        return issue_orders(
+            session,
+            assess_province(session.connection, province, period, session.settings, clock=lambda: now),
+        )
+
+    await change(request, principal, issue)
+    return RedirectResponse(f"/portal/work/orders?province={province}&done=orders-issued", status_code=303)

@@ -26,6 +26,7 @@ from ggzy.security.permissions import Forbidden, Permission, Principal, require
 from ggzy.spec import load_spec
 from ggzy.validation import RULES
 from ggzy.web import people_of
+from ggzy.web.layer import wants_html
 from ggzy.web.portal import (
     SHANGHAI,
     Anyone,
@@ -52,7 +53,8 @@ NAV: tuple[NavItem, ...] = (
     ("/portal/trade", "交易查询", Permission.DATA_READ),
     ("/portal/feedback", "反馈查询", Permission.DATA_READ),
     ("/portal/ops", "运行监测", Permission.OPS_READ),
-    ("/portal/assessment", "考核", Permission.OPS_ASSESS),
+    ("/portal/work", "运行管理", Permission.OPS_WRITE),
+    ("/portal/assessment", "检查考核", Permission.OPS_ASSESS),
     ("/portal/notices", "通知", Permission.OPS_READ),
     ("/portal/audit", "审计", Permission.AUDIT_READ),
     ("/portal/admin", "系统管理", Permission.ACCOUNTS_MANAGE),
@@ -319,19 +321,34 @@ async def feedback_page(
 def _out_of_scope(request: Request, error: Exception) -> Response:
     assert isinstance(error, OutOfScope)
     message_zh = f"无权查看{province_name(error.province)}的数据"
-    if "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/portal/api/"):
-        return people_of(request).render(
-            request,
-            "error.html",
-            {"code": error.code, "message_zh": message_zh, "message_en": str(error)},
-            status=403,
-        )
+    if wants_html(request):
+        return people_of(request).error_page(request, 403, error.code, message_zh, str(error))
     body = {
         "ok": False,
         "error": {"code": error.code, "message_zh": message_zh, "message_en": str(error)},
         "request_id": getattr(request.state, "request_id", "-"),
     }
     return JSONResponse(body, status_code=403)
+
+
+def _register_labels() -> None:
+    """The Chinese labels the hub's operations management owns, into the one glossary pages use."""
+    from ggzy.hub.ops.incidents import STATUS_ZH, TRIGGER_ZH, Classification
+    from ggzy.hub.ops.inspections import CHECKLIST
+    from ggzy.hub.ops.outages import OutageKind
+    from ggzy.hub.ops.rectification import CONDITIONS
+    from ggzy.hub.ops.register import SYSTEM_KINDS
+    from ggzy.hub.ops.roster import POSTS
+    from ggzy.web import glossary
+
+    glossary.register("incident_status", STATUS_ZH)
+    glossary.register("trigger", TRIGGER_ZH)
+    glossary.register("classification", {c.value: c.label for c in Classification})
+    glossary.register("outage_kind", {k.value: k.label for k in OutageKind})
+    glossary.register("checklist", CHECKLIST)
+    glossary.register("condition", CONDITIONS)
+    glossary.register("register_kind", SYSTEM_KINDS)
+    glossary.register("post", POSTS)
 
 
 def install(app: FastAPI) -> None:
@@ -344,8 +361,14 @@ def install(app: FastAPI) -> None:
     """
     people = app.state.people
     people.add_templates(TEMPLATES)
+    people.nav = NAV
+    from ggzy.hub.portal.admin_pages import ADMIN_TABS
+
+    people.admin_tabs = ADMIN_TABS
+    people.record_read = audit_read
     people.env.filters["combine_before"] = lambda query, before: {**query, "before": before}
-    from ggzy.hub.portal import admin_pages, notices_pages, ops_pages
+    _register_labels()
+    from ggzy.hub.portal import admin_pages, inspect_pages, notices_pages, ops_pages, work
 
     app.include_router(api)
     app.include_router(pages)
@@ -353,4 +376,6 @@ def install(app: FastAPI) -> None:
     app.include_router(admin_pages.audit_pages)
     app.include_router(ops_pages.router)
     app.include_router(notices_pages.router)
+    app.include_router(work.router)
+    app.include_router(inspect_pages.router)
     app.add_exception_handler(OutOfScope, _out_of_scope)

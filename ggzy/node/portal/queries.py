@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from ggzy.node.models import node_samples, reconcile_results
 from ggzy.node.status import LATENCY_WINDOW, STATE_ZH, UsageFunction, aware, snapshot
 from ggzy.node.uploader import late_realtime, latency_summary
-from ggzy.web.portal import SHANGHAI, base_option, percent
+from ggzy.web.portal import MARK_LABEL, SHANGHAI, base_option, percent
 
 if TYPE_CHECKING:
     from ggzy.node.context import NodeContext
@@ -176,9 +176,9 @@ def history_chart(hours: Sequence[Mapping[str, Any]], thresholds: Mapping[str, f
         {"yAxis": round(thresholds[name] * 100, 2), "name": label}
         for name, label in (("warn", "告警"), ("clean", "清理"), ("refuse", "拒收"))
     ]
-    option = base_option("心跳与磁盘（按小时，北京时间）")
+    option = base_option("心跳与磁盘（按小时）")
+    option["grid"] = {**option["grid"], "right": 48}  # the second axis's name on the right
     option |= {
-        "legend": {"top": 24},
         "xAxis": {"type": "category", "data": [h["hour"] for h in hours]},
         "yAxis": [
             {"type": "value", "name": "心跳次数", "minInterval": 1},
@@ -204,7 +204,7 @@ def history_chart(hours: Sequence[Mapping[str, Any]], thresholds: Mapping[str, f
                     "symbol": "none",
                     "lineStyle": {"type": "dashed"},
                     "data": marks,
-                    "label": {"formatter": "{b} {c}%"},
+                    "label": {**MARK_LABEL, "formatter": "{b} {c}%"},
                 },
             },
         ],
@@ -213,9 +213,8 @@ def history_chart(hours: Sequence[Mapping[str, Any]], thresholds: Mapping[str, f
 
 
 def waiting_chart(hours: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    option = base_option("待上传记录（每小时最多，北京时间）")
+    option = base_option("待上传记录（每小时最多）")
     option |= {
-        "legend": {"top": 24},
         "xAxis": {"type": "category", "data": [h["hour"] for h in hours]},
         "yAxis": {"type": "value", "name": "条", "minInterval": 1},
         "series": [

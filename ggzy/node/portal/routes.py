@@ -40,7 +40,6 @@ from ggzy.web.portal import (
     portal_now,
     render_page,
 )
-from ggzy.web.settings_view import settings_rows
 
 __all__ = ["NAV", "install", "router"]
 
@@ -226,7 +225,7 @@ async def rejects_export(
     def build() -> bytes:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "rejects.xlsx"
-            written = export_rejects_xlsx(ctx.engine, flt, path)
+            written = export_rejects_xlsx(ctx.engine, flt, path, ctx.spec)
             content = path.read_bytes()
         audit_read(
             request, principal, "data.export.rejects", "rejects.xlsx", _filter_detail(flt) | {"rows": written}
@@ -307,37 +306,141 @@ audit_pages = audit_router(
 )
 
 
-# --- 系统管理 (administrator only) ---
+# --- 系统管理 (administrator only): accounts are the shared pages (ggzy/web/account_pages.py) ---
+
+ADMIN_TABS = (
+    ("/portal/admin/accounts", "账号与角色"),
+    ("/portal/admin/tokens", "接收接口令牌"),
+    ("/portal/admin/settings", "系统配置"),
+)
+TokenManager = Annotated[Principal, Depends(require(Permission.NODES_MANAGE))]
+SettingsReader = Annotated[Principal, Depends(require(Permission.CONFIG_MANAGE))]
 
 
-@router.get("/admin", response_class=HTMLResponse)
-async def admin_page(request: Request, principal: Administrator) -> HTMLResponse:
+async def _tokens_page(
+    request: Request,
+    principal: Principal,
+    *,
+    done: str | None = None,
+    status: int = 200,
+    error: Any = None,
+    new_token: tuple[str, str] | None = None,
+    values: dict[str, str] | None = None,
+) -> HTMLResponse:
     from ggzy.node.models import api_tokens
     from ggzy.security.api_tokens import list_tokens
 
     ctx = _ctx(request)
-    service = people_of(request).service
 
-    def load() -> tuple[Any, Any]:
-        accounts = service.list(principal)
+    def load() -> Any:
         with ctx.engine.connect() as connection:
-            tokens = list_tokens(connection, api_tokens)
-        audit_read(request, principal, "accounts.list", "accounts", {"page": "admin"})
-        return accounts, tokens
+            return list_tokens(connection, api_tokens)
 
-    accounts, tokens = await run_in_threadpool(load)
-    return render(
+    tokens = await run_in_threadpool(load)
+    response = render(
         request,
-        "admin.html",
+        "tokens.html",
         principal,
-        accounts=accounts,
+        tabs=ADMIN_TABS,
         tokens=tokens,
-        settings=settings_rows(ctx.settings, "node"),  # secrets and where they live: hidden
+        flash={"revoked": "令牌已吊销：该系统其后的推送一律拒绝。"}.get(done or ""),
+        error=error,
+        new_token=new_token,
+        values=values or {},
+        errors={},
     )
+    response.status_code = status
+    return response
+
+
+@router.get("/admin/tokens", response_class=HTMLResponse)
+async def tokens_page(request: Request, principal: TokenManager, done: str | None = None) -> HTMLResponse:
+    return await _tokens_page(request, principal, done=done)
+
+
+def _issuer(request: Request, principal: Principal) -> Any:
+    from ggzy.node.intake_tokens import TokenIssuer
+
+    caller = caller_of(request)
+    return TokenIssuer(principal.account, principal.role.value, caller.source, caller.request_id)
+
+
+@router.post("/admin/tokens", response_class=HTMLResponse)
+async def token_add(request: Request, principal: TokenManager) -> Response:
+    from ggzy.node.intake_tokens import TokenError, add_token
+
+    ctx = _ctx(request)
+    from ggzy.security.api_tokens import normalise_networks
+
+    form = await request.form()
+    name = str(form.get("name") or "").strip()
+    written = str(form.get("networks") or "")
+    values = {"name": name, "networks": written}
+    who = _issuer(request, principal)
+    try:
+        networks = normalise_networks(written.replace(",", " ").split())
+    except ValueError as exc:
+        refusal = TokenError("E-INPUT-NETWORK", f"来源网段格式错误：{exc}")
+        return await _tokens_page(request, principal, status=400, error=refusal, values=values)
+
+    def run() -> str:
+        with writing(ctx.engine) as connection:
+            return add_token(connection, ctx.audit, who, name, portal_now(request), networks=networks)
+
+    try:
+        token = await run_in_threadpool(run)
+    except TokenError as refusal:
+        return await _tokens_page(request, principal, status=400, error=refusal, values=values)
+    return await _tokens_page(request, principal, new_token=(name, token))  # on this answer only
+
+
+@router.post("/admin/tokens/{name}/revoke", response_class=HTMLResponse)
+async def token_revoke(request: Request, principal: TokenManager, name: str) -> Response:
+    from ggzy.node.intake_tokens import TokenError, revoke
+
+    ctx = _ctx(request)
+    who = _issuer(request, principal)
+
+    def run() -> None:
+        with writing(ctx.engine) as connection:
+            revoke(connection, ctx.audit, who, name, portal_now(request))
+
+    try:
+        await run_in_threadpool(run)
+    except TokenError as refusal:
+        return await _tokens_page(request, principal, status=404, error=refusal)
+    return RedirectResponse("/portal/admin/tokens?done=revoked", status_code=303)
+
+
+@router.get("/admin/settings", response_class=HTMLResponse)
+async def settings_page(request: Request, principal: SettingsReader) -> HTMLResponse:
+    """The settings this node runs with (its node.toml, environment and defaults), secrets hidden."""
+    from ggzy.settings import get_settings
+    from ggzy.web.settings_view import settings_rows
+
+    ctx = _ctx(request)
+    current = get_settings()
+    sections = [
+        (("交换前置节点", "node"), settings_rows("node", ctx.settings)),
+        (("账号与登录", "security"), settings_rows("security", people_of(request).settings)),
+        (("审计日志", "audit"), settings_rows("audit", current.audit)),
+        (("备份", "backup"), settings_rows("backup", current.backup)),
+        (("数据校验", "validation"), settings_rows("validation", current.validation)),
+    ]
+    await run_in_threadpool(audit_read, request, principal, "settings.read", "settings", {"page": "settings"})
+    return render_page(request, "portal/settings.html", principal, NAV, tabs=ADMIN_TABS, sections=sections)
 
 
 def install(app: FastAPI) -> None:
     """Mount the node portal on the node's app (after :func:`ggzy.node.people.install_node_people`)."""
+    from ggzy.node.status import STATE_ZH
+    from ggzy.web import glossary
+
     app.state.people.add_templates(TEMPLATES)
+    app.state.people.nav = NAV
+    app.state.people.admin_tabs = ADMIN_TABS
+    app.state.people.record_read = audit_read
+    glossary.register("outbox_state", STATE_ZH)
+    glossary.register("disk_level", queries.DISK_LEVEL_ZH)
     app.include_router(router)
     app.include_router(audit_pages)

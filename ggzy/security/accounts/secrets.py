@@ -12,7 +12,10 @@ import hashlib
 import hmac
 import os
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from ggzy.security.accounts.errors import AuthError
 
 __all__ = ["AccountSecrets"]
 
@@ -30,7 +33,17 @@ class AccountSecrets:
 
     def open(self, sealed: str, account: str) -> str:
         raw = base64.b64decode(sealed)
-        return self._box.decrypt(raw[:12], raw[12:], account.encode()).decode()
+        try:
+            return self._box.decrypt(raw[:12], raw[12:], account.encode()).decode()
+        except InvalidTag:
+            # Sealed with another site's accounts.key: a command run with other settings than the
+            # service (another key_dir). Say so, instead of failing as an internal error.
+            raise AuthError(
+                500,
+                "E-AUTH-KEY-MISMATCH",
+                "账号密钥与数据库不属于同一站点：请用与服务相同的配置运行（--config，或 hub.key_dir / node.key_file）",
+                "the accounts key does not belong to this database: use the service's own settings (--config)",
+            ) from None
 
     def person_key(self, staff_number: str | None = None, id_number: str | None = None) -> str:
         """``staff:<number>`` or ``id:<keyed hash>``: the person an account belongs to."""

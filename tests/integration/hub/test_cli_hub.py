@@ -187,6 +187,29 @@ def test_changes_to_an_unknown_node_are_refused(registry: Registry) -> None:
     assert registry.audit() == []
 
 
+def test_the_networks_of_a_registered_node_change_and_the_change_is_audited(registry: Registry) -> None:
+    """README: a node registered with one network moves, or gains a second, without re-registering."""
+    registry.run("add", "fj-01", "--province", "35", "--network", "10.35.0.0/16")
+    added = registry.run("networks", "fj-01", "--add", "10.135.8.7/24")
+    assert added.exit_code == 0, added.output
+    node = registry.node("fj-01")
+    assert node is not None and node.networks == ("10.35.0.0/16", "10.135.8.0/24")
+    removed = registry.run("networks", "fj-01", "--remove", "10.35.0.0/16")
+    assert removed.exit_code == 0 and registry.node("fj-01").networks == ("10.135.8.0/24",)  # type: ignore[union-attr]
+    replaced = registry.run("networks", "fj-01", "--network", "10.36.0.0/16")
+    assert replaced.exit_code == 0 and "10.36.0.0/16" in replaced.output
+    assert_refused(registry.run("networks", "fj-01", "--network", "10.36.0.0/33"), "E-NODE-NETWORK")
+    assert_refused(registry.run("networks", "ghost", "--add", "10.1.0.0/16"), "E-NODE-UNKNOWN")
+    assert_refused(registry.run("networks", "fj-01"), "E-CLI-NETWORKS")
+    assert registry.node("fj-01").networks == ("10.36.0.0/16",)  # type: ignore[union-attr]
+    changes = [e for e in registry.audit() if e["action"] == "node.networks"]
+    assert [(c["detail"]["networks_before"], c["detail"]["networks_after"]) for c in changes] == [
+        (["10.35.0.0/16"], ["10.35.0.0/16", "10.135.8.0/24"]),
+        (["10.35.0.0/16", "10.135.8.0/24"], ["10.135.8.0/24"]),
+        (["10.135.8.0/24"], ["10.36.0.0/16"]),
+    ]
+
+
 def test_notify_pushes_a_reupload_request_and_a_notice_into_the_feed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
 ) -> None:

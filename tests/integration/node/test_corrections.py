@@ -193,6 +193,35 @@ def test_rejects_export_has_one_row_per_finding(db_url: str, tmp_path: Path) -> 
     assert export_rejects_xlsx(ctx.engine, RejectFilter(table="PROJECT"), target) == 0
 
 
+def test_the_exported_workbook_is_corrected_in_place_and_imported_back(db_url: str, tmp_path: Path) -> None:
+    """The round trip the README and ``node doctor`` describe: export, fix the cells, import."""
+    ctx = node_context(tmp_path, db_url)
+    raw = copy.deepcopy(next(r for r in province_records(transactions=1) if r["table"] == "SECTION"))
+    name = raw["data"]["BID_SECTION_NAME"]
+    raw["data"]["BID_SECTION_NAME"] = ""
+    findings = [make_finding("E-FIELD-REQUIRED", "BID_SECTION_NAME").to_dict()]
+    (held_id,) = enqueue(ctx, [raw], held=True, findings=findings)
+    target = tmp_path / "fixed.xlsx"
+    assert export_rejects_xlsx(ctx.engine, RejectFilter(), target) == 1
+
+    workbook = load_workbook(target)
+    problems = workbook.worksheets[0]
+    assert problems.title.startswith("#")  # people's notes: the import reads the data sheets only
+    data = next(sheet for sheet in workbook.worksheets if not sheet.title.startswith("#"))
+    header = [cell.value for cell in data[1]]
+    assert header[0] == "table" and "BID_SECTION_NAME" in header
+    assert data.cell(2, 1).value == "SECTION"
+    data.cell(2, header.index("BID_SECTION_NAME") + 1, name)  # the operator fixes the cell
+    workbook.save(target)
+
+    report = import_corrections(ctx, target)
+    assert report.unreadable == [] and report.unknown == [], report
+    assert report.corrected == [held_id] and len(report.queued) == 1
+    with ctx.engine.connect() as connection:
+        queued = connection.execute(select(outbox).where(outbox.c.id == report.queued[0])).one()
+    assert queued.record["data"]["BID_SECTION_NAME"] == name
+
+
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "node.toml"
@@ -305,3 +334,27 @@ def test_rejects_export_writes_a_formula_in_a_record_as_text(db_url: str, tmp_pa
     cells = [cell for row in load_workbook(target).active.iter_rows() for cell in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     assert "'" + attack in [c.value for c in cells]
+
+
+def test_rejects_export_reads_the_config_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> None:
+    """``ggzy node rejects export --xlsx F --config node.toml`` with nothing in the environment: the
+    group's own options do not send it to the default ``var/node/outbox.db``."""
+    path = tmp_path / "node.toml"
+    path.write_text(
+        f'[node]\nnode_id = "fj-01"\ndb_url = "sqlite:///{tmp_path / "node.db"}"\n'
+        f'key_file = "{tmp_path / "node" / "node.key"}"\ndisk_path = "{tmp_path}"\n',
+        encoding="utf-8",
+    )
+    ctx = node_context(tmp_path)
+    cli_session("operator", config=path)
+    monkeypatch.delenv("GGZY_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing at ./var/node or ./ggzy.toml to fall back on
+    _held_section(ctx, "E-FIELD-REQUIRED")
+    target = tmp_path / "fixed.xlsx"
+    exported = CliRunner().invoke(
+        app, ["node", "rejects", "export", "--xlsx", str(target), "--config", str(path)]
+    )
+    assert exported.exit_code == 0, exported.output
+    assert target.is_file() and not (tmp_path / "var").exists()

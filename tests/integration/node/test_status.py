@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -78,6 +79,16 @@ def test_snapshot_counts_queues_rates_latency_contact_and_alerts(node_db_url: st
     assert later.accepted_per_minute == 0 and later.latency_p50 is None  # outside the windows
 
 
+def node_toml(folder: Path, node_id: str, db_url: str) -> Path:
+    config = folder / "node.toml"
+    config.write_text(
+        f'[node]\nnode_id = "{node_id}"\ndb_url = "{db_url}"\nkey_file = "{folder / "node" / "node.key"}"\n'
+        f'disk_path = "{folder}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
 def test_status_once_prints_the_queue_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
 ) -> None:
@@ -85,12 +96,7 @@ def test_status_once_prints_the_queue_counts(
     ctx = node(db_url, tmp_path)
     ctx.outbox.enqueue([new(ctx, n, 2) for n in range(1, 8)])
     ctx.outbox.enqueue([new(ctx, 40, 1)])
-    config = tmp_path / "node.toml"
-    config.write_text(
-        f'[node]\nnode_id = "fj-07"\ndb_url = "{db_url}"\nkey_file = "{tmp_path / "node" / "node.key"}"\n'
-        f'disk_path = "{tmp_path}"\n',
-        encoding="utf-8",
-    )
+    config = node_toml(tmp_path, "fj-07", db_url)
     monkeypatch.setenv("GGZY_CONFIG", str(config))  # restored after the test (the CLI sets it)
     monkeypatch.setenv("COLUMNS", "200")
     cli_session("operator", config=config)
@@ -105,3 +111,28 @@ def test_status_once_prints_the_queue_counts(
     channel1 = [cell.strip() for cell in lines["第一通道（实时） 1"].split("│")]
     channel2 = [cell.strip() for cell in lines["第二通道（历史/测试） 2"].split("│")]
     assert channel1[2:4] == ["0", "1"] and channel2[2:4] == ["0", "7"]  # held, queued
+
+
+def test_status_without_a_terminal_prints_once_and_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli_session: Callable[..., str]
+) -> None:
+    """Piped or run by cron there is no screen to refresh: the live view would print nothing until
+    killed. Without a terminal the command prints the status once and ends."""
+    import threading
+
+    db_url = f"sqlite:///{tmp_path / 'node.db'}"
+    ctx = node(db_url, tmp_path)
+    ctx.outbox.enqueue([new(ctx, 1, 2)])
+    config = node_toml(tmp_path, "fj-08", db_url)
+    cli_session("operator", config=config)
+    monkeypatch.delenv("GGZY_CONFIG", raising=False)  # only --config names the node
+    result: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: result.append(CliRunner().invoke(app, ["node", "status", "--config", str(config)])),
+        daemon=True,
+    )
+    runner.start()
+    runner.join(timeout=20)
+    assert not runner.is_alive(), "node status kept waiting for a terminal"
+    assert result[0].exit_code == 0, result[0].output
+    assert "fj-08" in result[0].output

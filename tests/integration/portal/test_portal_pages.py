@@ -324,17 +324,22 @@ def test_the_auditor_finds_the_reads_of_business_data_in_the_audit_log(world: Wo
 
 
 def test_the_administrator_sees_accounts_nodes_and_settings_but_no_secret(world: World) -> None:
-    page = world.get("/portal/admin", role=Role.SYSADMIN)
-    assert page.status_code == 200
+    home = world.http.get("/portal/admin", headers={"X-Test-Role": "sysadmin"}, follow_redirects=False)
+    assert home.status_code == 303 and home.headers["location"] == "/portal/admin/accounts"
+    assert world.get("/portal/admin/accounts", role=Role.SYSADMIN).status_code == 200
+    nodes = world.get("/portal/admin/nodes", role=Role.SYSADMIN)
+    settings = world.get("/portal/admin/settings", role=Role.SYSADMIN)
+    assert nodes.status_code == 200 and settings.status_code == 200
     for node in ("fj-01", "gd-01"):
-        assert node in page.text
-    assert "hub.portal_refresh_seconds" in page.text
+        assert node in nodes.text
+    assert "hub.portal_refresh_seconds" in settings.text
     with world.state.engine.connect() as connection:
         from ggzy.hub.registry import list_nodes
 
         keys = [node.key for node in list_nodes(connection)]
-    assert not any(key in page.text for key in keys)
-    assert "key_dir" not in page.text
+    assert not any(key in page.text for key in keys for page in (nodes, settings))
+    key_dir = str(world.state.settings.key_dir)
+    assert key_dir not in settings.text and "（已隐藏）" in settings.text  # where the keys live: not shown
 
 
 # --- permissions ---
@@ -353,7 +358,9 @@ PORTAL_ROUTES = (
     ("/portal/assessment?province=35&month=2026-10", Role.OPERATOR),
     ("/portal/audit", Role.AUDITOR),
     ("/portal/audit/export", Role.AUDITOR),
-    ("/portal/admin", Role.SYSADMIN),
+    ("/portal/admin/accounts", Role.SYSADMIN),
+    ("/portal/admin/nodes", Role.SYSADMIN),
+    ("/portal/admin/settings", Role.SYSADMIN),
 )
 
 

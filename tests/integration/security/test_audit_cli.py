@@ -114,8 +114,9 @@ def test_export_csv_and_xlsx_by_time_and_action_prefix(hub_db: str, tmp_path: Pa
     assert result.exit_code == 0, result.output
     with out_csv.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][:3] == ["序号", "时间(UTC)", "账号"]
+    assert rows[0][:3] == ["序号", "时间（北京时间）", "账号"]
     assert [r[0] for r in rows[1:]] == ["1", "3", "5", "7", "9"]  # days 0..9, even n = backup.create
+    assert rows[1][1] == "2026-03-01 08:00:00"  # 00:00 UTC, as every time a person reads: Beijing
     out_xlsx = tmp_path / "a.xlsx"
     result = runner.invoke(app, ["audit", "export", "--out", str(out_xlsx), "--outcome", "failure"])
     assert result.exit_code == 0, result.output
@@ -174,3 +175,13 @@ def test_verify_compares_the_chain_with_the_hubs_off_host_anchors(
     emptied = runner.invoke(app, ["audit", "verify"])
     assert emptied.exit_code == 1 and "E-AUDIT-CHAIN-BROKEN" in emptied.output
     assert "异地锚点" in emptied.output and "anchor-truncated" in emptied.output
+
+
+def test_search_by_the_real_action_names_and_a_hint_for_a_name_that_does_not_exist(hub_db: str) -> None:
+    """README: ``--action 'auth.sign-in*'`` (the actions are ``auth.sign-in`` …, not ``signin``)."""
+    found = runner.invoke(app, ["audit", "search", "--action", "auth.sign-in*"], env={"COLUMNS": "200"})
+    assert found.exit_code == 0, found.output
+    assert "共 0 条" not in found.output and "登录" in found.output  # the label beside the name
+    missing = runner.invoke(app, ["audit", "search", "--action", "login*"], env={"COLUMNS": "200"})
+    assert "共 0 条" in missing.output and "没有名为“login*”的操作" in missing.output
+    assert "auth.sign-in" in missing.output and "docs/roles.md" in missing.output

@@ -112,7 +112,7 @@ def test_the_audit_csv_export_covers_tab_and_carriage_return(tmp_path: Path) -> 
 
     for attack in ATTACKS:
         assert _cell("object", attack) == "'" + attack
-    assert _cell("at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == "2026-01-01 00:00:00"
+    assert _cell("at", dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) == "2026-01-01 08:00:00"  # Beijing time
     path = tmp_path / "a.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerow([_cell("object", a) for a in ATTACKS])
